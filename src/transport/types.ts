@@ -1,0 +1,58 @@
+import type { AnyMessage, SipRequest, SipResponse } from '../message/index.js';
+
+export type TransportName = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
+
+/** Where to send a message. For stream transports an existing connection to that address is reused. */
+export interface Destination {
+  transport: TransportName;
+  address: string;
+  port: number;
+  /** Send over this exact flow (connection) if it is still open (responses §18.2.2, RFC 5626 flows). */
+  flowId?: string;
+}
+
+/** A listening endpoint as configured (`udp:127.0.0.1:5060`). */
+export interface ListenSpec {
+  transport: TransportName;
+  host: string;
+  port: number;
+}
+
+/** A bound listening endpoint: the actual port when 0 was asked for, and what goes into our Via / Record-Route. */
+export interface BoundListener extends ListenSpec {
+  /** host[:port] to advertise (IPv6 in brackets). */
+  advertised: string;
+}
+
+export type TransportErrorKind = 'connect' | 'write' | 'closed' | 'refused-destination' | 'no-listener';
+
+export class TransportError extends Error {
+  constructor(
+    readonly kind: TransportErrorKind,
+    message: string,
+    readonly destination?: Destination,
+  ) {
+    super(message);
+    this.name = 'TransportError';
+  }
+}
+
+/** What the transaction layer (and stateless elements) need from the transport layer. */
+export interface MessageSender {
+  /**
+   * Sends a request (to `destination`) or a response (per §18.2.2 from its top Via and the request's source when
+   * `destination` is omitted). Resolves when handed to the socket; rejects with TransportError (§17.1.4, §18.4).
+   */
+  send(message: AnyMessage, destination?: Destination): Promise<void>;
+  /** Whether a transport is reliable (no retransmissions at the transaction layer, §17.1.1.2). */
+  isReliable(transport: string): boolean;
+  /** The listener to use for sending to this destination (for our Via sent-by). */
+  listenerFor(transport: TransportName, family?: 4 | 6): BoundListener | undefined;
+}
+
+/** Receives every parsed message from the transport layer (requests already carry received/rport, RFC 3581). */
+export interface MessageReceiver {
+  onMessage(message: AnyMessage): void;
+}
+
+export type { SipRequest, SipResponse };
