@@ -119,10 +119,16 @@ export class Headers {
     return this;
   }
 
-  /** Inserts before the first field of the same name (or at the top), as a proxy does with Via and Record-Route. */
+  /**
+   * Inserts before the first field of the same name, as a proxy does with Via and Record-Route. Without one, a Via goes
+   * on top and anything else right after the Vias, where a reader of a trace expects routing headers.
+   */
   prepend(name: string, value: string): this {
     const field = HeaderField.of(name, value);
-    const i = this.fields.findIndex((f) => f.name === field.name);
+    let i = this.fields.findIndex((f) => f.name === field.name);
+    if (i < 0 && field.name !== 'via') {
+      for (let j = 0; j < this.fields.length; j++) if (this.fields[j]!.name === 'via') i = j + 1;
+    }
     this.fields.splice(i < 0 ? 0 : i, 0, field);
     this.version++;
     return this;

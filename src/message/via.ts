@@ -2,6 +2,7 @@ import { MAGIC_COOKIE } from '../util/ids.js';
 import { Params } from './params.js';
 import { Scanner, splitList } from './scanner.js';
 import { HOSTCHAR } from './chars.js';
+import { hostKind, type HostKind } from './uri.js';
 
 /** One Via value (§20.42, §18.2.1, RFC 3581 rport). */
 export class Via {
@@ -43,6 +44,10 @@ export class Via {
 
   get maddr(): string | undefined {
     return this.params.get('maddr') ?? undefined;
+  }
+
+  get hostKind(): HostKind {
+    return hostKind(this.host);
   }
 
   get hostname(): string {

@@ -1,0 +1,200 @@
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '../util/errors.js';
+import { DEFAULT_LIMITS, type MessageLimits } from '../message/index.js';
+import type { ListenSpec, TransportName } from '../transport/types.js';
+import { DEFAULT_PORTS } from '../transport/response-route.js';
+
+export interface ServerConfig {
+  /** Sockets to listen on. Default: UDP and TCP on 0.0.0.0:5060. */
+  listen: ListenSpec[];
+  /** Domains this server is responsible for (registrar/proxy target domains). */
+  domains: string[];
+  /** Where the embedded store lives. */
+  dataDir: string;
+  /** `sqlite` (embedded, default) or a `redis://` URL. */
+  store: string;
+  /** Host to advertise in Via/Record-Route when listening on a wildcard address. */
+  advertisedHost?: string;
+  log: { level: string; file?: string };
+  tls?: { cert: string; key: string };
+  limits: MessageLimits;
+  timers: { T1: number; T2: number; T4: number };
+  transport: { forceRport: boolean; maxConnectionsPerSource: number; maxConnections: number; idleTimeoutMs: number };
+  /** Upper bound on live transactions (memory under floods). */
+  maxTransactions: number;
+  /** Option tags we support (Supported / Require checks). */
+  supported: string[];
+}
+
+export function defaultConfig(): ServerConfig {
+  return {
+    listen: [
+      { transport: 'udp', host: '0.0.0.0', port: 5060 },
+      { transport: 'tcp', host: '0.0.0.0', port: 5060 },
+    ],
+    domains: defaultDomains(),
+    dataDir: path.resolve('data'),
+    store: 'sqlite',
+    log: { level: 'info' },
+    limits: { ...DEFAULT_LIMITS },
+    timers: { T1: 500, T2: 4000, T4: 5000 },
+    transport: { forceRport: false, maxConnectionsPerSource: 32, maxConnections: 10000, idleTimeoutMs: 120000 },
+    maxTransactions: 100000,
+    supported: ['path', 'outbound', 'gruu'],
+  };
+}
+
+function defaultDomains(): string[] {
+  const names = new Set(['localhost']);
+  const host = os.hostname();
+  if (host) names.add(host.toLowerCase());
+  return [...names];
+}
+
+const TRANSPORTS: TransportName[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
+
+/** Parses `udp:127.0.0.1:5060`, `tls:[::1]:5061`, `tcp:5070`, `ws:0.0.0.0` (default port per transport). */
+export function parseListen(spec: string, field = 'listen'): ListenSpec {
+  const m = /^([a-z]+):(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))?(?::(\d+))?$/.exec(spec.trim());
+  const bare = /^([a-z]+):(\d+)$/.exec(spec.trim());
+  if (bare) return listenOf(bare[1]!, '0.0.0.0', bare[2]!, spec, field);
+  if (!m) throw new ConfigError(field, `'${spec}' is not TRANSPORT:HOST[:PORT] (e.g. udp:127.0.0.1:5060, tcp:[::1]:5060)`);
+  return listenOf(m[1]!, m[2] ?? m[3] ?? '0.0.0.0', m[4], spec, field);
+}
+
+function listenOf(transport: string, host: string, port: string | undefined, spec: string, field: string): ListenSpec {
+  if (!TRANSPORTS.includes(transport as TransportName)) {
+    throw new ConfigError(field, `unknown transport '${transport}' in '${spec}' (use ${TRANSPORTS.join(', ')})`);
+  }
+  const t = transport as TransportName;
+  const p = port === undefined ? DEFAULT_PORTS[t] : Number(port);
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new ConfigError(field, `bad port in '${spec}'`);
+  return { transport: t, host, port: p };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function num(v: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) {
+    throw new ConfigError(field, `must be a number between ${min} and ${max}`);
+  }
+  return v;
+}
+
+function str(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(field, 'must be a non-empty string');
+  return v;
+}
+
+function strList(v: unknown, field: string): string[] {
+  if (!Array.isArray(v)) throw new ConfigError(field, 'must be a list of strings');
+  return v.map((x, i) => str(x, `${field}[${i}]`));
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** Applies a parsed config file (JSON) onto `base`, validating every field; unknown fields are errors (typos matter). */
+export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'config'): ServerConfig {
+  if (!isObject(raw)) throw new ConfigError(source, 'must be a JSON object');
+  const c: ServerConfig = structuredClone(base);
+  for (const [key, value] of Object.entries(raw)) {
+    switch (key) {
+      case 'listen':
+        c.listen = strList(value, 'listen').map((s, i) => parseListen(s, `listen[${i}]`));
+        break;
+      case 'domains':
+        c.domains = strList(value, 'domains').map((d) => d.toLowerCase());
+        break;
+      case 'data':
+        c.dataDir = path.resolve(str(value, 'data'));
+        break;
+      case 'store':
+        c.store = str(value, 'store');
+        if (c.store !== 'sqlite' && !/^rediss?:\/\//.test(c.store)) throw new ConfigError('store', `'${c.store}' is neither 'sqlite' nor a redis:// URL`);
+        break;
+      case 'advertisedHost':
+        c.advertisedHost = str(value, 'advertisedHost');
+        break;
+      case 'log':
+        if (!isObject(value)) throw new ConfigError('log', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'level') {
+            c.log.level = str(v, 'log.level');
+            if (!LOG_LEVELS.includes(c.log.level)) throw new ConfigError('log.level', `must be one of ${LOG_LEVELS.join(', ')}`);
+          } else if (k === 'file') c.log.file = str(v, 'log.file');
+          else throw new ConfigError(`log.${k}`, 'unknown setting');
+        }
+        break;
+      case 'tls':
+        if (!isObject(value)) throw new ConfigError('tls', 'must be an object with cert and key');
+        c.tls = { cert: str(value.cert, 'tls.cert'), key: str(value.key, 'tls.key') };
+        break;
+      case 'limits':
+        if (!isObject(value)) throw new ConfigError('limits', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (!(k in c.limits)) throw new ConfigError(`limits.${k}`, `unknown limit (known: ${Object.keys(c.limits).join(', ')})`);
+          c.limits[k as keyof MessageLimits] = num(v, `limits.${k}`, 1);
+        }
+        break;
+      case 'timers':
+        if (!isObject(value)) throw new ConfigError('timers', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (k !== 'T1' && k !== 'T2' && k !== 'T4') throw new ConfigError(`timers.${k}`, 'unknown timer (T1, T2, T4)');
+          c.timers[k] = num(v, `timers.${k}`, 1, 600000);
+        }
+        break;
+      case 'transport':
+        if (!isObject(value)) throw new ConfigError('transport', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'forceRport') {
+            if (typeof v !== 'boolean') throw new ConfigError('transport.forceRport', 'must be true or false');
+            c.transport.forceRport = v;
+          } else if (k === 'maxConnectionsPerSource' || k === 'maxConnections' || k === 'idleTimeoutMs') {
+            c.transport[k] = num(v, `transport.${k}`, 1);
+          } else throw new ConfigError(`transport.${k}`, 'unknown setting');
+        }
+        break;
+      case 'maxTransactions':
+        c.maxTransactions = num(value, 'maxTransactions', 1);
+        break;
+      case 'supported':
+        c.supported = strList(value, 'supported');
+        break;
+      default:
+        throw new ConfigError(key, 'unknown setting');
+    }
+  }
+  return c;
+}
+
+export function loadConfigFile(file: string, base: ServerConfig = defaultConfig()): ServerConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('--config', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError('--config', `${file} is not valid JSON: ${(e as Error).message}`);
+  }
+  return applyConfigObject(base, raw, file);
+}
+
+/** Validates cross-field rules once everything is merged. */
+export function finishConfig(c: ServerConfig): ServerConfig {
+  if (c.listen.length === 0) throw new ConfigError('listen', 'at least one listener is needed');
+  if (c.domains.length === 0) throw new ConfigError('domains', 'at least one domain is needed');
+  const secure = c.listen.filter((l) => l.transport === 'tls' || l.transport === 'wss');
+  if (secure.length > 0 && !c.tls) {
+    throw new ConfigError('tls.cert', `listener ${secure[0]!.transport}:${secure[0]!.host}:${secure[0]!.port} needs tls.cert and tls.key (PEM files)`);
+  }
+  if (c.timers.T2 < c.timers.T1) throw new ConfigError('timers.T2', 'must not be smaller than T1');
+  return c;
+}
