@@ -1,0 +1,119 @@
+import { Redis } from 'ioredis';
+import type { Clock } from '../util/clock.js';
+import { ConfigError } from '../util/errors.js';
+import type { LocationStore } from './location-store.js';
+import { RedisLocationStore } from './redis-location-store.js';
+import { RedisSubscriberStore } from './redis-subscriber-store.js';
+import { openDatabase } from './sqlite.js';
+import { SqliteLocationStore } from './sqlite-location-store.js';
+import { SqliteSubscriberStore } from './sqlite-subscriber-store.js';
+import type { SubscriberStore } from './subscriber-store.js';
+
+export { type Binding, type BindingSource, bindingKey, checkBinding } from './binding.js';
+export {
+  type LocationStore,
+  type LocationStoreOptions,
+  DEFAULT_SWEEP_INTERVAL_MS,
+  InvalidBindingError,
+} from './location-store.js';
+export { MemoryLocationStore } from './memory-location-store.js';
+export { SqliteLocationStore } from './sqlite-location-store.js';
+export { LocationContentionError, RedisLocationStore, type RedisLocationStoreOptions } from './redis-location-store.js';
+export { CorruptRecordError } from './record.js';
+export { DATABASE_FILE, SCHEMA_VERSION, type SqliteDatabase, openDatabase } from './sqlite.js';
+export {
+  type Subscriber,
+  type SubscriberStore,
+  InvalidSubscriberError,
+  MemorySubscriberStore,
+  checkSubscriber,
+} from './subscriber-store.js';
+export { SqliteSubscriberStore } from './sqlite-subscriber-store.js';
+export { RedisSubscriberStore, type RedisSubscriberStoreOptions } from './redis-subscriber-store.js';
+
+/** Single node, durable on disk; or a cluster sharing Redis. */
+export type StoreConfig = { dataDir: string } | { redisUrl: string; prefix?: string };
+
+export interface OpenStoresOptions {
+  sweepIntervalMs?: number;
+  /** Told about background failures: a failed expiry sweep, a lost Redis connection (it reconnects by itself). */
+  onError?: (err: unknown) => void;
+}
+
+export interface Stores {
+  location: LocationStore;
+  subscribers: SubscriberStore;
+  /** Closes both stores and the database file or Redis connection they share. */
+  close(): Promise<void>;
+}
+
+/** Opens the configured backend; rejects with a ConfigError naming the field when it cannot. */
+export async function openStores(config: StoreConfig, clock: Clock, options: OpenStoresOptions = {}): Promise<Stores> {
+  const storeOptions = { sweepIntervalMs: options.sweepIntervalMs, onSweepError: options.onError };
+  if ('dataDir' in config) {
+    const db = openDatabase(config.dataDir);
+    let location: SqliteLocationStore;
+    try {
+      location = new SqliteLocationStore(db, clock, storeOptions);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    const subscribers = new SqliteSubscriberStore(db);
+    return {
+      location,
+      subscribers,
+      close: async () => {
+        await location.close();
+        await subscribers.close();
+        db.close();
+      },
+    };
+  }
+  const redis = await connectRedis(config.redisUrl, options.onError);
+  const prefix = config.prefix ?? 'sipway:';
+  const location = new RedisLocationStore(redis, clock, { ...storeOptions, prefix });
+  const subscribers = new RedisSubscriberStore(redis, { prefix });
+  return {
+    location,
+    subscribers,
+    close: async () => {
+      await location.close();
+      await subscribers.close();
+      await redis.quit();
+    },
+  };
+}
+
+async function connectRedis(url: string, onError: ((err: unknown) => void) | undefined): Promise<Redis> {
+  // A request fails after a couple of reconnection attempts instead of queueing while Redis is down: a SIP
+  // transaction cannot wait for it, it must answer.
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5000 });
+  let connected = false;
+  let lastError: Error | undefined;
+  redis.on('error', (err: Error) => {
+    lastError = err;
+    if (connected) onError?.(err);
+  });
+  try {
+    await redis.connect();
+  } catch (err) {
+    redis.disconnect();
+    // connect() only says "Connection is closed"; the error event carried the reason (ECONNREFUSED, auth...).
+    const cause = lastError ?? (err as Error);
+    throw new ConfigError('redisUrl', `cannot connect to ${redactUrl(url)}: ${cause.message}`);
+  }
+  connected = true;
+  return redis;
+}
+
+/** The URL without its password, for error messages and logs. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'the configured Redis URL';
+  }
+}

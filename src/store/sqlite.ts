@@ -1,0 +1,74 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ConfigError } from '../util/errors.js';
+
+export type SqliteDatabase = Database.Database;
+
+export const DATABASE_FILE = 'sipway.db';
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` records how many have run. Append only: a shipped
+ * migration is never edited, a change is a new entry.
+ */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE bindings (
+     aor         TEXT    NOT NULL,
+     binding_key TEXT    NOT NULL,
+     expires_at  INTEGER NOT NULL,
+     binding     TEXT    NOT NULL,
+     PRIMARY KEY (aor, binding_key)
+   ) WITHOUT ROWID;
+   CREATE INDEX bindings_by_expiry ON bindings (expires_at);
+   CREATE TABLE subscribers (
+     domain      TEXT    NOT NULL,
+     username    TEXT    NOT NULL,
+     ha1_md5     TEXT    NOT NULL,
+     ha1_sha256  TEXT    NOT NULL,
+     groups      TEXT    NOT NULL,
+     created_at  INTEGER NOT NULL,
+     PRIMARY KEY (domain, username)
+   ) WITHOUT ROWID;`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Opens (creating if needed) `<dataDir>/sipway.db` and brings its schema up to date. One sipway process owns a
+ * data directory: the location store keeps an index in memory that another writer would leave stale.
+ */
+export function openDatabase(dataDir: string): SqliteDatabase {
+  const file = join(dataDir, DATABASE_FILE);
+  let db: SqliteDatabase | undefined;
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    db = new Database(file);
+    // WAL lets readers (backups, the sqlite3 shell) work while sipway writes; NORMAL syncs at checkpoints, so a
+    // power cut may lose the last few registrations but never corrupts the file, and UAs re-register anyway.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 5000');
+    migrate(db);
+    return db;
+  } catch (err) {
+    db?.close();
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError('dataDir', `cannot open ${file}: ${(err as Error).message}`);
+  }
+}
+
+function migrate(db: SqliteDatabase): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) {
+    throw new ConfigError(
+      'dataDir',
+      `${db.name} has schema version ${version}, newer than this sipway supports (${SCHEMA_VERSION}); upgrade sipway`,
+    );
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

@@ -1,0 +1,88 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A throwaway redis-server on a free loopback port, with persistence off, in its own temp dir. */
+export interface RedisServer {
+  url: string;
+  stop(): Promise<void>;
+}
+
+const READY_DEADLINE_MS = 10_000;
+
+export async function startRedisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'sipway-redis-'));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<Error>((resolve) => {
+    child.once('error', (err: NodeJS.ErrnoException) =>
+      resolve(
+        err.code === 'ENOENT'
+          ? new Error('redis-server is not installed (not on PATH): the Redis store tests need it (apt-get install redis-server)')
+          : err,
+      ),
+    );
+    child.once('exit', (code) => resolve(new Error(`redis-server exited (code ${code}) before answering PING:\n${output}`)));
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const polling = new AbortController();
+  try {
+    const failure = await Promise.race([waitForPong(port, polling.signal).then(() => undefined), exited]);
+    if (failure) throw failure;
+  } catch (err) {
+    await stop();
+    throw err;
+  } finally {
+    polling.abort();
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+/** Polls with a raw PING until the server answers +PONG (process start-up: real time is what we wait for). */
+async function waitForPong(port: number, signal: AbortSignal): Promise<void> {
+  const deadline = Date.now() + READY_DEADLINE_MS;
+  while (Date.now() < deadline && !signal.aborted) {
+    if (await ping(port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  throw new Error(`redis-server on port ${port} did not answer PING within ${READY_DEADLINE_MS} ms`);
+}
+
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    let reply = '';
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => {
+      reply += d.toString();
+      if (reply.includes('\r\n')) {
+        socket.destroy();
+        resolve(reply.startsWith('+PONG'));
+      }
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
