@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { sharedPath } from '../helpers/paths.js';
 import {
   direction,
   effectiveConnection,
@@ -15,7 +16,7 @@ import {
   type SessionDescription,
 } from '../../src/sdp/index.js';
 
-const RFC5118_WIRE = '/work/shared/conformance/rfc5118/wire';
+const RFC5118_WIRE = sharedPath('conformance', 'rfc5118', 'wire');
 
 const crlf = (...lines: string[]): string => lines.map((l) => `${l}\r\n`).join('');
 
