@@ -1,0 +1,146 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError } from '../util/errors.js';
+import { applyConfigObject, defaultConfig, finishConfig, loadConfigFile, parseListen, type ServerConfig } from '../server/config.js';
+import { SipwayServer } from '../server/server.js';
+import { UsageError } from './usage-error.js';
+import { USER_HELP, userCommand } from './user.js';
+import { LOCATION_HELP, locationCommand } from './location.js';
+
+const VERSION = '0.1.0';
+
+const MAIN_HELP = `sipway ${VERSION} - SIP registrar, proxy and server platform
+
+Usage: sipway <command> [options]
+
+Commands:
+  serve            start the SIP server
+  user             add, change, delete and list subscribers (digest credentials)
+  location         show registered bindings
+  help [command]   show help for a command
+
+Options:
+  -h, --help       show this help
+  -v, --version    print the version
+
+Run 'sipway serve --help' for the server's options.`;
+
+const SERVE_HELP = `Usage: sipway serve [options]
+
+Starts the SIP server. Flags override the config file; with no flags it listens on UDP and TCP
+0.0.0.0:5060 and serves 'localhost' plus this machine's hostname.
+
+Options:
+  --config FILE        JSON config file (see docs/configuration.md)
+  --listen SPEC        transport:host:port to listen on; repeatable. Transports: udp, tcp, tls, ws, wss.
+                       IPv6 as udp:[::1]:5060. Example: --listen udp:127.0.0.1:5060 --listen tcp:127.0.0.1:5060
+  --domain NAME        a domain this server is responsible for; repeatable
+  --data DIR           where the embedded store lives (default ./data)
+  --log-level LEVEL    fatal, error, warn, info, debug, trace or silent (default info)
+  --tls-cert FILE      PEM certificate for tls:/wss: listeners
+  --tls-key FILE       PEM private key for tls:/wss: listeners
+  --force-rport        answer requests at their source port even without ;rport (NAT, RFC 3581)
+  -h, --help           show this help`;
+
+function parse(args: string[], options: ParseArgsConfig['options']): ReturnType<typeof parseArgs> {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: true });
+  } catch (e) {
+    // Node's messages name the flag; keep them to one line.
+    throw new UsageError((e as Error).message.split('\n')[0]!);
+  }
+}
+
+export function buildServeConfig(args: string[]): ServerConfig | 'help' {
+  const { values, positionals } = parse(args, {
+    config: { type: 'string' },
+    listen: { type: 'string', multiple: true },
+    domain: { type: 'string', multiple: true },
+    data: { type: 'string' },
+    'log-level': { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'force-rport': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) return 'help';
+  if (positionals.length > 0) throw new UsageError(`serve: unexpected argument '${positionals[0]}'`);
+  let config = typeof values.config === 'string' ? loadConfigFile(values.config) : defaultConfig();
+  const overrides: Record<string, unknown> = {};
+  if (Array.isArray(values.listen)) {
+    values.listen.forEach((s, i) => parseListen(String(s), `--listen[${i}]`));
+    overrides.listen = values.listen;
+  }
+  if (Array.isArray(values.domain)) overrides.domains = values.domain;
+  if (typeof values.data === 'string') overrides.data = values.data;
+  if (typeof values['log-level'] === 'string') overrides.log = { level: values['log-level'] };
+  if (values['tls-cert'] !== undefined || values['tls-key'] !== undefined) {
+    overrides.tls = { cert: values['tls-cert'] ?? config.tls?.cert, key: values['tls-key'] ?? config.tls?.key };
+  }
+  if (values['force-rport']) overrides.transport = { forceRport: true };
+  config = applyConfigObject(config, overrides, 'flags');
+  return finishConfig(config);
+}
+
+async function serve(args: string[]): Promise<number> {
+  const config = buildServeConfig(args);
+  if (config === 'help') {
+    console.log(SERVE_HELP);
+    return 0;
+  }
+  const server = new SipwayServer(config);
+  await server.start();
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    server.logger.info({ signal }, 'shutting down');
+    server
+      .stop()
+      .then(() => process.exit(0))
+      .catch((e: unknown) => {
+        console.error(`sipway: shutdown failed: ${(e as Error).message}`);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case '-h':
+    case '--help':
+      console.log(MAIN_HELP);
+      return 0;
+    case 'help':
+      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : MAIN_HELP);
+      return 0;
+    case '-v':
+    case '--version':
+      console.log(VERSION);
+      return 0;
+    case 'serve':
+      return serve(rest);
+    case 'user':
+      return userCommand(rest);
+    case 'location':
+      return locationCommand(rest);
+    default:
+      throw new UsageError(`unknown command '${command}' (run 'sipway --help')`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof ConfigError || e instanceof UsageError) console.error(`sipway: ${e.message}`);
+    else console.error(`sipway: ${(e as Error).stack ?? String(e)}`);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
+  },
+);

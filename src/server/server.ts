@@ -1,0 +1,195 @@
+import os from 'node:os';
+import net from 'node:net';
+import { readFileSync } from 'node:fs';
+import { SystemClock, type Clock } from '../util/clock.js';
+import { ConfigError } from '../util/errors.js';
+import { createLogger, type Logger } from '../util/logger.js';
+import type { SipRequest, SipResponse } from '../message/index.js';
+import { TransportLayer } from '../transport/transport-layer.js';
+import type { BoundListener } from '../transport/types.js';
+import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
+import { ServerCore, type RequestResponder } from './core.js';
+import type { ServerConfig } from './config.js';
+
+export interface ServerOverrides {
+  clock?: Clock;
+  logger?: Logger;
+  /** Refuse to send anywhere this returns false for (tests that feed foreign messages keep traffic on loopback). */
+  destinationFilter?: (address: string) => boolean;
+  /** Accept self-signed certificates when connecting out over TLS/WSS (labs, tests). */
+  tlsRejectUnauthorized?: boolean;
+}
+
+export const SERVER_NAME = 'sipway/0.1.0';
+
+/**
+ * The composition root: builds the layers bottom-up (transport -> transactions -> core and services), wires each
+ * lower layer to the one above through the interfaces the lower layer declares, and owns start/stop.
+ */
+export class SipwayServer {
+  readonly logger: Logger;
+  readonly clock: Clock;
+  readonly transport: TransportLayer;
+  readonly transactions: TransactionLayer;
+  readonly core: ServerCore;
+  private started = false;
+
+  constructor(
+    readonly config: ServerConfig,
+    overrides: ServerOverrides = {},
+  ) {
+    this.clock = overrides.clock ?? new SystemClock();
+    this.logger = overrides.logger ?? createLogger({ level: config.log.level, destination: config.log.file });
+    const tls = config.tls ? readTls(config.tls) : undefined;
+    this.transport = new TransportLayer({
+      listen: config.listen,
+      clock: this.clock,
+      logger: this.logger.child({ layer: 'transport' }),
+      limits: config.limits,
+      tls,
+      tlsRejectUnauthorized: overrides.tlsRejectUnauthorized,
+      advertisedHost: config.advertisedHost,
+      forceRport: config.transport.forceRport,
+      destinationFilter: overrides.destinationFilter,
+      maxConnectionsPerSource: config.transport.maxConnectionsPerSource,
+      maxConnections: config.transport.maxConnections,
+      idleTimeoutMs: config.transport.idleTimeoutMs,
+    });
+    this.transactions = new TransactionLayer({
+      sender: this.transport,
+      clock: this.clock,
+      timers: config.timers,
+      logger: this.logger.child({ layer: 'transaction' }),
+      maxTransactions: config.maxTransactions,
+    });
+    this.transport.setReceiver({ onMessage: (m) => this.transactions.receive(m) });
+    this.core = new ServerCore({
+      domains: config.domains,
+      isLocalHost: (host, port) => this.isLocalHost(host, port),
+      supported: config.supported,
+      logger: this.logger,
+      serverName: SERVER_NAME,
+    });
+    this.transactions.setUser(this.transactionUser());
+  }
+
+  async start(): Promise<void> {
+    await this.transport.start();
+    this.started = true;
+    this.logger.info(
+      { listen: this.listeners().map((l) => `${l.transport}:${l.advertised}`), domains: this.config.domains },
+      'sipway started',
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    this.transactions.close();
+    await this.transport.stop();
+    this.logger.info('sipway stopped');
+    this.logger.flush?.();
+  }
+
+  listeners(): BoundListener[] {
+    return this.transport.listeners();
+  }
+
+  /** True for hosts that name this server: listener and advertised addresses, loopback, and local interfaces behind a wildcard bind. */
+  isLocalHost(host: string, port: number | undefined): boolean {
+    const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+    const listeners = this.listeners();
+    if (port !== undefined && !listeners.some((l) => l.port === port)) return false;
+    if (h === this.config.advertisedHost?.toLowerCase()) return true;
+    for (const l of listeners) {
+      if (l.host === h) return true;
+      if (l.host === '0.0.0.0' || l.host === '::') {
+        if (h === 'localhost' || localAddresses().has(h)) return true;
+      }
+    }
+    return false;
+  }
+
+  private transactionUser(): TransactionUser {
+    return {
+      onRequest: (req, st) => this.onRequest(req, st),
+      onAck: () => {
+        // ACKs for 2xx belong to a dialog; the server holds none at this stage (the proxy will relay them).
+      },
+      onStrayResponse: (res) => {
+        // §18.1.2: a response matching no transaction is dropped (RFC 4475 bcast); a stateless proxy would forward it.
+        this.logger.debug({ status: res.status, callId: res.callId }, 'stray response dropped');
+      },
+      onServerTransactionError: (st, err) => {
+        this.logger.warn({ method: st.request.method, callId: st.request.callId, err: err.message }, 'server transaction failed');
+      },
+    };
+  }
+
+  private onRequest(req: SipRequest, st: ServerTransaction): void {
+    const started = this.clock.now();
+    const responder: RequestResponder = {
+      request: req,
+      respond: (res: SipResponse) => {
+        st.respond(res);
+        if (res.status >= 200) this.logRequest(req, res, this.clock.now() - started);
+      },
+    };
+    if (req.method === 'CANCEL') {
+      const invite = this.transactions.findInviteForCancel(req);
+      if (invite) {
+        // §9.2: the CANCEL is answered 200 at once; the INVITE, if still pending, ends with 487.
+        this.core.reply(responder, 200);
+        if (!invite.finalResponse) this.core.reply(invite, 487);
+        return;
+      }
+    }
+    this.core.onRequest(req, responder);
+  }
+
+  private logRequest(req: SipRequest, res: SipResponse, ms: number): void {
+    const src = req.source;
+    this.logger.info(
+      {
+        method: req.method,
+        ruri: req.uri.toString(),
+        from: safe(() => req.from.uri.toString()),
+        to: safe(() => req.to.uri.toString()),
+        callId: req.callId,
+        cseq: req.cseq.seq,
+        src: src ? `${src.transport}:${src.address}:${src.port}` : undefined,
+        status: res.status,
+        reason: res.reason,
+        ms,
+      },
+      'request',
+    );
+  }
+}
+
+function safe(fn: () => string): string | undefined {
+  try {
+    return fn();
+  } catch {
+    return undefined;
+  }
+}
+
+function readTls(tls: { cert: string; key: string }): { cert: Buffer; key: Buffer } {
+  const read = (file: string, field: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (e) {
+      throw new ConfigError(field, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  return { cert: read(tls.cert, 'tls.cert'), key: read(tls.key, 'tls.key') };
+}
+
+function localAddresses(): Set<string> {
+  const out = new Set<string>(['127.0.0.1', '::1']);
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (net.isIP(a.address)) out.add(a.address.toLowerCase());
+  }
+  return out;
+}

@@ -1,0 +1,99 @@
+import type { SipRequest, SipResponse } from '../message/index.js';
+import type { Destination, TransportError } from '../transport/types.js';
+import { buildNon2xxAck } from './requests.js';
+import { Transaction, type ClientTransactionHandlers, type TransactionEnv } from './transaction.js';
+
+export type InviteClientState = 'Calling' | 'Proceeding' | 'Completed' | 'Accepted' | 'Terminated';
+
+/**
+ * The INVITE client transaction: RFC 3261 §17.1.1 (Figure 5) as updated by RFC 6026 §7.2 (Figure 3), where a 2xx moves
+ * the transaction to Accepted instead of Terminated so that 2xx retransmissions still reach the TU (which ACKs them)
+ * rather than being treated as strays.
+ */
+export class InviteClientTransaction extends Transaction<InviteClientState> {
+  readonly side = 'client' as const;
+  /** The ACK for a non-2xx final response, kept to answer retransmissions of that response (§17.1.1.2). */
+  private ack: SipRequest | undefined;
+
+  constructor(
+    env: TransactionEnv,
+    id: string,
+    request: SipRequest,
+    /** Where the INVITE went; the ACK and any CANCEL go to the same place (§17.1.1.3, §9.1). */
+    readonly destination: Destination,
+    private readonly handlers: ClientTransactionHandlers<InviteClientTransaction>,
+  ) {
+    super(env, id, request, 'Calling', destination.transport);
+  }
+
+  start(): void {
+    this.transmit(this.request, this.destination, false);
+    if (!this.reliable) this.scheduleTimerA(this.durations.A);
+    this.startTimer('B', this.durations.B, () => this.timeout());
+  }
+
+  /** §17.1.1.2: Timer A doubles on every firing, with no cap, until Timer B ends the Calling state. */
+  private scheduleTimerA(interval: number): void {
+    this.startTimer('A', interval, () => {
+      this.transmit(this.request, this.destination, true);
+      this.scheduleTimerA(2 * interval);
+    });
+  }
+
+  /**
+   * §9.1: once a CANCEL has been sent, the INVITE waits at most 64*T1 for its final response; a UAS that never answers
+   * must not keep this transaction alive forever.
+   */
+  cancelSent(): void {
+    if (this.state === 'Proceeding') this.startTimer('Cancelled', this.durations.B, () => this.timeout());
+  }
+
+  private timeout(): void {
+    this.env.observer.timedOut(this);
+    this.transition('Terminated');
+    this.handlers.onTimeout(this);
+  }
+
+  receiveResponse(response: SipResponse): void {
+    const status = response.status;
+    switch (this.state) {
+      case 'Calling':
+      case 'Proceeding':
+        this.stopTimer('A');
+        this.stopTimer('B');
+        if (status < 200) {
+          this.transition('Proceeding');
+        } else if (status < 300) {
+          // RFC 6026 §8.4: Accepted absorbs nothing; it keeps the transaction so that 2xx retransmissions match it.
+          this.stopTimer('Cancelled');
+          this.transition('Accepted');
+          this.startTimer('M', this.durations.M, () => this.transition('Terminated'));
+        } else {
+          this.stopTimer('Cancelled');
+          this.transition('Completed');
+          this.ack = buildNon2xxAck(this.request, response);
+          this.transmit(this.ack, this.destination, false);
+          this.startTimer('D', this.durations.D, () => this.transition('Terminated'));
+        }
+        this.handlers.onResponse(response, this);
+        return;
+      case 'Completed':
+        // §17.1.1.2: a retransmitted final response means our ACK was lost.
+        if (status >= 300) this.transmit(this.ack!, this.destination, true);
+        // A 2xx here comes from another branch of a fork; the TU must see it to ACK and end that dialog.
+        else if (status >= 200) this.handlers.onResponse(response, this);
+        return;
+      case 'Accepted':
+        // RFC 6026 §8.4: 2xx retransmissions and 2xx from other forks go to the TU, which ACKs them.
+        if (status >= 200 && status < 300) this.handlers.onResponse(response, this);
+        return;
+      case 'Terminated':
+        return;
+    }
+  }
+
+  protected transportFailed(err: TransportError): void {
+    this.transition('Terminated');
+    this.handlers.onTransportError(err, this);
+  }
+}

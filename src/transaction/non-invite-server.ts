@@ -1,0 +1,49 @@
+import type { SipRequest, SipResponse } from '../message/index.js';
+import { responseDestination } from '../transport/response-route.js';
+import type { Destination, TransportError } from '../transport/types.js';
+import { assertResponseStatus, Transaction, type TransactionEnv } from './transaction.js';
+
+export type NonInviteServerState = 'Trying' | 'Proceeding' | 'Completed' | 'Terminated';
+
+/** The non-INVITE server transaction: RFC 3261 §17.2.2 (Figure 8). */
+export class NonInviteServerTransaction extends Transaction<NonInviteServerState> {
+  readonly side = 'server' as const;
+  readonly destination: Destination;
+  private lastResponse: SipResponse | undefined;
+
+  constructor(env: TransactionEnv, id: string, request: SipRequest) {
+    const destination = responseDestination(request);
+    super(env, id, request, 'Trying', destination.transport);
+    this.destination = destination;
+  }
+
+  /** A retransmission of the request: absorbed in Trying, answered with the latest response afterwards (§17.2.2). */
+  receiveRetransmission(): void {
+    if (this.lastResponse && this.state !== 'Terminated') this.transmit(this.lastResponse, this.destination, true);
+  }
+
+  /** Sends a response from the TU (100..699). Once a final response is sent, later ones are discarded (§17.2.2). */
+  respond(response: SipResponse): void {
+    const status = response.status;
+    assertResponseStatus(status);
+    if (this.state !== 'Trying' && this.state !== 'Proceeding') {
+      this.env.logger.debug({ transaction: this.id, state: this.state, status }, 'response discarded by non-INVITE server transaction');
+      return;
+    }
+    this.lastResponse = response;
+    if (status < 200) {
+      this.transition('Proceeding');
+      this.transmit(response, this.destination, false);
+      return;
+    }
+    this.transition('Completed');
+    this.transmit(response, this.destination, false);
+    // Timer J keeps the final response around for retransmitted requests (zero over reliable transports).
+    this.startTimer('J', this.durations.J, () => this.transition('Terminated'));
+  }
+
+  protected transportFailed(err: TransportError): void {
+    this.transition('Terminated');
+    this.env.observer.serverFailed(this, err);
+  }
+}

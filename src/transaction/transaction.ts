@@ -1,0 +1,160 @@
+import type { AnyMessage, SipRequest, SipResponse } from '../message/index.js';
+import { TransportError, type Destination, type MessageSender } from '../transport/types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import { timerDurations, type TimerConfig, type TimerDurations } from './timers.js';
+
+/** What every state machine needs from the layer that owns it. */
+export interface TransactionEnv {
+  sender: MessageSender;
+  clock: Clock;
+  timers: TimerConfig;
+  logger: Logger;
+  observer: TransactionObserver;
+}
+
+/** How a transaction reports to the layer that owns it (index upkeep, counters, diagnostics, server-side failures). */
+export interface TransactionObserver {
+  stateChanged(t: AnyTransaction): void;
+  retransmitted(t: AnyTransaction): void;
+  timedOut(t: AnyTransaction): void;
+  /** A server transaction failed (§17.2.4 transport error, §17.2.1 Timer H); client failures go to their handlers. */
+  serverFailed(t: AnyTransaction, err: TransportError | TransactionTimeoutError): void;
+}
+
+/** What a TU passes when it starts a client transaction; every call carries the transaction it concerns. */
+export interface ClientTransactionHandlers<T> {
+  onResponse(response: SipResponse, ct: T): void;
+  /** Timer B or F (§17.1.1.2, §17.1.2.2): the TU answers with a 408 of its own making. */
+  onTimeout(ct: T): void;
+  /** §17.1.4: the request could not be sent; the transaction is terminated. */
+  onTransportError(err: TransportError, ct: T): void;
+}
+
+/** §17.2.1: Timer H fired, so the ACK for a non-2xx final response never came. */
+export class TransactionTimeoutError extends Error {
+  constructor(readonly timer: 'H') {
+    super(`Timer ${timer} fired: no ACK for the final response`);
+    this.name = 'TransactionTimeoutError';
+  }
+}
+
+/** Timers A..M of RFC 3261 / RFC 6026, plus the 200 ms 100-Trying delay and the §9.1 wait after a CANCEL. */
+export type TimerName = 'A' | 'B' | 'D' | 'E' | 'F' | 'G' | 'H' | 'I' | 'J' | 'K' | 'L' | 'M' | 'Trying' | 'Cancelled';
+
+export type AnyTransaction = Transaction<string>;
+
+/**
+ * Shared plumbing of the four §17 state machines: state, named timers on the injected clock, and sending with
+ * transport errors turned into state-machine input. Subclasses hold the transitions.
+ */
+export abstract class Transaction<S extends string> {
+  abstract readonly side: 'client' | 'server';
+  /** §17.1.1.2 / §17.2.1: retransmissions happen only on unreliable transports. */
+  readonly reliable: boolean;
+  protected readonly durations: TimerDurations;
+  private current: S | 'Terminated';
+  private readonly running = new Map<TimerName, TimerHandle>();
+  private readonly terminatedListeners: Array<() => void> = [];
+
+  constructor(
+    protected readonly env: TransactionEnv,
+    /** The index key (§17.1.3 / §17.2.3), unique among live transactions of one side. */
+    readonly id: string,
+    readonly request: SipRequest,
+    initial: S,
+    transport: string,
+  ) {
+    this.current = initial;
+    this.reliable = env.sender.isReliable(transport);
+    this.durations = timerDurations(env.timers, this.reliable);
+  }
+
+  get state(): S | 'Terminated' {
+    return this.current;
+  }
+
+  get method(): string {
+    return this.request.method;
+  }
+
+  /** Called once when the transaction reaches Terminated (at once if it already has). */
+  onTerminated(listener: () => void): void {
+    if (this.current === 'Terminated') listener();
+    else this.terminatedListeners.push(listener);
+  }
+
+  /** Ends the transaction without further messages (layer shutdown). */
+  terminate(): void {
+    this.transition('Terminated');
+  }
+
+  protected transition(next: S | 'Terminated'): void {
+    if (this.current === next || this.current === 'Terminated') return;
+    this.current = next;
+    if (next === 'Terminated') {
+      for (const t of this.running.values()) t.cancel();
+      this.running.clear();
+    }
+    this.env.observer.stateChanged(this);
+    if (next === 'Terminated') {
+      for (const l of this.terminatedListeners.splice(0)) {
+        try {
+          l();
+        } catch (e) {
+          this.env.logger.error({ err: e, transaction: this.id }, 'terminated listener threw');
+        }
+      }
+    }
+  }
+
+  /** Starts (or restarts) a timer. A zero duration fires at once: the reliable-transport value of D, I, J, K. */
+  protected startTimer(name: TimerName, ms: number, fire: () => void): void {
+    this.stopTimer(name);
+    // A send that failed synchronously may have terminated the transaction just before its timers were due to start.
+    if (this.current === 'Terminated') return;
+    if (ms <= 0) {
+      fire();
+      return;
+    }
+    this.running.set(
+      name,
+      this.env.clock.setTimer(ms, () => {
+        this.running.delete(name);
+        fire();
+      }),
+    );
+  }
+
+  protected stopTimer(name: TimerName): void {
+    this.running.get(name)?.cancel();
+    this.running.delete(name);
+  }
+
+  /** Hands a message to the transport; a rejection becomes a transport error of this transaction (§17.1.4, §17.2.4). */
+  protected transmit(message: AnyMessage, destination: Destination, retransmission: boolean): void {
+    if (retransmission) this.env.observer.retransmitted(this);
+    const fail = (e: unknown): void => this.transportFailed(asTransportError(e, destination));
+    try {
+      this.env.sender.send(message, destination).catch(fail);
+    } catch (e) {
+      fail(e);
+    }
+  }
+
+  /**
+   * Reported even when the transaction has already terminated (a final response over TCP terminates the transaction
+   * the moment it is handed over), so that the TU always learns that a message was lost.
+   */
+  protected abstract transportFailed(err: TransportError): void;
+}
+
+function asTransportError(e: unknown, destination: Destination): TransportError {
+  if (e instanceof TransportError) return e;
+  return new TransportError('write', e instanceof Error ? e.message : String(e), destination);
+}
+
+/** A TU handing a server transaction an impossible status is a programming error, not peer input. */
+export function assertResponseStatus(status: number): void {
+  if (!Number.isInteger(status) || status < 100 || status > 699) throw new RangeError(`response status ${status} is not in 100..699`);
+}

@@ -1,0 +1,155 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createResponse, Headers, parseMessage, serialize, SipRequest, type AnyMessage, type SipResponse } from '../../src/message/index.js';
+import { addVia, TransactionLayer, type ClientTransaction } from '../../src/transaction/index.js';
+import type { BoundListener, Destination, MessageSender, TransportName } from '../../src/transport/types.js';
+import { FakeClock } from '../../src/util/clock.js';
+import { RecordingHandlers, RecordingUser, outgoingRequest } from './helpers.js';
+
+const LATENCY_MS = 10;
+
+/**
+ * One end of an in-memory UDP link: what it sends is serialised, parsed again and delivered to the peer's layer
+ * LATENCY_MS later on the shared fake clock, with the source the transport would record.
+ */
+class LinkSender implements MessageSender {
+  peer: TransactionLayer | undefined;
+  readonly log: string[] = [];
+  /** Returns true for a message the network loses. */
+  lose: (message: AnyMessage) => boolean = () => false;
+
+  constructor(
+    private readonly clock: FakeClock,
+    private readonly address: string,
+  ) {}
+
+  send(message: AnyMessage, _destination?: Destination): Promise<void> {
+    const bytes = serialize(message);
+    const label = message.isRequest ? message.method : String(message.status);
+    if (this.lose(message)) {
+      this.log.push(`${label} (lost)`);
+      return Promise.resolve();
+    }
+    this.log.push(label);
+    this.clock.setTimer(LATENCY_MS, () => {
+      const r = parseMessage(bytes);
+      assert.ok(r.ok);
+      r.message.source = {
+        transport: 'udp',
+        address: this.address,
+        port: 5060,
+        localAddress: '0.0.0.0',
+        localPort: 5060,
+        flowId: 'udp:0.0.0.0:5060',
+        receivedAt: this.clock.now(),
+      };
+      this.peer!.receive(r.message);
+    });
+    return Promise.resolve();
+  }
+
+  isReliable(transport: string): boolean {
+    return transport !== 'udp';
+  }
+
+  listenerFor(transport: TransportName): BoundListener {
+    return { transport, host: this.address, port: 5060, advertised: `${this.address}:5060` };
+  }
+}
+
+const UAS: Destination = { transport: 'udp', address: '192.0.2.20', port: 5060 };
+
+function link() {
+  const clock = new FakeClock();
+  const uacSender = new LinkSender(clock, '192.0.2.10');
+  const uasSender = new LinkSender(clock, '192.0.2.20');
+  const uac = new TransactionLayer({ sender: uacSender, clock });
+  const uas = new TransactionLayer({ sender: uasSender, clock });
+  uacSender.peer = uas;
+  uasSender.peer = uac;
+  const uacUser = new RecordingUser();
+  uac.setUser(uacUser);
+  return { clock, uac, uas, uacSender, uasSender, uacUser };
+}
+
+/** §13.2.2.4: the UAC core's ACK for a 2xx, a request of its own with a new branch. */
+function ackFor2xx(invite: SipRequest, ok: SipResponse, sender: MessageSender): SipRequest {
+  const headers = new Headers();
+  headers.append('max-forwards', '70');
+  headers.append('from', invite.headers.get('from')!);
+  headers.append('to', ok.headers.get('to')!);
+  headers.append('call-id', invite.callId);
+  headers.append('cseq', `${invite.cseq.seq} ACK`);
+  const ack = new SipRequest('ACK', invite.uri.clone(), headers);
+  addVia(ack, sender, UAS);
+  return ack;
+}
+
+test('INVITE / 180 / 200 / ACK between two transaction layers', () => {
+  const { clock, uac, uas, uacSender, uasSender } = link();
+  const uasUser = new RecordingUser((request, st) => {
+    const toTag = 'uas-tag';
+    st.respond(createResponse(request, 180, { toTag }));
+    clock.setTimer(1000, () => st.respond(createResponse(request, 200, { toTag })));
+  });
+  uas.setUser(uasUser);
+
+  const invite = outgoingRequest('INVITE');
+  addVia(invite, uacSender, UAS);
+  const statuses: number[] = [];
+  const ct: ClientTransaction = uac.sendRequest(invite, UAS, {
+    onResponse: (response) => {
+      statuses.push(response.status);
+      if (response.status === 200) void uacSender.send(ackFor2xx(invite, response, uacSender), UAS);
+    },
+    onTimeout: () => assert.fail('timeout'),
+    onTransportError: (err) => assert.fail(err),
+  });
+
+  clock.advance(1100);
+  assert.deepEqual(statuses, [180, 200]);
+  assert.equal(ct.state, 'Accepted');
+  assert.equal(uasUser.requests[0]!.st.state, 'Accepted');
+  assert.equal(uasUser.acks.length, 1);
+  assert.equal(uasUser.acks[0]!.ack.toTag, 'uas-tag');
+  assert.deepEqual(uacSender.log, ['INVITE', 'ACK']);
+  assert.deepEqual(uasSender.log, ['180', '200']);
+
+  clock.advance(32_000);
+  assert.equal(ct.state, 'Terminated');
+  assert.deepEqual(uac.stats(), { clientTransactions: 0, serverTransactions: 0, retransmissions: 0, timeouts: 0, rejected: 0 });
+  assert.deepEqual(uas.stats(), { clientTransactions: 0, serverTransactions: 0, retransmissions: 0, timeouts: 0, rejected: 0 });
+  assert.equal(clock.pending, 0);
+});
+
+test('a non-2xx with a lost ACK: the UAS retransmits the final response and the UAC transaction ACKs it again', () => {
+  const { clock, uac, uas, uacSender, uasSender } = link();
+  const uasUser = new RecordingUser((request, st) => {
+    clock.setTimer(300, () => st.respond(createResponse(request, 486, { toTag: 'busy' })));
+  });
+  uas.setUser(uasUser);
+  let acksLost = 0;
+  uacSender.lose = (m) => m.isRequest && m.method === 'ACK' && acksLost++ === 0;
+
+  const invite = outgoingRequest('INVITE');
+  addVia(invite, uacSender, UAS);
+  const handlers = new RecordingHandlers(clock);
+  const ct = uac.sendRequest(invite, UAS, handlers);
+
+  clock.advance(2000);
+  assert.deepEqual(handlers.responses.map((r) => r.status), [100, 486]);
+  assert.equal(ct.state, 'Completed');
+  const st = uasUser.requests[0]!.st;
+  assert.equal(st.state, 'Confirmed');
+  assert.equal(uasUser.acks.length, 0, 'the ACK for a non-2xx stays in the transaction layer');
+  // 100 Trying at 200 ms stopped the INVITE retransmission due at 500 ms; the 486 went twice, the ACK twice.
+  assert.deepEqual(uacSender.log, ['INVITE', 'ACK (lost)', 'ACK']);
+  assert.deepEqual(uasSender.log, ['100', '486', '486']);
+
+  clock.advance(40_000);
+  assert.equal(ct.state, 'Terminated');
+  assert.equal(st.state, 'Terminated');
+  assert.equal(uac.stats().retransmissions, 1);
+  assert.equal(uas.stats().retransmissions, 1);
+  assert.equal(clock.pending, 0);
+});
