@@ -8,21 +8,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseMessage, validateRequest, cseqMatchesMethod, SipRequest, SipUri, type ParseResult } from '../../src/message/index.js';
 import { sharedPath } from '../helpers/paths.js';
-
-export interface IndexEntry {
-  name: string;
-  section: string;
-  expected: string;
-  note: string;
-}
-
-export function readIndex(corpus: 'rfc4475' | 'rfc5118'): IndexEntry[] {
-  const lines = readFileSync(sharedPath('conformance', corpus, 'INDEX.tsv'), 'utf8').trim().split('\n').slice(1);
-  return lines.map((l) => {
-    const [name, section, expected, note] = l.split('\t');
-    return { name: name!, section: section!, expected: expected!, note: note ?? '' };
-  });
-}
+import { readIndex } from '../helpers/conformance.js';
 
 /** Parse + full validation + the CSeq/method rule: undefined when the message is acceptable, else the fault's status. */
 function verdict(r: ParseResult): { accepted: boolean; status?: number; code?: string } {

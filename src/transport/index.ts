@@ -1,0 +1,13 @@
+export * from './types.js';
+export * from './response-route.js';
+export { parseListenSpec, formatListenSpec, hostPort, normalizeAddress } from './address.js';
+export { stampVia, viaDestination } from './via-stamp.js';
+export {
+  TransportLayer,
+  RECEIVE_CHANNEL,
+  SEND_CHANNEL,
+  type TransportLayerOptions,
+  type TransportStats,
+  type ReceiveEvent,
+  type SendEvent,
+} from './transport-layer.js';

@@ -1,0 +1,78 @@
+import type { IncomingMessage } from 'node:http';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { WebSocket, type ClientOptions } from 'ws';
+import { hostPort } from './address.js';
+import { SocketConnection, WsConnection, type Connection, type ConnectionContext, type StreamTransport } from './connection.js';
+import { TransportError } from './types.js';
+
+export interface DialOptions {
+  transport: StreamTransport;
+  address: string;
+  port: number;
+  /** The name the destination was given by, for TLS SNI and certificate identity (RFC 5922); undefined for an IP. */
+  servername: string | undefined;
+  /** Bind the client socket to our listener's address on multi-homed hosts. */
+  localAddress: string | undefined;
+  rejectUnauthorized: boolean;
+  timeoutMs: number;
+  ctx: ConnectionContext;
+}
+
+/** Opens an outbound connection; rejects with TransportError('connect') on failure or after `timeoutMs`. */
+export function dial(o: DialOptions): Promise<Connection> {
+  const target = `${o.transport}:${hostPort(o.address, o.port)}`;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let abort: () => void = () => undefined;
+    const timer = o.ctx.clock.setTimer(o.timeoutMs, () => fail(new Error(`timed out after ${o.timeoutMs} ms`)));
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      timer.cancel();
+      abort();
+      reject(new TransportError('connect', `cannot connect to ${target}: ${err.message}`, { transport: o.transport, address: o.address, port: o.port }));
+    };
+    const succeed = (conn: Connection): void => {
+      if (settled) return conn.destroy();
+      settled = true;
+      timer.cancel();
+      resolve(conn);
+    };
+    const common = { host: o.address, port: o.port, localAddress: o.localAddress };
+    switch (o.transport) {
+      case 'tcp': {
+        const socket = tcpConnect(common, () => succeed(new SocketConnection('tcp', socket, o.ctx)));
+        abort = () => socket.destroy();
+        socket.once('error', fail);
+        break;
+      }
+      case 'tls': {
+        const socket = tlsConnect({ ...common, servername: o.servername, rejectUnauthorized: o.rejectUnauthorized }, () =>
+          succeed(new SocketConnection('tls', socket, o.ctx)),
+        );
+        abort = () => socket.destroy();
+        socket.once('error', fail);
+        break;
+      }
+      case 'ws':
+      case 'wss': {
+        const scheme = o.transport;
+        // ws hands its options to tls.connect, which takes servername although ClientOptions does not declare it.
+        const options: ClientOptions & { servername?: string } = {
+          localAddress: o.localAddress,
+          servername: o.servername,
+          rejectUnauthorized: o.rejectUnauthorized,
+          maxPayload: o.ctx.limits.maxMessageSize,
+        };
+        const ws = new WebSocket(`${scheme}://${hostPort(o.address, o.port)}/`, 'sip', options);
+        let socket: Socket | undefined;
+        ws.once('upgrade', (res: IncomingMessage) => (socket = res.socket));
+        ws.once('open', () => succeed(new WsConnection(scheme, ws, socket!, o.ctx)));
+        ws.on('error', fail);
+        abort = () => ws.terminate();
+        break;
+      }
+    }
+  });
+}

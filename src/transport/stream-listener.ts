@@ -1,0 +1,158 @@
+import { Server as HttpServer, type IncomingMessage } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
+import { WebSocketServer } from 'ws';
+import { normalizeAddress, formatListenSpec } from './address.js';
+import type { ConnectionTable } from './connection-table.js';
+import { SocketConnection, WsConnection, type Connection, type ConnectionContext, type StreamTransport } from './connection.js';
+import type { ListenSpec } from './types.js';
+
+export interface StreamListenerSetup {
+  ctx: ConnectionContext;
+  table: ConnectionTable;
+  /** Required for tls and wss listeners. */
+  secureContext: SecureContext | undefined;
+  /** Bound on the TLS and WebSocket handshakes of an accepted socket. */
+  handshakeTimeoutMs: number;
+  accepted(conn: Connection): void;
+  rejected(): void;
+}
+
+/** RFC 7118 §4.1: the handshake must negotiate the `sip` subprotocol; returns the client's spelling of it. */
+function sipSubprotocol(offered: Iterable<string>): string | undefined {
+  for (const p of offered) if (p.trim().toLowerCase() === 'sip') return p.trim();
+  return undefined;
+}
+
+/**
+ * A TCP, TLS, WS or WSS listener. Every kind starts as a plain TCP accept, so connection limits are enforced before
+ * any handshake work; TLS is then layered on the accepted socket, and WebSocket upgrades are handled by an HTTP
+ * parser that never listens itself.
+ */
+export class StreamListener {
+  private readonly server: Server;
+  private readonly transport: StreamTransport;
+  private upgrades: HttpServer | undefined;
+  /** Sockets handed to the HTTP parser, waiting for their WebSocket upgrade. */
+  private readonly pendingUpgrades = new WeakMap<Socket, (conn: Connection) => void>();
+  private readonly handshaking = new Set<Socket>();
+  private bound: { address: string; port: number } | undefined;
+
+  constructor(
+    readonly spec: ListenSpec,
+    private readonly setup: StreamListenerSetup,
+  ) {
+    this.transport = spec.transport as StreamTransport;
+    this.server = createServer((socket) => this.accept(socket));
+    this.server.on('error', () => undefined);
+    if (this.transport === 'ws' || this.transport === 'wss') this.upgrades = this.upgradeServer();
+  }
+
+  get localAddress(): string {
+    return this.bound?.address ?? this.spec.host;
+  }
+
+  get localPort(): number {
+    return this.bound?.port ?? this.spec.port;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(new Error(`cannot listen on ${formatListenSpec(this.spec)}: ${err.message}`));
+      this.server.once('error', onError);
+      this.server.listen(this.spec.port, this.spec.host, () => {
+        this.server.off('error', onError);
+        const a = this.server.address();
+        if (a && typeof a === 'object') this.bound = { address: a.address, port: a.port };
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting and drops sockets still in their handshake; established connections are closed by the layer. */
+  close(): Promise<void> {
+    if (!this.bound) return Promise.resolve();
+    this.bound = undefined;
+    for (const socket of this.handshaking) socket.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(raw: Socket): void {
+    const source = normalizeAddress(raw.remoteAddress);
+    raw.on('error', () => undefined);
+    if (!this.setup.table.admit(source)) {
+      this.setup.rejected();
+      raw.destroy();
+      return;
+    }
+    raw.once('close', () => this.setup.table.release(source));
+    try {
+      this.establish(raw);
+    } catch {
+      // Nothing thrown while setting up a peer's connection may escape the accept callback.
+      raw.destroy();
+    }
+  }
+
+  private establish(raw: Socket): void {
+    if (this.transport === 'tcp') {
+      this.setup.accepted(new SocketConnection('tcp', raw, this.setup.ctx));
+      return;
+    }
+    const deadline = this.setup.ctx.clock.setTimer(this.setup.handshakeTimeoutMs, () => raw.destroy());
+    this.handshaking.add(raw);
+    raw.once('close', () => {
+      deadline.cancel();
+      this.handshaking.delete(raw);
+    });
+    const established = (conn: Connection): void => {
+      deadline.cancel();
+      this.handshaking.delete(raw);
+      this.setup.accepted(conn);
+    };
+    const secure = this.transport === 'tls' || this.transport === 'wss';
+    if (!secure) {
+      this.pendingUpgrades.set(raw, established);
+      this.upgrades!.emit('connection', raw);
+      return;
+    }
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.setup.secureContext });
+    tls.on('error', () => raw.destroy());
+    // 'secure' is the server-side handshake completion event of a TLSSocket (what tls.Server builds on).
+    tls.once('secure', () => {
+      if (this.transport === 'tls') {
+        established(new SocketConnection('tls', tls, this.setup.ctx));
+        return;
+      }
+      this.pendingUpgrades.set(tls, established);
+      this.upgrades!.emit('connection', tls);
+    });
+  }
+
+  private upgradeServer(): HttpServer {
+    const http = new HttpServer();
+    const wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: this.setup.ctx.limits.maxMessageSize,
+      handleProtocols: (offered) => sipSubprotocol(offered) ?? false,
+    });
+    http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      const established = this.pendingUpgrades.get(socket);
+      const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',');
+      if (!established || sipSubprotocol(offered) === undefined) {
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        established(new WsConnection(this.transport as 'ws' | 'wss', ws, socket, this.setup.ctx));
+      });
+    });
+    // A plain HTTP request on a SIP WebSocket port: tell the client what this port speaks.
+    http.on('request', (_req, res) => {
+      res.writeHead(426, { Upgrade: 'websocket', Connection: 'close', 'Sec-WebSocket-Protocol': 'sip' });
+      res.end();
+    });
+    http.on('clientError', (_err, socket: Socket) => socket.destroy());
+    return http;
+  }
+}

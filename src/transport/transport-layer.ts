@@ -1,0 +1,508 @@
+import { channel } from 'node:diagnostics_channel';
+import { lookup } from 'node:dns/promises';
+import type { RemoteInfo } from 'node:dgram';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import {
+  createResponse,
+  parseMessage,
+  reasonPhrase,
+  resolveLimits,
+  serialize,
+  type AnyMessage,
+  type MessageLimits,
+  type MessageSource,
+  type ParseError,
+  type SipRequest,
+} from '../message/index.js';
+import { SystemClock, type Clock } from '../util/clock.js';
+import { ConfigError } from '../util/errors.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import { addressFamily, advertisedHost, bracketed, formatListenSpec, hostPort, isWildcard, normalizeAddress } from './address.js';
+import { ConnectionTable, peerKey } from './connection-table.js';
+import { isOnlyNewlines, type Connection, type ConnectionContext, type ConnectionEvents, type StreamTransport } from './connection.js';
+import { DEFAULT_PORTS, isReliableTransport, responseDestination, viaTransport } from './response-route.js';
+import { dial } from './stream-client.js';
+import { StreamListener } from './stream-listener.js';
+import {
+  TransportError,
+  type BoundListener,
+  type Destination,
+  type ListenSpec,
+  type MessageReceiver,
+  type MessageSender,
+  type TransportName,
+} from './types.js';
+import { UdpEndpoint } from './udp-endpoint.js';
+import { replaceTopVia, stampVia, viaDestination } from './via-stamp.js';
+
+export interface TransportLayerOptions {
+  listen: ListenSpec[];
+  receiver?: MessageReceiver;
+  clock?: Clock;
+  logger?: Logger;
+  limits?: Partial<MessageLimits>;
+  /** PEM certificate and key for tls: and wss: listeners. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Verify the certificates of TLS / WSS servers we connect to (default true). */
+  tlsRejectUnauthorized?: boolean;
+  /** Via sent-by host for listeners bound to 0.0.0.0 / :: (a public name or the NAT's public address). */
+  advertisedHost?: string;
+  /** Fill rport even when the client did not ask (Kamailio's force_rport), for clients behind NAT. */
+  forceRport?: boolean;
+  /** Called with every destination IP address before sending; false refuses it ('refused-destination'). */
+  destinationFilter?: (address: string) => boolean;
+  maxConnectionsPerSource?: number;
+  maxConnections?: number;
+  idleTimeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export interface TransportStats {
+  /** Messages parsed and handed to the receiver. */
+  received: number;
+  sent: number;
+  parseErrors: number;
+  dropped: number;
+  badRequestsAnswered: number;
+  connectionsOpen: number;
+  connectionsRejected: number;
+}
+
+export const RECEIVE_CHANNEL = 'sipway:transport:receive';
+export const SEND_CHANNEL = 'sipway:transport:send';
+
+/** Published on RECEIVE_CHANNEL for every received message, parsed (`message`) or not. */
+export interface ReceiveEvent {
+  message?: AnyMessage;
+  bytes: Buffer;
+  source: MessageSource;
+}
+
+/** Published on SEND_CHANNEL for every message handed to a socket. */
+export interface SendEvent {
+  message: AnyMessage;
+  bytes: Buffer;
+  destination: Destination;
+}
+
+const receiveChannel = channel(RECEIVE_CHANNEL);
+const sendChannel = channel(SEND_CHANNEL);
+
+/**
+ * §18.1.1: a request within 200 bytes of the path MTU (1500, so over 1300 bytes) must not go over UDP; it is sent
+ * over TCP when we listen on TCP, with the top Via rewritten to say so.
+ */
+const MAX_UDP_REQUEST = 1300;
+const MAX_REASON_LENGTH = 100;
+
+interface BoundEntry {
+  listener: BoundListener;
+  family: 4 | 6;
+  /** sent-by host as advertised (no brackets), and the address actually bound. */
+  host: string;
+  localAddress: string;
+}
+
+interface Resolved {
+  address: string;
+  /** The name the destination was given by, for TLS; undefined when it was an IP address. */
+  servername: string | undefined;
+}
+
+/**
+ * The SIP transport layer (RFC 3261 §18): UDP, TCP, TLS, WS and WSS listeners over IPv4 and IPv6, a connection table
+ * of flows, the NAT stamping of requests (RFC 3581), stateless answers to requests that cannot be parsed, and the
+ * choice of socket for each outgoing message. Nothing thrown below a socket callback escapes it: faults are counted
+ * and the message dropped.
+ */
+export class TransportLayer implements MessageSender {
+  private receiver: MessageReceiver | undefined;
+  private readonly clock: Clock;
+  private readonly logger: Logger;
+  private readonly limits: MessageLimits;
+  private readonly table: ConnectionTable;
+  private readonly ctx: ConnectionContext;
+  private readonly connectTimeoutMs: number;
+  private readonly counters = { received: 0, sent: 0, parseErrors: 0, dropped: 0, badRequestsAnswered: 0, connectionsRejected: 0 };
+  private udp: UdpEndpoint[] = [];
+  private streams: StreamListener[] = [];
+  private bound: BoundEntry[] = [];
+  /** Outbound connections being opened, so that concurrent sends to one peer share one connection. */
+  private readonly connecting = new Map<string, Promise<Connection>>();
+  private state: 'new' | 'running' | 'stopped' = 'new';
+
+  constructor(private readonly options: TransportLayerOptions) {
+    this.receiver = options.receiver;
+    this.clock = options.clock ?? new SystemClock();
+    this.logger = options.logger ?? silentLogger();
+    this.limits = resolveLimits(options.limits);
+    this.connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 5000);
+    this.table = new ConnectionTable({
+      maxConnections: positive('maxConnections', options.maxConnections, 10_000),
+      maxConnectionsPerSource: positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 32),
+    });
+    const events: ConnectionEvents = {
+      message: (conn, bytes) => this.receive(bytes, this.sourceOf(conn), conn.transport === 'tcp' || conn.transport === 'tls'),
+      framingError: (conn, error, head) => this.onFramingError(conn, error, head),
+      closed: (conn) => this.table.remove(conn),
+    };
+    this.ctx = { events, clock: this.clock, idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 120_000), limits: this.limits };
+  }
+
+  /** The transaction layer is built on top of the transport layer, so it is attached after construction. */
+  setReceiver(receiver: MessageReceiver): void {
+    this.receiver = receiver;
+  }
+
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error('TransportLayer.start() may be called once');
+    const secureContext = this.secureContext();
+    for (const spec of this.options.listen) {
+      if (spec.transport === 'udp') this.udp.push(new UdpEndpoint(spec, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint)));
+      else {
+        this.streams.push(
+          new StreamListener(spec, {
+            ctx: this.ctx,
+            table: this.table,
+            secureContext,
+            handshakeTimeoutMs: this.connectTimeoutMs,
+            accepted: (conn) => this.table.add(conn),
+            rejected: () => this.counters.connectionsRejected++,
+          }),
+        );
+      }
+    }
+    const results = await Promise.allSettled([...this.udp.map((u) => u.bind()), ...this.streams.map((s) => s.listen())]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await this.closeListeners();
+      this.state = 'stopped';
+      throw new ConfigError('listen', (failed.reason as Error).message);
+    }
+    this.bound = [...this.udp, ...this.streams].map((l) => this.describe(l.spec, l.localAddress, l.localPort));
+    this.state = 'running';
+  }
+
+  /** Stops listening and closes every connection (gracefully, then forcibly after a grace period). */
+  async stop(): Promise<void> {
+    if (this.state !== 'running') {
+      this.state = 'stopped';
+      return;
+    }
+    this.state = 'stopped';
+    const conns = this.table.all();
+    for (const c of conns) c.close();
+    await Promise.all([this.closeListeners(), ...conns.map((c) => c.closed)]);
+  }
+
+  listeners(): BoundListener[] {
+    return this.bound.map((b) => b.listener);
+  }
+
+  listenerFor(transport: TransportName, family?: 4 | 6): BoundListener | undefined {
+    return this.bound.find((b) => b.listener.transport === transport && (family === undefined || b.family === family))?.listener;
+  }
+
+  isReliable(transport: string): boolean {
+    return isReliableTransport(transport);
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters, connectionsOpen: this.table.size };
+  }
+
+  async send(message: AnyMessage, destination?: Destination): Promise<void> {
+    if (this.state !== 'running') throw new TransportError('no-listener', 'the transport layer is not running', destination);
+    const dest = destination ?? this.defaultDestination(message);
+    const target = await this.resolve(dest);
+    const bytes = serialize(message);
+    if (dest.transport !== 'udp') {
+      const conn = await this.connectionFor(message, dest, target);
+      await conn.write(bytes);
+      this.sent(message, bytes, { transport: dest.transport, address: conn.remoteAddress, port: conn.remotePort, flowId: conn.flowId });
+      return;
+    }
+    if (message.isRequest && bytes.length > MAX_UDP_REQUEST && dest.flowId === undefined && (await this.sendOverTcp(message, dest, target))) return;
+    const endpoint = this.udpEndpointFor(dest, target.address);
+    await endpoint.send(bytes, target.address, dest.port);
+    this.sent(message, bytes, { transport: 'udp', address: target.address, port: dest.port, flowId: endpoint.flowId });
+  }
+
+  // ---- receive path ----
+
+  private onDatagram(bytes: Buffer, remote: RemoteInfo, endpoint: UdpEndpoint): void {
+    // CRLF datagrams are NAT keep-alives some UAs send over UDP too; there is nothing to parse or answer.
+    if (isOnlyNewlines(bytes)) return;
+    const source: MessageSource = {
+      transport: 'udp',
+      address: normalizeAddress(remote.address),
+      port: remote.port,
+      localAddress: normalizeAddress(endpoint.localAddress),
+      localPort: endpoint.localPort,
+      flowId: endpoint.flowId,
+      receivedAt: this.clock.now(),
+    };
+    this.receive(bytes, source, false);
+  }
+
+  /** `stream`: Content-Length framed (TCP, TLS); datagrams and WebSocket messages are one message each. */
+  private receive(bytes: Buffer, source: MessageSource, stream: boolean): void {
+    try {
+      const result = parseMessage(bytes, { stream, limits: this.limits });
+      if (receiveChannel.hasSubscribers) receiveChannel.publish({ message: result.message, bytes, source } satisfies ReceiveEvent);
+      if (!result.ok) {
+        this.counters.parseErrors++;
+        this.logger.debug({ error: result.error.toString(), source }, 'unparsable message');
+        void this.answerOrDrop(result.message, result.error, source);
+        return;
+      }
+      const message = result.message;
+      message.source = source;
+      if (message.isRequest) stampVia(message, source.address, source.port, this.options.forceRport === true);
+      else if (!this.isOurVia(message)) {
+        // §18.1.2: a response whose top Via we did not write is discarded.
+        this.counters.dropped++;
+        this.logger.debug({ via: message.via.sentBy, source }, 'response dropped: top Via sent-by is not ours');
+        return;
+      }
+      this.counters.received++;
+      if (!this.receiver) {
+        this.counters.dropped++;
+        return;
+      }
+      this.receiver.onMessage(message);
+    } catch (err) {
+      this.counters.dropped++;
+      this.logger.warn({ err, source }, 'message dropped: error on the receive path');
+    }
+  }
+
+  private onFramingError(conn: Connection, error: ParseError, head: Buffer | undefined): void {
+    this.counters.parseErrors++;
+    this.logger.debug({ error: error.toString(), flowId: conn.flowId }, 'stream cannot be framed; closing the connection');
+    try {
+      const message = head ? parseMessage(head, { limits: this.limits }).message : undefined;
+      void this.answerOrDrop(message, error, this.sourceOf(conn)).finally(() => conn.close());
+    } catch (err) {
+      this.logger.warn({ err, flowId: conn.flowId }, 'error while answering an unframeable stream');
+      conn.close();
+    }
+  }
+
+  /**
+   * A request that could be read far enough is answered statelessly with the status the fault calls for and a reason
+   * phrase naming it (like Kamailio's sanity module), so that the sender learns what is wrong; anything else is dropped.
+   */
+  private answerOrDrop(message: AnyMessage | undefined, error: ParseError, source: MessageSource): Promise<void> {
+    // §17: an ACK is never answered.
+    if (!message?.isRequest || message.method === 'ACK') {
+      this.counters.dropped++;
+      return Promise.resolve();
+    }
+    message.source = source;
+    let destination: Destination;
+    try {
+      stampVia(message, source.address, source.port, this.options.forceRport === true);
+      destination = responseDestination(message);
+    } catch {
+      // No usable top Via: answer where the packet came from.
+      destination = { transport: source.transport as TransportName, address: source.address, port: source.port, flowId: source.flowId };
+    }
+    const response = createResponse(message, error.status, { reason: faultReason(error) });
+    this.counters.badRequestsAnswered++;
+    return this.send(response, destination).catch((err: unknown) => {
+      this.logger.debug({ err, destination }, 'could not answer an unparsable request');
+    });
+  }
+
+  /** §18.1.2: the top Via of a response must carry the sent-by of one of our listeners. */
+  private isOurVia(response: AnyMessage): boolean {
+    const via = response.via;
+    const host = normalizeAddress(via.hostname);
+    const port = via.port ?? DEFAULT_PORTS[viaTransport(via.transport) ?? 'udp'];
+    return this.bound.some((b) => b.listener.port === port && (b.host.toLowerCase() === host || b.localAddress === host));
+  }
+
+  private sourceOf(conn: Connection): MessageSource {
+    return {
+      transport: conn.transport,
+      address: conn.remoteAddress,
+      port: conn.remotePort,
+      localAddress: conn.localAddress,
+      localPort: conn.localPort,
+      flowId: conn.flowId,
+      receivedAt: this.clock.now(),
+    };
+  }
+
+  // ---- send path ----
+
+  private defaultDestination(message: AnyMessage): Destination {
+    if (message.isRequest) throw new TransportError('refused-destination', `a ${message.method} request needs a destination`);
+    try {
+      return viaDestination(message);
+    } catch (err) {
+      throw new TransportError('refused-destination', `no destination: the response has no usable Via (${(err as Error).message})`);
+    }
+  }
+
+  /** Names are looked up (A/AAAA; RFC 3263 resolution belongs above), then the destination filter sees the address. */
+  private async resolve(dest: Destination): Promise<Resolved> {
+    let address = dest.address.startsWith('[') ? dest.address.slice(1, -1) : dest.address;
+    let servername: string | undefined;
+    if (addressFamily(address) === undefined) {
+      servername = address;
+      try {
+        address = (await lookup(address)).address;
+      } catch (err) {
+        throw new TransportError('connect', `cannot resolve ${address}: ${(err as Error).message}`, dest);
+      }
+    }
+    address = normalizeAddress(address);
+    if (this.options.destinationFilter && !this.options.destinationFilter(address)) {
+      throw new TransportError('refused-destination', `destination ${address} refused by the destination filter`, dest);
+    }
+    return { address, servername };
+  }
+
+  /**
+   * The flow named by the destination, else any open connection to that peer (inbound ones too, §18.2.2), else a
+   * new one. A response whose connection has closed goes over a new connection to the Via's received address and
+   * sent-by port (§18.2.2), not to the source port of the old connection.
+   */
+  private async connectionFor(message: AnyMessage, dest: Destination, target: Resolved): Promise<Connection> {
+    const transport = dest.transport as StreamTransport;
+    const existing = (dest.flowId && this.table.flow(dest.flowId)) || this.table.peer(transport, target.address, dest.port);
+    if (existing) return existing;
+    if (!message.isRequest && dest.flowId !== undefined) {
+      const fallback = viaDestination(message);
+      if (isReliableTransport(fallback.transport)) {
+        const t = fallback.transport as StreamTransport;
+        const resolved = await this.resolve(fallback);
+        return this.table.peer(t, resolved.address, fallback.port) ?? this.open(t, resolved, fallback.port);
+      }
+    }
+    return this.open(transport, target, dest.port);
+  }
+
+  private open(transport: StreamTransport, target: Resolved, port: number): Promise<Connection> {
+    const key = peerKey(transport, target.address, port);
+    const pending = this.connecting.get(key);
+    if (pending) return pending;
+    const opening = this.dial(transport, target, port).finally(() => this.connecting.delete(key));
+    this.connecting.set(key, opening);
+    return opening;
+  }
+
+  private async dial(transport: StreamTransport, target: Resolved, port: number): Promise<Connection> {
+    if (!this.table.admit(undefined)) {
+      throw new TransportError('connect', 'connection limit (maxConnections) reached', { transport, address: target.address, port });
+    }
+    const listener = this.bound.find((b) => b.listener.transport === transport && b.family === addressFamily(target.address));
+    let conn: Connection;
+    try {
+      conn = await dial({
+        transport,
+        address: target.address,
+        port,
+        servername: target.servername,
+        localAddress: listener && !isWildcard(listener.localAddress) ? listener.localAddress : undefined,
+        rejectUnauthorized: this.options.tlsRejectUnauthorized !== false,
+        timeoutMs: this.connectTimeoutMs,
+        ctx: this.ctx,
+      });
+    } catch (err) {
+      this.table.release(undefined);
+      throw err;
+    }
+    void conn.closed.then(() => this.table.release(undefined));
+    if (this.state !== 'running' || !conn.isOpen) {
+      conn.destroy();
+      throw new TransportError('connect', `${transport} connection to ${hostPort(target.address, port)} closed while it was being set up`);
+    }
+    this.table.add(conn);
+    return conn;
+  }
+
+  /**
+   * §18.1.1: sends an oversized request over TCP, rewriting our top Via to the TCP listener. Returns false (Via
+   * restored) when there is no TCP listener or the connection cannot be made, so that the caller falls back to UDP.
+   */
+  private async sendOverTcp(request: SipRequest, dest: Destination, target: Resolved): Promise<boolean> {
+    const family = addressFamily(target.address);
+    const tcp = this.bound.find((b) => b.listener.transport === 'tcp' && b.family === family);
+    if (!tcp) return false;
+    const udpVia = request.via;
+    const tcpVia = udpVia.clone();
+    tcpVia.transport = 'TCP';
+    tcpVia.host = bracketed(tcp.host);
+    tcpVia.port = tcp.listener.port;
+    replaceTopVia(request, tcpVia);
+    let conn: Connection;
+    try {
+      conn = await this.connectionFor(request, { transport: 'tcp', address: target.address, port: dest.port }, target);
+    } catch (err) {
+      if (!(err instanceof TransportError && err.kind === 'connect')) throw err;
+      replaceTopVia(request, udpVia);
+      return false;
+    }
+    const bytes = serialize(request);
+    await conn.write(bytes);
+    this.sent(request, bytes, { transport: 'tcp', address: conn.remoteAddress, port: conn.remotePort, flowId: conn.flowId });
+    return true;
+  }
+
+  /** The socket named by the destination's flow id, else the first UDP socket of the address family. */
+  private udpEndpointFor(dest: Destination, address: string): UdpEndpoint {
+    const family = addressFamily(address);
+    const endpoint =
+      (dest.flowId !== undefined ? this.udp.find((u) => u.flowId === dest.flowId) : undefined) ??
+      this.udp.find((u) => u.family === family) ??
+      this.udp.find((u) => u.family === 6 && isWildcard(u.localAddress));
+    if (!endpoint) throw new TransportError('no-listener', `no udp listener for IPv${family} destination ${address}`, dest);
+    return endpoint;
+  }
+
+  private sent(message: AnyMessage, bytes: Buffer, destination: Destination): void {
+    this.counters.sent++;
+    if (sendChannel.hasSubscribers) sendChannel.publish({ message, bytes, destination } satisfies SendEvent);
+  }
+
+  // ---- lifecycle helpers ----
+
+  private secureContext(): SecureContext | undefined {
+    const secure = this.options.listen.filter((l) => l.transport === 'tls' || l.transport === 'wss');
+    if (secure.length === 0) return undefined;
+    const where = secure.map(formatListenSpec).join(', ');
+    const tls = this.options.tls;
+    if (!tls?.cert) throw new ConfigError('tls.cert', `a PEM certificate is required for ${where}`);
+    if (!tls.key) throw new ConfigError('tls.key', `a PEM private key is required for ${where}`);
+    try {
+      return createSecureContext({ cert: tls.cert, key: tls.key });
+    } catch (err) {
+      throw new ConfigError('tls.cert', `the certificate and key cannot be used (${(err as Error).message})`);
+    }
+  }
+
+  private describe(spec: ListenSpec, localAddress: string, port: number): BoundEntry {
+    const host = advertisedHost(localAddress, this.options.advertisedHost);
+    const family = addressFamily(localAddress) ?? 4;
+    return { listener: { ...spec, port, advertised: hostPort(host, port) }, family, host, localAddress: normalizeAddress(localAddress) };
+  }
+
+  private async closeListeners(): Promise<void> {
+    await Promise.all([...this.udp.map((u) => u.close()), ...this.streams.map((s) => s.close())]);
+  }
+}
+
+/** `Bad Request - missing Call-ID`: printable ASCII only (the fault text may quote the peer's bytes), at most 100 chars. */
+function faultReason(error: ParseError): string {
+  const text = `${reasonPhrase(error.status)} - ${error.reason}`.replace(/[^\x20-\x7e]+/g, '?');
+  return text.length > MAX_REASON_LENGTH ? text.slice(0, MAX_REASON_LENGTH) : text;
+}
+
+function positive(field: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(field, `must be a positive number, not ${value}`);
+  return value;
+}

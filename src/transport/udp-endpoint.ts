@@ -1,0 +1,65 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { randomToken } from '../util/ids.js';
+import { addressFamily, formatListenSpec } from './address.js';
+import { TransportError, type ListenSpec } from './types.js';
+
+export type DatagramHandler = (bytes: Buffer, remote: RemoteInfo, endpoint: UdpEndpoint) => void;
+
+/**
+ * One UDP listening socket. Requests and responses are sent from the socket the peer talks to, so that NATs and
+ * symmetric-response peers see replies from the address they sent to (RFC 3581 §4). Its flow id stands for the
+ * socket: a Destination carrying it is sent from this socket.
+ */
+export class UdpEndpoint {
+  readonly flowId = `udp-${randomToken(16)}`;
+  readonly family: 4 | 6;
+  private readonly socket: Socket;
+  private bound: { address: string; port: number } | undefined;
+
+  constructor(
+    readonly spec: ListenSpec,
+    onDatagram: DatagramHandler,
+  ) {
+    this.family = addressFamily(spec.host) ?? 4;
+    this.socket = createSocket({ type: this.family === 6 ? 'udp6' : 'udp4' });
+    this.socket.on('message', (bytes, remote) => onDatagram(bytes, remote, this));
+    // ICMP unreachable and similar errors on an unconnected socket say nothing about the next datagram.
+    this.socket.on('error', () => undefined);
+  }
+
+  get localAddress(): string {
+    return this.bound?.address ?? this.spec.host;
+  }
+
+  get localPort(): number {
+    return this.bound?.port ?? this.spec.port;
+  }
+
+  bind(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(new Error(`cannot bind ${formatListenSpec(this.spec)}: ${err.message}`));
+      this.socket.once('error', onError);
+      this.socket.bind(this.spec.port, this.spec.host, () => {
+        this.socket.off('error', onError);
+        const a = this.socket.address();
+        this.bound = { address: a.address, port: a.port };
+        resolve();
+      });
+    });
+  }
+
+  send(bytes: Buffer, address: string, port: number): Promise<void> {
+    // A dual-stack IPv6 socket reaches IPv4 peers through their mapped address.
+    const to = this.family === 6 && addressFamily(address) === 4 ? `::ffff:${address}` : address;
+    if (!this.bound) return Promise.reject(new TransportError('closed', `udp socket ${formatListenSpec(this.spec)} is closed`));
+    return new Promise((resolve, reject) => {
+      this.socket.send(bytes, port, to, (err) => (err ? reject(new TransportError('write', `udp send to ${address}:${port} failed: ${err.message}`)) : resolve()));
+    });
+  }
+
+  close(): Promise<void> {
+    if (!this.bound) return Promise.resolve();
+    this.bound = undefined;
+    return new Promise((resolve) => this.socket.close(() => resolve()));
+  }
+}
