@@ -1,0 +1,6 @@
+export * from './auth-service.js';
+export * from './credentials.js';
+export * from './digest.js';
+export * from './nonce.js';
+export * from './throttle.js';
+export * from './verifier.js';

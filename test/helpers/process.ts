@@ -1,0 +1,91 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import path from 'node:path';
+import { projectRoot } from './paths.js';
+
+export const CLI = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
+
+/** Runs the sipway CLI to completion (bounded by `timeoutMs`). */
+export function runCli(args: string[], options: { input?: string; timeoutMs?: number; cwd?: string } = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { input: options.input, timeout: options.timeoutMs ?? 20000, encoding: 'utf8', cwd: options.cwd ?? projectRoot });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Fails clearly when a real peer the issue names is missing (CI installs it), instead of skipping silently. */
+export function requireTool(name: string, pkg: string): string {
+  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${name} is not installed (Debian package ${pkg}; .ci/run installs it)`);
+  return r.stdout.trim();
+}
+
+/**
+ * A loopback port free for both UDP and TCP right now (the OS picks it for UDP; TCP is then checked). `lowRange`
+ * picks from 5100-9999 instead: sipsak cuts a Request-URI port to four digits.
+ */
+export async function freePort(lowRange = false): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const udp = dgram.createSocket('udp4');
+    const wanted = lowRange ? 5100 + Math.floor(Math.random() * 4900) : 0;
+    const port = await new Promise<number>((resolve) => {
+      udp.once('error', () => resolve(-1));
+      udp.bind(wanted, '127.0.0.1', () => resolve(udp.address().port));
+    });
+    if (port < 0) {
+      udp.close();
+      continue;
+    }
+    const tcpFree = await new Promise<boolean>((resolve) => {
+      const srv = net.createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+    await new Promise<void>((resolve) => udp.close(() => resolve()));
+    if (tcpFree) return port;
+  }
+  throw new Error('no port free for both UDP and TCP on 127.0.0.1');
+}
+
+export interface RunningServer {
+  child: ChildProcess;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts `sipway serve ...` as a child process and waits for its "sipway started" log line. */
+export async function startCliServer(args: string[], timeoutMs = 15000): Promise<RunningServer> {
+  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`server did not start in ${timeoutMs} ms (it logs 'sipway started' at level info):\n${out}`));
+    }, timeoutMs);
+    const check = (): void => {
+      if (out.includes('sipway started')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', check);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before starting:\n${out}`));
+    });
+  });
+  return {
+    child,
+    output: () => out,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
