@@ -36,6 +36,9 @@ Options:
                        IPv6 as udp:[::1]:5060. Example: --listen udp:127.0.0.1:5060 --listen tcp:127.0.0.1:5060
   --domain NAME        a domain this server is responsible for; repeatable
   --data DIR           where the embedded store lives (default ./data)
+  --store URL          redis://host:port to share bindings and users between nodes (default: embedded)
+  --node-id NAME       this node's name in bindings (default: the hostname)
+  --no-auth            REGISTER without digest authentication (labs only)
   --log-level LEVEL    fatal, error, warn, info, debug, trace or silent (default info)
   --tls-cert FILE      PEM certificate for tls:/wss: listeners
   --tls-key FILE       PEM private key for tls:/wss: listeners
@@ -57,6 +60,9 @@ export function buildServeConfig(args: string[]): ServerConfig | 'help' {
     listen: { type: 'string', multiple: true },
     domain: { type: 'string', multiple: true },
     data: { type: 'string' },
+    store: { type: 'string' },
+    'no-auth': { type: 'boolean' },
+    'node-id': { type: 'string' },
     'log-level': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
@@ -73,6 +79,9 @@ export function buildServeConfig(args: string[]): ServerConfig | 'help' {
   }
   if (Array.isArray(values.domain)) overrides.domains = values.domain;
   if (typeof values.data === 'string') overrides.data = values.data;
+  if (typeof values.store === 'string') overrides.store = values.store;
+  if (typeof values['node-id'] === 'string') overrides.nodeId = values['node-id'];
+  if (values['no-auth']) overrides.auth = { register: false };
   if (typeof values['log-level'] === 'string') overrides.log = { level: values['log-level'] };
   if (values['tls-cert'] !== undefined || values['tls-key'] !== undefined) {
     overrides.tls = { cert: values['tls-cert'] ?? config.tls?.cert, key: values['tls-key'] ?? config.tls?.key };

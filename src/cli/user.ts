@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { Subscriber } from '../store/index.js';
 import { computeHa1 } from '../auth/digest.js';
 import { parseUri } from '../message/index.js';
 import { STORE_FLAGS, openCliStores } from './stores.js';
@@ -10,6 +12,7 @@ export const USER_HELP = `Usage: sipway user <add|passwd|del|list> [options]
   sipway user passwd USER@DOMAIN --password SECRET
   sipway user del USER@DOMAIN
   sipway user list [DOMAIN]
+  sipway user import FILE      one 'USER@DOMAIN PASSWORD [GROUPS]' per line ('-' reads stdin); adds or replaces
 
 Only the digest hashes (HA1 for MD5 and SHA-256, realm = DOMAIN) are stored, never the password.
 --password-stdin reads the password from standard input instead.
@@ -72,7 +75,8 @@ export async function userCommand(args: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (extra.length > 0) throw new UsageError(`user ${action}: unexpected argument '${extra[0]}'`);
-  if (!['add', 'passwd', 'del', 'list'].includes(action)) throw new UsageError(`user: unknown action '${action}' (add, passwd, del, list)`);
+  if (!['add', 'passwd', 'del', 'list', 'import'].includes(action)) throw new UsageError(`user: unknown action '${action}' (add, passwd, del, list, import)`);
+  if (action === 'import') return importUsers(target, values);
   const addr = action === 'list' ? undefined : parseUserAddress(target);
   const secret = action === 'add' || action === 'passwd' ? await password(values) : undefined;
   const stores = await openCliStores(values);
@@ -86,14 +90,7 @@ export async function userCommand(args: string[]): Promise<number> {
         if (action === 'add' && existing) throw new UsageError(`user add: ${username}@${domain} already exists (use 'sipway user passwd')`);
         if (action === 'passwd' && !existing) throw new UsageError(`user passwd: no such user ${username}@${domain}`);
         const groups = typeof values.groups === 'string' ? values.groups.split(',').map((g) => g.trim()).filter(Boolean) : (existing?.groups ?? []);
-        await subs.put({
-          username,
-          domain,
-          ha1Md5: computeHa1(username, domain, secret!, 'MD5'),
-          ha1Sha256: computeHa1(username, domain, secret!, 'SHA-256'),
-          groups,
-          createdAt: existing?.createdAt ?? Date.now(),
-        });
+        await subs.put(subscriber(username, domain, secret!, groups, existing?.createdAt));
         console.log(`${action === 'add' ? 'added' : 'password changed for'} ${username}@${domain}`);
         return 0;
       }
@@ -112,4 +109,48 @@ export async function userCommand(args: string[]): Promise<number> {
   } finally {
     await stores.close();
   }
+}
+
+function subscriber(username: string, domain: string, secret: string, groups: string[], createdAt = Date.now()): Subscriber {
+  return {
+    username,
+    domain,
+    ha1Md5: computeHa1(username, domain, secret, 'MD5'),
+    ha1Sha256: computeHa1(username, domain, secret, 'SHA-256'),
+    groups,
+    createdAt,
+  };
+}
+
+/** Bulk provisioning: every line is validated before anything is written, so a bad file changes nothing. */
+async function importUsers(file: string | undefined, values: Parameters<typeof openCliStores>[0]): Promise<number> {
+  if (!file) throw new UsageError('user import: missing FILE (or - for standard input)');
+  let text: string;
+  try {
+    text = file === '-' ? await readStdin() : readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`user import: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const rows: Subscriber[] = [];
+  text.split(/\r?\n/).forEach((line, i) => {
+    const t = line.trim();
+    if (t === '' || t.startsWith('#')) return;
+    const [address, pw, groups] = t.split(/[\s,;]+/);
+    if (!pw) throw new UsageError(`user import: line ${i + 1}: expected 'USER@DOMAIN PASSWORD [GROUPS]'`);
+    let addr;
+    try {
+      addr = parseUserAddress(address);
+    } catch (e) {
+      throw new UsageError(`user import: line ${i + 1}: ${(e as Error).message.replace(/^user: /, '')}`);
+    }
+    rows.push(subscriber(addr.username, addr.domain, pw, groups ? groups.split('|').filter(Boolean) : []));
+  });
+  const stores = await openCliStores(values);
+  try {
+    for (const row of rows) await stores.subscribers.put(row);
+  } finally {
+    await stores.close();
+  }
+  console.log(`imported ${rows.length} users`);
+  return 0;
 }

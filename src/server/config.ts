@@ -26,6 +26,19 @@ export interface ServerConfig {
   maxTransactions: number;
   /** Option tags we support (Supported / Require checks). */
   supported: string[];
+  /** Identifies this node in bindings (clusters sharing Redis). */
+  nodeId: string;
+  auth: {
+    /** REGISTER requires digest authentication (default true; false is a lab setting). */
+    register: boolean;
+    /** Challenge order: some phones and SIPp read only the first challenge. */
+    algorithms: Array<'MD5' | 'SHA-256'>;
+    nonceLifetimeMs: number;
+    /** Shared by cluster nodes so that a nonce issued by one verifies on another; random per process when absent. */
+    secret?: string;
+    throttle: { windowMs: number; maxFailuresPerSource: number; maxFailuresPerUser: number; blockMs: number; slowdownAfter: number };
+  };
+  registrar: { minExpires: number; maxExpires: number; defaultExpires: number; maxBindingsPerAor: number; gruuSecret?: string };
 }
 
 export function defaultConfig(): ServerConfig {
@@ -43,6 +56,14 @@ export function defaultConfig(): ServerConfig {
     transport: { forceRport: false, maxConnectionsPerSource: 32, maxConnections: 10000, idleTimeoutMs: 120000 },
     maxTransactions: 100000,
     supported: ['path', 'outbound', 'gruu'],
+    nodeId: os.hostname() || 'sipway',
+    auth: {
+      register: true,
+      algorithms: ['MD5', 'SHA-256'],
+      nonceLifetimeMs: 300000,
+      throttle: { windowMs: 60000, maxFailuresPerSource: 10, maxFailuresPerUser: 10, blockMs: 300000, slowdownAfter: 3 },
+    },
+    registrar: { minExpires: 60, maxExpires: 7200, defaultExpires: 3600, maxBindingsPerAor: 16 },
   };
 }
 
@@ -93,6 +114,46 @@ function str(v: unknown, field: string): string {
 function strList(v: unknown, field: string): string[] {
   if (!Array.isArray(v)) throw new ConfigError(field, 'must be a list of strings');
   return v.map((x, i) => str(x, `${field}[${i}]`));
+}
+
+function secret(v: unknown, field: string): string {
+  const s = str(v, field);
+  if (Buffer.byteLength(s) < 16) throw new ConfigError(field, 'must be at least 16 bytes');
+  return s;
+}
+
+function applyAuth(c: ServerConfig, value: unknown): void {
+  if (!isObject(value)) throw new ConfigError('auth', 'must be an object');
+  for (const [k, v] of Object.entries(value)) {
+    switch (k) {
+      case 'register':
+        if (typeof v !== 'boolean') throw new ConfigError('auth.register', 'must be true or false');
+        c.auth.register = v;
+        break;
+      case 'algorithms': {
+        const list = strList(v, 'auth.algorithms');
+        for (const a of list) if (a !== 'MD5' && a !== 'SHA-256') throw new ConfigError('auth.algorithms', `unknown algorithm '${a}' (MD5, SHA-256)`);
+        if (list.length === 0) throw new ConfigError('auth.algorithms', 'needs at least one algorithm');
+        c.auth.algorithms = list as Array<'MD5' | 'SHA-256'>;
+        break;
+      }
+      case 'nonceLifetimeMs':
+        c.auth.nonceLifetimeMs = num(v, 'auth.nonceLifetimeMs', 1000);
+        break;
+      case 'secret':
+        c.auth.secret = secret(v, 'auth.secret');
+        break;
+      case 'throttle':
+        if (!isObject(v)) throw new ConfigError('auth.throttle', 'must be an object');
+        for (const [tk, tv] of Object.entries(v)) {
+          if (!(tk in c.auth.throttle)) throw new ConfigError(`auth.throttle.${tk}`, `unknown setting (known: ${Object.keys(c.auth.throttle).join(', ')})`);
+          c.auth.throttle[tk as keyof ServerConfig['auth']['throttle']] = num(tv, `auth.throttle.${tk}`, 1);
+        }
+        break;
+      default:
+        throw new ConfigError(`auth.${k}`, 'unknown setting');
+    }
+  }
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -164,6 +225,21 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
       case 'supported':
         c.supported = strList(value, 'supported');
         break;
+      case 'nodeId':
+        c.nodeId = str(value, 'nodeId');
+        break;
+      case 'auth':
+        applyAuth(c, value);
+        break;
+      case 'registrar':
+        if (!isObject(value)) throw new ConfigError('registrar', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'gruuSecret') c.registrar.gruuSecret = secret(v, 'registrar.gruuSecret');
+          else if (k === 'minExpires' || k === 'maxExpires' || k === 'defaultExpires') c.registrar[k] = num(v, `registrar.${k}`, 0, 4294967295);
+          else if (k === 'maxBindingsPerAor') c.registrar[k] = num(v, `registrar.${k}`, 1, 10000);
+          else throw new ConfigError(`registrar.${k}`, 'unknown setting');
+        }
+        break;
       default:
         throw new ConfigError(key, 'unknown setting');
     }
@@ -196,5 +272,10 @@ export function finishConfig(c: ServerConfig): ServerConfig {
     throw new ConfigError('tls.cert', `listener ${secure[0]!.transport}:${secure[0]!.host}:${secure[0]!.port} needs tls.cert and tls.key (PEM files)`);
   }
   if (c.timers.T2 < c.timers.T1) throw new ConfigError('timers.T2', 'must not be smaller than T1');
+  const r = c.registrar;
+  if (r.maxExpires < r.minExpires) throw new ConfigError('registrar.maxExpires', 'must not be smaller than registrar.minExpires');
+  if (r.defaultExpires < r.minExpires || r.defaultExpires > r.maxExpires) {
+    throw new ConfigError('registrar.defaultExpires', 'must lie between registrar.minExpires and registrar.maxExpires');
+  }
   return c;
 }

@@ -8,6 +8,9 @@ import type { SipRequest, SipResponse } from '../message/index.js';
 import { TransportLayer } from '../transport/transport-layer.js';
 import type { BoundListener } from '../transport/types.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
+import { openStores, type Stores } from '../store/index.js';
+import { AuthService, subscriberCredentials } from '../auth/index.js';
+import { Registrar } from '../registrar/index.js';
 import { ServerCore, type RequestResponder } from './core.js';
 import type { ServerConfig } from './config.js';
 
@@ -32,6 +35,8 @@ export class SipwayServer {
   readonly transport: TransportLayer;
   readonly transactions: TransactionLayer;
   readonly core: ServerCore;
+  private stores: Stores | undefined;
+  private registrarService: Registrar | undefined;
   private started = false;
 
   constructor(
@@ -73,11 +78,72 @@ export class SipwayServer {
     this.transactions.setUser(this.transactionUser());
   }
 
+  /** The location service / registrar (available once started). */
+  get registrar(): Registrar {
+    if (!this.registrarService) throw new Error('server not started');
+    return this.registrarService;
+  }
+
+  get location(): Stores['location'] {
+    if (!this.stores) throw new Error('server not started');
+    return this.stores.location;
+  }
+
+  get subscribers(): Stores['subscribers'] {
+    if (!this.stores) throw new Error('server not started');
+    return this.stores.subscribers;
+  }
+
   async start(): Promise<void> {
-    await this.transport.start();
+    const c = this.config;
+    const storeConfig = c.store === 'sqlite' ? { dataDir: c.dataDir } : { redisUrl: c.store };
+    this.stores = await openStores(storeConfig, this.clock, {
+      onError: (err) => this.logger.error({ err }, 'store background error'),
+    });
+    const logger = this.logger.child({ layer: 'registrar' });
+    const auth = c.auth.register
+      ? new AuthService({
+          credentials: subscriberCredentials(this.stores.subscribers),
+          clock: this.clock,
+          logger: this.logger.child({ layer: 'auth' }),
+          algorithms: c.auth.algorithms,
+          nonceLifetimeMs: c.auth.nonceLifetimeMs,
+          secret: c.auth.secret,
+          throttle: c.auth.throttle,
+        })
+      : undefined;
+    this.registrarService = new Registrar({
+      location: this.stores.location,
+      subscribers: this.stores.subscribers,
+      auth,
+      clock: this.clock,
+      logger,
+      domains: c.domains,
+      minExpires: c.registrar.minExpires,
+      maxExpires: c.registrar.maxExpires,
+      defaultExpires: c.registrar.defaultExpires,
+      maxBindingsPerAor: c.registrar.maxBindingsPerAor,
+      nodeId: c.nodeId,
+      gruuSecret: c.registrar.gruuSecret,
+      isFlowAlive: (flowId) => this.transport.isFlowAlive(flowId),
+    });
+    const registrar = this.registrarService;
+    this.core.handle('REGISTER', (req, tx) => registrar.handle(req, tx));
+    try {
+      await this.transport.start();
+    } catch (e) {
+      await this.stores.close();
+      this.stores = undefined;
+      throw e;
+    }
     this.started = true;
     this.logger.info(
-      { listen: this.listeners().map((l) => `${l.transport}:${l.advertised}`), domains: this.config.domains },
+      {
+        listen: this.listeners().map((l) => `${l.transport}:${l.advertised}`),
+        domains: this.config.domains,
+        store: this.config.store === 'sqlite' ? this.config.dataDir : this.config.store.replace(/\/\/[^@]*@/, '//***@'),
+        registerAuth: this.config.auth.register,
+      },
       'sipway started',
     );
   }
@@ -87,6 +153,8 @@ export class SipwayServer {
     this.started = false;
     this.transactions.close();
     await this.transport.stop();
+    await this.stores?.close();
+    this.stores = undefined;
     this.logger.info('sipway stopped');
     this.logger.flush?.();
   }

@@ -195,6 +195,15 @@ export class TransportLayer implements MessageSender {
     await Promise.all([this.closeListeners(), ...conns.map((c) => c.closed)]);
   }
 
+  /**
+   * Whether a flow can still carry a message (RFC 5626 §5.3): a stream connection that is still open, or a UDP
+   * socket we still listen on (a UDP "flow" cannot be known dead from here; keep-alives decide that).
+   */
+  isFlowAlive(flowId: string): boolean {
+    if (this.table.flow(flowId)) return true;
+    return this.udp.some((u) => u.flowId === flowId);
+  }
+
   listeners(): BoundListener[] {
     return this.bound.map((b) => b.listener);
   }
