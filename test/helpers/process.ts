@@ -52,30 +52,40 @@ export interface RunningServer {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `sipway serve ...` as a child process and waits for its "sipway started" log line. */
+/**
+ * Starts `sipway serve ...` as a child process and waits until it is ready: its "sipway started" log line, or (when
+ * the log level hides it) an answer to OPTIONS on its first UDP listener.
+ */
 export async function startCliServer(args: string[], timeoutMs = 15000): Promise<RunningServer> {
   const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`server did not start in ${timeoutMs} ms (it logs 'sipway started' at level info):\n${out}`));
-    }, timeoutMs);
-    const check = (): void => {
-      if (out.includes('sipway started')) {
-        clearTimeout(timer);
-        resolve();
+  const udpSpec = args.map((a, i) => (args[i - 1] === '--listen' ? /^udp:([\d.]+):(\d+)$/.exec(a) : null)).find((m) => m);
+  const probe = dgram.createSocket('udp4');
+  probe.on('error', () => {});
+  let answered = false;
+  probe.on('message', () => (answered = true));
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (out.includes('sipway started') || answered) break;
+      if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before starting:\n${out}`);
+      if (Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`server did not start in ${timeoutMs} ms:\n${out}`);
       }
-    };
-    child.stdout!.on('data', check);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before starting:\n${out}`));
-    });
-  });
+      if (udpSpec) {
+        const [, host, port] = udpSpec;
+        const ping = `OPTIONS sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${host}:9;branch=z9hG4bKready${Date.now()};rport\r\nMax-Forwards: 70\r\nFrom: <sip:probe@${host}>;tag=1\r\nTo: <sip:${host}>\r\nCall-ID: ready${Date.now()}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
+        probe.send(ping, Number(port), host!);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    probe.close();
+  }
   return {
     child,
     output: () => out,

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from './paths.js';
@@ -12,14 +12,33 @@ export interface SippResult {
   rate: number;
 }
 
+function sippArgs(scenario: string, port: number, stat: string, args: string[]): string[] {
+  return ['-sf', path.join(projectRoot, 'test', 'sipp', scenario), '-i', '127.0.0.1', '-p', '0', '-nostdin', '-timeout_error', '-trace_stat', '-stf', stat, ...args, `127.0.0.1:${port}`];
+}
+
 /** Runs a scenario from test/sipp/ against 127.0.0.1:port, bounded in calls and time; reads SIPp's stat file. */
 export function runSipp(scenario: string, port: number, workDir: string, args: string[], timeoutMs: number): SippResult {
   const stat = path.join(workDir, `${path.basename(scenario, '.xml')}-stat.csv`);
-  const r = spawnSync(
-    'sipp',
-    ['-sf', path.join(projectRoot, 'test', 'sipp', scenario), '-i', '127.0.0.1', '-p', '0', '-nostdin', '-timeout_error', '-trace_stat', '-stf', stat, ...args, `127.0.0.1:${port}`],
-    { cwd: workDir, encoding: 'utf8', timeout: timeoutMs },
-  );
+  const r = spawnSync('sipp', sippArgs(scenario, port, stat, args), { cwd: workDir, encoding: 'utf8', timeout: timeoutMs });
+  return readResult(stat, r.status, (r.stderr ?? '') + (r.error ? String(r.error) : ''));
+}
+
+/** The same without blocking the event loop: for a server running in this process. */
+export function runSippAsync(scenario: string, port: number, workDir: string, args: string[], timeoutMs = 600000): Promise<SippResult> {
+  const stat = path.join(workDir, `${path.basename(scenario, '.xml')}-stat.csv`);
+  return new Promise((resolve) => {
+    const child = spawn('sipp', sippArgs(scenario, port, stat, args), { cwd: workDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve(readResult(stat, code, stderr));
+    });
+  });
+}
+
+function readResult(stat: string, status: number | null, stderr: string): SippResult {
   let successful = 0;
   let failed = 0;
   let rate = 0;
@@ -37,7 +56,7 @@ export function runSipp(scenario: string, port: number, workDir: string, args: s
   } catch {
     // No stat file: SIPp did not get going; the caller reports stderr.
   }
-  return { status: r.status, successful, failed, stderr: (r.stderr ?? '') + (r.error ? String(r.error) : ''), rate };
+  return { status, successful, failed, stderr, rate };
 }
 
 /** A SIPp injection file with `user;domain;[authentication username=user password=pw]` rows, and our import file. */
