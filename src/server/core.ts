@@ -16,7 +16,7 @@ export interface RequestResponder {
 }
 
 /** A service that takes over requests the core has validated (registrar, proxy, ...). */
-export type RequestHandler = (req: SipRequest, tx: RequestResponder) => void | Promise<void>;
+export type RequestHandler<T extends RequestResponder = RequestResponder> = (req: SipRequest, tx: T) => void | Promise<void>;
 
 export const KNOWN_METHODS = new Set([
   'INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'REGISTER', 'PRACK', 'SUBSCRIBE', 'NOTIFY', 'PUBLISH', 'INFO', 'REFER', 'MESSAGE', 'UPDATE',
@@ -38,11 +38,11 @@ export interface CoreOptions {
  * services that are plugged in. Order matters for RFC 4475: a bad CSeq method with an unknown method is 501, not 400
  * (mismatch02), and Max-Forwards 0 is processed by an endpoint but refused by a proxy (zeromf).
  */
-export class ServerCore {
+export class ServerCore<T extends RequestResponder = RequestResponder> {
   private readonly domains: Set<string>;
   private readonly supported: Set<string>;
-  private readonly handlers = new Map<string, RequestHandler>();
-  private routeHandler: RequestHandler | undefined;
+  private readonly handlers = new Map<string, RequestHandler<T>>();
+  private routeHandler: RequestHandler<T> | undefined;
 
   constructor(private readonly options: CoreOptions) {
     this.domains = new Set(options.domains.map((d) => d.toLowerCase()));
@@ -50,12 +50,12 @@ export class ServerCore {
   }
 
   /** Registers the service for a method addressed to a served domain (e.g. REGISTER -> registrar). */
-  handle(method: string, handler: RequestHandler): void {
+  handle(method: string, handler: RequestHandler<T>): void {
     this.handlers.set(method, handler);
   }
 
   /** The service that routes requests to users and foreign domains (the proxy). */
-  route(handler: RequestHandler): void {
+  route(handler: RequestHandler<T>): void {
     this.routeHandler = handler;
   }
 
@@ -75,7 +75,7 @@ export class ServerCore {
     return this.isServedDomain(uri.host) || this.options.isLocalHost(uri.hostname, uri.port);
   }
 
-  onRequest(req: SipRequest, tx: RequestResponder): void {
+  onRequest(req: SipRequest, tx: T): void {
     const fault = validateRequest(req);
     if (fault) return this.reply(tx, fault.status, { reason: `Bad Request - ${fault.reason}`.slice(0, 100) });
     if (!cseqMatchesMethod(req)) {
@@ -91,7 +91,7 @@ export class ServerCore {
     return this.asProxy(req, tx);
   }
 
-  private asUas(req: SipRequest, tx: RequestResponder): void {
+  private asUas(req: SipRequest, tx: T): void {
     if (!KNOWN_METHODS.has(req.method)) return this.reply(tx, 501, { headers: [['Allow', this.allow]] });
     const unsupported = optionTags(req, 'require').filter((t) => !this.supported.has(t.toLowerCase()));
     if (unsupported.length > 0 && req.method !== 'CANCEL' && req.method !== 'ACK') {
@@ -119,7 +119,7 @@ export class ServerCore {
   }
 
   /** §16.3 request validation for requests this server would route onwards. */
-  private asProxy(req: SipRequest, tx: RequestResponder): void {
+  private asProxy(req: SipRequest, tx: T): void {
     const mf = req.maxForwards;
     if (mf === 0) return this.reply(tx, 483);
     const unsupported = optionTags(req, 'proxy-require').filter((t) => !this.supported.has(t.toLowerCase()));
@@ -132,7 +132,7 @@ export class ServerCore {
     return this.reply(tx, 403, { reason: 'Relaying Denied' });
   }
 
-  private dispatch(handler: RequestHandler, req: SipRequest, tx: RequestResponder): void {
+  private dispatch(handler: RequestHandler<T>, req: SipRequest, tx: T): void {
     try {
       const result = handler(req, tx);
       if (result instanceof Promise) result.catch((e: unknown) => this.fail(req, tx, e));

@@ -11,7 +11,7 @@ import { TransactionLayer, type ServerTransaction, type TransactionUser } from '
 import { openStores, type Stores } from '../store/index.js';
 import { AuthService, subscriberCredentials } from '../auth/index.js';
 import { Registrar } from '../registrar/index.js';
-import { ServerCore, type RequestResponder } from './core.js';
+import { ServerCore } from './core.js';
 import type { ServerConfig } from './config.js';
 
 export interface ServerOverrides {
@@ -34,7 +34,7 @@ export class SipwayServer {
   readonly clock: Clock;
   readonly transport: TransportLayer;
   readonly transactions: TransactionLayer;
-  readonly core: ServerCore;
+  readonly core: ServerCore<ServerTransaction>;
   private stores: Stores | undefined;
   private registrarService: Registrar | undefined;
   private started = false;
@@ -68,7 +68,7 @@ export class SipwayServer {
       maxTransactions: config.maxTransactions,
     });
     this.transport.setReceiver({ onMessage: (m) => this.transactions.receive(m) });
-    this.core = new ServerCore({
+    this.core = new ServerCore<ServerTransaction>({
       domains: config.domains,
       isLocalHost: (host, port) => this.isLocalHost(host, port),
       supported: config.supported,
@@ -195,24 +195,23 @@ export class SipwayServer {
   }
 
   private onRequest(req: SipRequest, st: ServerTransaction): void {
+    // One log line per request, written when its final response is sent, whoever sends it.
     const started = this.clock.now();
-    const responder: RequestResponder = {
-      request: req,
-      respond: (res: SipResponse) => {
-        st.respond(res);
-        if (res.status >= 200) this.logRequest(req, res, this.clock.now() - started);
-      },
+    const respond = st.respond.bind(st);
+    st.respond = (res: SipResponse): void => {
+      respond(res);
+      if (res.status >= 200) this.logRequest(req, res, this.clock.now() - started);
     };
     if (req.method === 'CANCEL') {
       const invite = this.transactions.findInviteForCancel(req);
       if (invite) {
         // §9.2: the CANCEL is answered 200 at once; the INVITE, if still pending, ends with 487.
-        this.core.reply(responder, 200);
+        this.core.reply(st, 200);
         if (!invite.finalResponse) this.core.reply(invite, 487);
         return;
       }
     }
-    this.core.onRequest(req, responder);
+    this.core.onRequest(req, st);
   }
 
   private logRequest(req: SipRequest, res: SipResponse, ms: number): void {
