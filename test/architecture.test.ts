@@ -18,6 +18,7 @@ const RANK: Record<string, number> = {
   auth: 5,
   dialog: 6,
   registrar: 6,
+  accounting: 6,
   proxy: 7,
   presence: 7,
   ua: 7,
