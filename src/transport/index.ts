@@ -11,3 +11,4 @@ export {
   type ReceiveEvent,
   type SendEvent,
 } from './transport-layer.js';
+export { DnsSipResolver, DNS_RESOLVER_DEFAULTS, type DnsSipResolverOptions, type ResolvedTarget, type SipResolver } from './resolver.js';
