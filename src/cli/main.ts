@@ -6,6 +6,7 @@ import { SipwayServer } from '../server/server.js';
 import { UsageError } from './usage-error.js';
 import { USER_HELP, userCommand } from './user.js';
 import { LOCATION_HELP, locationCommand } from './location.js';
+import { CDR_HELP, cdrCommand } from './cdr.js';
 
 const VERSION = '0.1.0';
 
@@ -17,6 +18,7 @@ Commands:
   serve            start the SIP server
   user             add, change, delete and list subscribers (digest credentials)
   location         show registered bindings
+  cdr              show call detail records (calls, attempts, missed calls)
   help [command]   show help for a command
 
 Options:
@@ -126,7 +128,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(MAIN_HELP);
       return 0;
     case 'help':
-      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : MAIN_HELP);
+      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : rest[0] === 'cdr' ? CDR_HELP : MAIN_HELP);
       return 0;
     case '-v':
     case '--version':
@@ -138,6 +140,8 @@ export async function main(argv: string[]): Promise<number> {
       return userCommand(rest);
     case 'location':
       return locationCommand(rest);
+    case 'cdr':
+      return cdrCommand(rest);
     default:
       throw new UsageError(`unknown command '${command}' (run 'sipway --help')`);
   }

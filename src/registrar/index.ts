@@ -7,3 +7,11 @@ export {
   type RegistrarOptions,
   type Target,
 } from './registrar.js';
+export {
+  NatKeepalive,
+  isBehindNat,
+  type NatKeepaliveOptions,
+  DEFAULT_KEEPALIVE_INTERVAL_MS,
+  DEFAULT_KEEPALIVE_MAX_FAILURES,
+  DEFAULT_KEEPALIVE_MAX_IN_FLIGHT,
+} from './keepalive.js';

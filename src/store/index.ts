@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Clock } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
+import { type CplStore, RedisCplStore, SqliteCplStore } from './cpl-store.js';
 import type { LocationStore } from './location-store.js';
 import { RedisLocationStore } from './redis-location-store.js';
 import { RedisSubscriberStore } from './redis-subscriber-store.js';
@@ -30,6 +31,32 @@ export {
 } from './subscriber-store.js';
 export { SqliteSubscriberStore } from './sqlite-subscriber-store.js';
 export { RedisSubscriberStore, type RedisSubscriberStoreOptions } from './redis-subscriber-store.js';
+export {
+  type CallEnd,
+  type CdrQuery,
+  type CdrRecord,
+  type CdrStore,
+  type CdrType,
+  type MemoryCdrStoreOptions,
+  type OpenCdrStore,
+  CDR_TYPES,
+  InvalidCdrError,
+  MemoryCdrStore,
+  SqliteCdrStore,
+  checkCdr,
+  openCdrStore,
+} from './cdr-store.js';
+export {
+  type CplScriptRecord,
+  type CplStore,
+  type RedisCplStoreOptions,
+  InvalidCplRecordError,
+  MAX_CPL_SCRIPT_BYTES,
+  MemoryCplStore,
+  RedisCplStore,
+  SqliteCplStore,
+  checkCplRecord,
+} from './cpl-store.js';
 
 /** Single node, durable on disk; or a cluster sharing Redis. */
 export type StoreConfig = { dataDir: string } | { redisUrl: string; prefix?: string };
@@ -43,7 +70,9 @@ export interface OpenStoresOptions {
 export interface Stores {
   location: LocationStore;
   subscribers: SubscriberStore;
-  /** Closes both stores and the database file or Redis connection they share. */
+  /** Per-user CPL scripts, shared by a cluster like the subscribers. */
+  cpl: CplStore;
+  /** Closes the stores and the database file or Redis connection they share. */
   close(): Promise<void>;
 }
 
@@ -60,12 +89,15 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
       throw err;
     }
     const subscribers = new SqliteSubscriberStore(db);
+    const cpl = new SqliteCplStore(db);
     return {
       location,
       subscribers,
+      cpl,
       close: async () => {
         await location.close();
         await subscribers.close();
+        await cpl.close();
         db.close();
       },
     };
@@ -74,12 +106,15 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
   const prefix = config.prefix ?? 'sipway:';
   const location = new RedisLocationStore(redis, clock, { ...storeOptions, prefix });
   const subscribers = new RedisSubscriberStore(redis, { prefix });
+  const cpl = new RedisCplStore(redis, { prefix });
   return {
     location,
     subscribers,
+    cpl,
     close: async () => {
       await location.close();
       await subscribers.close();
+      await cpl.close();
       await redis.quit();
     },
   };

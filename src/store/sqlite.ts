@@ -29,6 +29,36 @@ const MIGRATIONS: readonly string[] = [
      created_at  INTEGER NOT NULL,
      PRIMARY KEY (domain, username)
    ) WITHOUT ROWID;`,
+  `CREATE TABLE cdrs (
+     id          INTEGER PRIMARY KEY,
+     type        TEXT    NOT NULL,
+     time        INTEGER NOT NULL,
+     call_id     TEXT    NOT NULL,
+     caller      TEXT    NOT NULL,
+     callee      TEXT    NOT NULL,
+     request_uri TEXT    NOT NULL,
+     status      INTEGER NOT NULL,
+     reason      TEXT    NOT NULL,
+     source      TEXT,
+     from_tag    TEXT,
+     to_tag      TEXT,
+     stop_time   INTEGER,
+     duration_ms INTEGER,
+     duration_s  INTEGER,
+     ended_by    TEXT
+   );
+   CREATE INDEX cdrs_by_time ON cdrs (time);
+   CREATE INDEX cdrs_by_caller ON cdrs (caller, time);
+   CREATE INDEX cdrs_by_callee ON cdrs (callee, time);`,
+  // Per-user CPL scripts (src/store/cpl-store.ts). A rowid table, not WITHOUT ROWID: rows hold whole XML
+  // documents, far above the size for which SQLite recommends WITHOUT ROWID.
+  `CREATE TABLE cpl_scripts (
+     domain      TEXT    NOT NULL,
+     username    TEXT    NOT NULL,
+     script      TEXT    NOT NULL,
+     updated_at  INTEGER NOT NULL,
+     PRIMARY KEY (domain, username)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
