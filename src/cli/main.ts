@@ -7,6 +7,7 @@ import { UsageError } from './usage-error.js';
 import { USER_HELP, userCommand } from './user.js';
 import { LOCATION_HELP, locationCommand } from './location.js';
 import { CDR_HELP, cdrCommand } from './cdr.js';
+import { CPL_HELP, cplCommand } from './cpl.js';
 
 const VERSION = '0.1.0';
 
@@ -19,6 +20,7 @@ Commands:
   user             add, change, delete and list subscribers (digest credentials)
   location         show registered bindings
   cdr              show call detail records (calls, attempts, missed calls)
+  cpl              upload, show, delete and list per-user CPL scripts (RFC 3880)
   help [command]   show help for a command
 
 Options:
@@ -128,7 +130,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(MAIN_HELP);
       return 0;
     case 'help':
-      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : rest[0] === 'cdr' ? CDR_HELP : MAIN_HELP);
+      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : rest[0] === 'cdr' ? CDR_HELP : rest[0] === 'cpl' ? CPL_HELP : MAIN_HELP);
       return 0;
     case '-v':
     case '--version':
@@ -142,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
       return locationCommand(rest);
     case 'cdr':
       return cdrCommand(rest);
+    case 'cpl':
+      return cplCommand(rest);
     default:
       throw new UsageError(`unknown command '${command}' (run 'sipway --help')`);
   }

@@ -1,0 +1,216 @@
+import type { Redis } from 'ioredis';
+import { parseRecord } from './record.js';
+import { RedisScript, scanSet } from './redis-script.js';
+import type { SqliteDatabase } from './sqlite.js';
+import { canonicalDomain } from './subscriber-store.js';
+
+/**
+ * Per-user CPL scripts (RFC 3880), kept as the XML the user uploaded: one document per user, holding both the
+ * incoming and the outgoing actions. The store does not validate CPL (the policy layer does, before `put`); it
+ * checks the record's shape and bounds its size. Users are named like subscribers: the domain compares
+ * case-insensitively and is stored lower-cased, the username compares case-sensitively.
+ */
+export interface CplScriptRecord {
+  username: string;
+  domain: string;
+  /** The XML text. */
+  script: string;
+  /** When it was stored (ms since the epoch). */
+  updatedAt: number;
+}
+
+export interface CplStore {
+  get(username: string, domain: string): Promise<CplScriptRecord | undefined>;
+  /** Adds or replaces; rejects with InvalidCplRecordError on a malformed or oversized record. */
+  put(record: CplScriptRecord): Promise<void>;
+  /** Resolves to whether there was a script. */
+  remove(username: string, domain: string): Promise<boolean>;
+  /** All scripts, or those of one domain, ordered by domain then username. */
+  list(domain?: string): Promise<CplScriptRecord[]>;
+  close(): Promise<void>;
+}
+
+/** Larger than any sensible script (the policy layer's parser has its own, smaller, limit). */
+export const MAX_CPL_SCRIPT_BYTES = 256 * 1024;
+
+export class InvalidCplRecordError extends Error {
+  constructor(problem: string) {
+    super(`invalid CPL script record: ${problem}`);
+    this.name = 'InvalidCplRecordError';
+  }
+}
+
+export function checkCplRecord(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null) return 'not an object';
+  const r = value as Record<string, unknown>;
+  if (typeof r.username !== 'string' || r.username.length === 0) return 'username must be a non-empty string';
+  if (typeof r.domain !== 'string' || r.domain.length === 0) return 'domain must be a non-empty string';
+  if (typeof r.script !== 'string') return 'script must be a string';
+  if (Buffer.byteLength(r.script, 'utf8') > MAX_CPL_SCRIPT_BYTES) return `script is larger than ${MAX_CPL_SCRIPT_BYTES} bytes`;
+  if (!Number.isSafeInteger(r.updatedAt)) return 'updatedAt must be an integer (ms since the epoch)';
+  return undefined;
+}
+
+function accept(r: CplScriptRecord): CplScriptRecord {
+  const problem = checkCplRecord(r);
+  if (problem) throw new InvalidCplRecordError(problem);
+  return { username: r.username, domain: canonicalDomain(r.domain), script: r.script, updatedAt: r.updatedAt };
+}
+
+function byName(a: CplScriptRecord, b: CplScriptRecord): number {
+  return a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : a.username < b.username ? -1 : a.username > b.username ? 1 : 0;
+}
+
+/** Scripts in process memory (tests, labs). */
+export class MemoryCplStore implements CplStore {
+  private readonly byDomain = new Map<string, Map<string, CplScriptRecord>>();
+
+  async get(username: string, domain: string): Promise<CplScriptRecord | undefined> {
+    const r = this.byDomain.get(canonicalDomain(domain))?.get(username);
+    return r && { ...r };
+  }
+
+  async put(record: CplScriptRecord): Promise<void> {
+    const kept = accept(record);
+    let users = this.byDomain.get(kept.domain);
+    if (!users) this.byDomain.set(kept.domain, (users = new Map()));
+    users.set(kept.username, kept);
+  }
+
+  async remove(username: string, domain: string): Promise<boolean> {
+    const key = canonicalDomain(domain);
+    const users = this.byDomain.get(key);
+    if (!users?.delete(username)) return false;
+    if (users.size === 0) this.byDomain.delete(key);
+    return true;
+  }
+
+  async list(domain?: string): Promise<CplScriptRecord[]> {
+    const domains = domain === undefined ? [...this.byDomain.values()] : [this.byDomain.get(canonicalDomain(domain))];
+    return domains.flatMap((users) => (users ? [...users.values()].map((r) => ({ ...r })) : [])).sort(byName);
+  }
+
+  async close(): Promise<void> {}
+}
+
+interface CplRow {
+  domain: string;
+  username: string;
+  script: string;
+  updated_at: number;
+}
+
+/**
+ * Scripts in the `cpl_scripts` table of the sipway database. Reads go to SQLite each time: a script is read once
+ * per call to its owner, and provisioning tools may edit the table while sipway runs.
+ */
+export class SqliteCplStore implements CplStore {
+  private readonly selectOne;
+  private readonly selectDomain;
+  private readonly selectAll;
+  private readonly upsert;
+  private readonly deleteOne;
+
+  constructor(db: SqliteDatabase) {
+    const columns = 'domain, username, script, updated_at';
+    this.selectOne = db.prepare<[string, string], CplRow>(`SELECT ${columns} FROM cpl_scripts WHERE domain = ? AND username = ?`);
+    this.selectDomain = db.prepare<[string], CplRow>(`SELECT ${columns} FROM cpl_scripts WHERE domain = ? ORDER BY username`);
+    this.selectAll = db.prepare<[], CplRow>(`SELECT ${columns} FROM cpl_scripts ORDER BY domain, username`);
+    this.upsert = db.prepare<[string, string, string, number]>(`INSERT OR REPLACE INTO cpl_scripts (${columns}) VALUES (?, ?, ?, ?)`);
+    this.deleteOne = db.prepare<[string, string]>('DELETE FROM cpl_scripts WHERE domain = ? AND username = ?');
+  }
+
+  async get(username: string, domain: string): Promise<CplScriptRecord | undefined> {
+    const row = this.selectOne.get(canonicalDomain(domain), username);
+    return row && fromRow(row);
+  }
+
+  async put(record: CplScriptRecord): Promise<void> {
+    const k = accept(record);
+    this.upsert.run(k.domain, k.username, k.script, k.updatedAt);
+  }
+
+  async remove(username: string, domain: string): Promise<boolean> {
+    return this.deleteOne.run(canonicalDomain(domain), username).changes > 0;
+  }
+
+  async list(domain?: string): Promise<CplScriptRecord[]> {
+    const rows = domain === undefined ? this.selectAll.all() : this.selectDomain.all(canonicalDomain(domain));
+    return rows.map(fromRow);
+  }
+
+  async close(): Promise<void> {}
+}
+
+function fromRow(row: CplRow): CplScriptRecord {
+  return { username: row.username, domain: row.domain, script: row.script, updatedAt: row.updated_at };
+}
+
+/** KEYS: the domain hash, the domain set. ARGV: username, domain. Same atomic cleanup as the subscriber store's. */
+const REMOVE_SCRIPT = new RedisScript(`
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+if removed == 1 and redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SREM', KEYS[2], ARGV[2])
+end
+return removed
+`);
+
+export interface RedisCplStoreOptions {
+  /** Prepended to every key; 'sipway:' by default. */
+  prefix?: string;
+}
+
+/**
+ * Scripts shared by a cluster. Layout: `<prefix>cpl:<domain>` is a hash username -> record JSON;
+ * `<prefix>cpl-domains` is the set of domains that have scripts.
+ */
+export class RedisCplStore implements CplStore {
+  private readonly prefix: string;
+  private readonly domainsKey: string;
+
+  constructor(
+    private readonly redis: Redis,
+    options: RedisCplStoreOptions = {},
+  ) {
+    this.prefix = options.prefix ?? 'sipway:';
+    this.domainsKey = `${this.prefix}cpl-domains`;
+  }
+
+  async get(username: string, domain: string): Promise<CplScriptRecord | undefined> {
+    const key = this.domainKey(canonicalDomain(domain));
+    const json = await this.redis.hget(key, username);
+    return json === null ? undefined : decode(json, key, username);
+  }
+
+  async put(record: CplScriptRecord): Promise<void> {
+    const kept = accept(record);
+    await this.redis.multi().hset(this.domainKey(kept.domain), kept.username, JSON.stringify(kept)).sadd(this.domainsKey, kept.domain).exec();
+  }
+
+  async remove(username: string, domain: string): Promise<boolean> {
+    const d = canonicalDomain(domain);
+    return (await REMOVE_SCRIPT.run(this.redis, [this.domainKey(d), this.domainsKey], [username, d])) === 1;
+  }
+
+  async list(domain?: string): Promise<CplScriptRecord[]> {
+    const domains = new Set<string>();
+    if (domain !== undefined) domains.add(canonicalDomain(domain));
+    else for await (const batch of scanSet(this.redis, this.domainsKey)) for (const d of batch) domains.add(d);
+    const out: CplScriptRecord[] = [];
+    for (const d of domains) {
+      const key = this.domainKey(d);
+      for (const [username, json] of Object.entries(await this.redis.hgetall(key))) out.push(decode(json, key, username));
+    }
+    return out.sort(byName);
+  }
+
+  async close(): Promise<void> {}
+
+  private domainKey(domain: string): string {
+    return `${this.prefix}cpl:${domain}`;
+  }
+}
+
+function decode(json: string, key: string, username: string): CplScriptRecord {
+  return parseRecord<CplScriptRecord>(json, `at ${key} field ${username}`, checkCplRecord);
+}
