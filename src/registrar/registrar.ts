@@ -16,7 +16,7 @@ import {
   type SipResponse,
   type SipUri,
 } from '../message/index.js';
-import { bindingKey, type Binding, type BindingSource, type LocationStore, type SubscriberStore } from '../store/index.js';
+import { bindingKey, LocationContentionError, type Binding, type BindingSource, type LocationStore, type SubscriberStore } from '../store/index.js';
 import { responseDestination } from '../transport/index.js';
 import type { Clock } from '../util/clock.js';
 import { ConfigError, SipError } from '../util/errors.js';
@@ -137,6 +137,11 @@ export class Registrar {
     try {
       await this.register(req, tx, outcome);
     } catch (e) {
+      if (e instanceof LocationContentionError) {
+        // Other nodes kept winning the compare-and-set on this AOR: nothing was written; the UA may simply retry.
+        this.reply(tx, outcome, 500, { reason: 'Server Internal Error - registration contention, retry', headers: [['Retry-After', '1']] });
+        return;
+      }
       if (!(e instanceof SipError)) throw e;
       this.reply(tx, outcome, e.status, { reason: e.reason, headers: e.extraHeaders });
     }

@@ -5,6 +5,7 @@ import { ConfigError } from '../util/errors.js';
 import { DEFAULT_LIMITS, type MessageLimits } from '../message/index.js';
 import type { ListenSpec, TransportName } from '../transport/types.js';
 import { DEFAULT_PORTS } from '../transport/response-route.js';
+import { checkProxyConfig, defaultProxyConfig, readProxyConfig, type ProxyConfig } from '../proxy/config.js';
 
 export interface ServerConfig {
   /** Sockets to listen on. Default: UDP and TCP on 0.0.0.0:5060. */
@@ -39,6 +40,14 @@ export interface ServerConfig {
     throttle: { windowMs: number; maxFailuresPerSource: number; maxFailuresPerUser: number; blockMs: number; slowdownAfter: number };
   };
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number; maxBindingsPerAor: number; gruuSecret?: string };
+  /** The proxy core (docs/proxy.md). */
+  proxy: ProxyConfig;
+  /** RFC 3263 next-hop resolution (docs/dns.md); servers default to /etc/resolv.conf. */
+  dns: { servers?: string[]; timeoutMs: number; blocklistMs: number };
+  /** Call detail records (docs/accounting.md): always in the node's SQLite file under `data`, optionally JSON lines. */
+  accounting: { enabled: boolean; jsonlFile?: string; maxCallDurationMs: number };
+  /** NAT keep-alive OPTIONS to bindings behind NAT (docs/nat.md). */
+  nat: { keepalive: boolean; intervalMs: number; maxFailures: number };
 }
 
 export function defaultConfig(): ServerConfig {
@@ -64,6 +73,10 @@ export function defaultConfig(): ServerConfig {
       throttle: { windowMs: 60000, maxFailuresPerSource: 10, maxFailuresPerUser: 10, blockMs: 300000, slowdownAfter: 3 },
     },
     registrar: { minExpires: 60, maxExpires: 7200, defaultExpires: 3600, maxBindingsPerAor: 16 },
+    proxy: defaultProxyConfig(),
+    dns: { timeoutMs: 2000, blocklistMs: 60000 },
+    accounting: { enabled: true, maxCallDurationMs: 6 * 3600_000 },
+    nat: { keepalive: true, intervalMs: 30000, maxFailures: 3 },
   };
 }
 
@@ -240,6 +253,39 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
           else throw new ConfigError(`registrar.${k}`, 'unknown setting');
         }
         break;
+      case 'dns':
+        if (!isObject(value)) throw new ConfigError('dns', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'servers') c.dns.servers = strList(v, 'dns.servers');
+          else if (k === 'timeoutMs' || k === 'blocklistMs') c.dns[k] = num(v, `dns.${k}`, k === 'timeoutMs' ? 1 : 0, 600000);
+          else throw new ConfigError(`dns.${k}`, 'unknown setting');
+        }
+        break;
+      case 'accounting':
+        if (!isObject(value)) throw new ConfigError('accounting', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'enabled') {
+            if (typeof v !== 'boolean') throw new ConfigError('accounting.enabled', 'must be true or false');
+            c.accounting.enabled = v;
+          } else if (k === 'jsonlFile') c.accounting.jsonlFile = path.resolve(str(v, 'accounting.jsonlFile'));
+          else if (k === 'maxCallDurationMs') c.accounting.maxCallDurationMs = num(v, 'accounting.maxCallDurationMs', 1000);
+          else throw new ConfigError(`accounting.${k}`, 'unknown setting');
+        }
+        break;
+      case 'nat':
+        if (!isObject(value)) throw new ConfigError('nat', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'keepalive') {
+            if (typeof v !== 'boolean') throw new ConfigError('nat.keepalive', 'must be true or false');
+            c.nat.keepalive = v;
+          } else if (k === 'intervalMs') c.nat.intervalMs = num(v, 'nat.intervalMs', 100);
+          else if (k === 'maxFailures') c.nat.maxFailures = num(v, 'nat.maxFailures', 1, 100);
+          else throw new ConfigError(`nat.${k}`, 'unknown setting');
+        }
+        break;
+      case 'proxy':
+        c.proxy = readProxyConfig(c.proxy, value);
+        break;
       default:
         throw new ConfigError(key, 'unknown setting');
     }
@@ -277,5 +323,6 @@ export function finishConfig(c: ServerConfig): ServerConfig {
   if (r.defaultExpires < r.minExpires || r.defaultExpires > r.maxExpires) {
     throw new ConfigError('registrar.defaultExpires', 'must lie between registrar.minExpires and registrar.maxExpires');
   }
+  checkProxyConfig(c.proxy, c.domains);
   return c;
 }

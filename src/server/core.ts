@@ -72,6 +72,9 @@ export class ServerCore<T extends RequestResponder = RequestResponder> {
     const uri = req.uri;
     if (uri.type !== 'sip') return false;
     if (uri.user !== undefined) return false;
+    // A strict-routing previous hop puts our Record-Route URI (it carries `lr`) into the Request-URI: that request
+    // is for the proxy to repair (§16.4), not for the server itself.
+    if (this.routeHandler && uri.params.has('lr')) return false;
     return this.isServedDomain(uri.host) || this.options.isLocalHost(uri.hostname, uri.port);
   }
 

@@ -10,7 +10,11 @@ import type { BoundListener } from '../transport/types.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
 import { openStores, type Stores } from '../store/index.js';
 import { AuthService, subscriberCredentials } from '../auth/index.js';
-import { Registrar } from '../registrar/index.js';
+import { NatKeepalive, Registrar } from '../registrar/index.js';
+import { Accounting } from '../accounting/index.js';
+import { openCdrStore } from '../store/index.js';
+import { DnsSipResolver } from '../transport/index.js';
+import { Proxy } from '../proxy/index.js';
 import { ServerCore } from './core.js';
 import type { ServerConfig } from './config.js';
 
@@ -36,7 +40,11 @@ export class SipwayServer {
   readonly transactions: TransactionLayer;
   readonly core: ServerCore<ServerTransaction>;
   private stores: Stores | undefined;
+  private accounting: Accounting | undefined;
+  private cdrClose: (() => void) | undefined;
+  private keepalive: NatKeepalive | undefined;
   private registrarService: Registrar | undefined;
+  private proxyService: Proxy | undefined;
   private started = false;
 
   constructor(
@@ -84,6 +92,12 @@ export class SipwayServer {
     return this.registrarService;
   }
 
+  /** The proxy core (available once started). */
+  get proxy(): Proxy {
+    if (!this.proxyService) throw new Error('server not started');
+    return this.proxyService;
+  }
+
   get location(): Stores['location'] {
     if (!this.stores) throw new Error('server not started');
     return this.stores.location;
@@ -101,21 +115,23 @@ export class SipwayServer {
       onError: (err) => this.logger.error({ err }, 'store background error'),
     });
     const logger = this.logger.child({ layer: 'registrar' });
-    const auth = c.auth.register
-      ? new AuthService({
-          credentials: subscriberCredentials(this.stores.subscribers),
-          clock: this.clock,
-          logger: this.logger.child({ layer: 'auth' }),
-          algorithms: c.auth.algorithms,
-          nonceLifetimeMs: c.auth.nonceLifetimeMs,
-          secret: c.auth.secret,
-          throttle: c.auth.throttle,
-        })
-      : undefined;
+    // One service for registrar (401) and proxy (407): nonces and the failure throttle are shared.
+    const auth =
+      c.auth.register || c.proxy.authenticateCallers
+        ? new AuthService({
+            credentials: subscriberCredentials(this.stores.subscribers),
+            clock: this.clock,
+            logger: this.logger.child({ layer: 'auth' }),
+            algorithms: c.auth.algorithms,
+            nonceLifetimeMs: c.auth.nonceLifetimeMs,
+            secret: c.auth.secret,
+            throttle: c.auth.throttle,
+          })
+        : undefined;
     this.registrarService = new Registrar({
       location: this.stores.location,
       subscribers: this.stores.subscribers,
-      auth,
+      auth: c.auth.register ? auth : undefined,
       clock: this.clock,
       logger,
       domains: c.domains,
@@ -129,12 +145,61 @@ export class SipwayServer {
     });
     const registrar = this.registrarService;
     this.core.handle('REGISTER', (req, tx) => registrar.handle(req, tx));
+    if (c.accounting.enabled) {
+      const cdr = openCdrStore(c.dataDir);
+      this.cdrClose = cdr.close;
+      this.accounting = new Accounting({
+        store: cdr.cdrs,
+        jsonlFile: c.accounting.jsonlFile,
+        clock: this.clock,
+        logger: this.logger.child({ layer: 'accounting' }),
+        maxCallDurationMs: c.accounting.maxCallDurationMs,
+      });
+    }
+    const resolver = new DnsSipResolver({
+      servers: c.dns.servers,
+      timeoutMs: c.dns.timeoutMs,
+      blocklistMs: c.dns.blocklistMs,
+      clock: this.clock,
+      logger: this.logger.child({ layer: 'dns' }),
+      supportedTransports: [...new Set(c.listen.map((l) => l.transport))],
+    });
+    const proxy = new Proxy({
+      resolver,
+      accounting: this.accounting,
+      ...c.proxy,
+      transactions: this.transactions,
+      sender: this.transport,
+      domains: c.domains,
+      isLocalHost: (host, port) => this.isLocalHost(host, port),
+      isFlowAlive: (flowId) => this.transport.isFlowAlive(flowId),
+      location: registrar,
+      subscribers: this.stores.subscribers,
+      auth: c.proxy.authenticateCallers ? auth : undefined,
+      clock: this.clock,
+      logger: this.logger.child({ layer: 'proxy' }),
+      serverName: SERVER_NAME,
+    });
+    this.proxyService = proxy;
+    this.core.route((req, st) => proxy.handleRequest(req, st));
     try {
       await this.transport.start();
     } catch (e) {
-      await this.stores.close();
-      this.stores = undefined;
+      await this.closeServices();
       throw e;
+    }
+    if (c.nat.keepalive) {
+      this.keepalive = new NatKeepalive({
+        location: this.stores.location,
+        transactions: this.transactions,
+        sender: this.transport,
+        clock: this.clock,
+        logger: this.logger.child({ layer: 'nat' }),
+        intervalMs: c.nat.intervalMs,
+        maxFailures: c.nat.maxFailures,
+        nodeId: c.nodeId,
+      });
+      this.keepalive.start();
     }
     this.started = true;
     this.logger.info(
@@ -151,12 +216,21 @@ export class SipwayServer {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    this.keepalive?.stop();
     this.transactions.close();
     await this.transport.stop();
-    await this.stores?.close();
-    this.stores = undefined;
+    await this.closeServices();
     this.logger.info('sipway stopped');
     this.logger.flush?.();
+  }
+
+  private async closeServices(): Promise<void> {
+    await this.accounting?.close();
+    this.cdrClose?.();
+    this.accounting = undefined;
+    this.cdrClose = undefined;
+    await this.stores?.close();
+    this.stores = undefined;
   }
 
   listeners(): BoundListener[] {
@@ -181,12 +255,11 @@ export class SipwayServer {
   private transactionUser(): TransactionUser {
     return {
       onRequest: (req, st) => this.onRequest(req, st),
-      onAck: () => {
-        // ACKs for 2xx belong to a dialog; the server holds none at this stage (the proxy will relay them).
-      },
+      // ACKs for 2xx and responses matching no transaction are the proxy's to relay (§16.7, §16.11).
+      onAck: (ack) => this.proxyService?.handleAck(ack),
       onStrayResponse: (res) => {
-        // §18.1.2: a response matching no transaction is dropped (RFC 4475 bcast); a stateless proxy would forward it.
-        this.logger.debug({ status: res.status, callId: res.callId }, 'stray response dropped');
+        if (this.proxyService) this.proxyService.handleStrayResponse(res);
+        else this.logger.debug({ status: res.status, callId: res.callId }, 'stray response dropped');
       },
       onServerTransactionError: (st, err) => {
         this.logger.warn({ method: st.request.method, callId: st.request.callId, err: err.message }, 'server transaction failed');
@@ -204,10 +277,9 @@ export class SipwayServer {
     };
     if (req.method === 'CANCEL') {
       const invite = this.transactions.findInviteForCancel(req);
-      if (invite) {
-        // §9.2: the CANCEL is answered 200 at once; the INVITE, if still pending, ends with 487.
-        this.core.reply(st, 200);
-        if (!invite.finalResponse) this.core.reply(invite, 487);
+      if (invite && this.proxyService) {
+        // §16.10: answered 200 at once; the proxy cancels the branches, whose answers end the INVITE.
+        this.proxyService.handleCancel(req, st, invite);
         return;
       }
     }

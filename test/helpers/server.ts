@@ -29,6 +29,8 @@ export async function startTestServer(config: Record<string, unknown> = {}, over
     domains: ['sipway.test'],
     data: dataDir,
     log: { level: 'silent' },
+    // Never the machine's resolver: nothing listens on the discard port, so a lookup fails at once.
+    dns: { servers: ['127.0.0.1:9'], timeoutMs: 200 },
     ...config,
   });
   const server = new SipwayServer(finishConfig(base), { logger: silentLogger(), destinationFilter: loopbackOnly, ...overrides });

@@ -1,0 +1,104 @@
+import { isIP } from 'node:net';
+import {
+  addRecordRoute,
+  decrementMaxForwards,
+  prependVia,
+  removeTopRoute,
+  SipRequest,
+  type SipUri,
+  type TelUri,
+} from '../message/index.js';
+import { TransportError, type BoundListener, type Destination, type MessageSender, type SipResolver } from '../transport/index.js';
+import type { Target } from './target.js';
+
+/** What forwarding needs from the transport layer: sending, and the listeners our Via / Record-Route name. */
+export interface ProxySender extends MessageSender {
+  listeners(): BoundListener[];
+}
+
+/** A request copy for one target (§16.6 steps 1-6) and the next hops to try for it, best first (step 7). */
+export interface PreparedBranch {
+  copy: SipRequest;
+  hops: Destination[];
+}
+
+export interface ForwarderOptions {
+  sender: ProxySender;
+  /** RFC 3263 next-hop resolution. */
+  resolver: SipResolver;
+}
+
+/**
+ * §16.6 request forwarding, split where the network comes in: `prepare` makes the copy for a target and resolves
+ * its next hop (asynchronous, once per target); `build` stamps the copy for one hop with Record-Route and our Via
+ * (synchronous, once per attempt: a failover to the next address is a new branch, RFC 3263 §4.3).
+ */
+export class Forwarder {
+  constructor(private readonly options: ForwarderOptions) {}
+
+  async prepare(work: SipRequest, target: Target): Promise<PreparedBranch> {
+    // Step 1: copy. The header list is the edit list: untouched fields stay slices of the received bytes.
+    const ruri = target.uri.clone();
+    const copy = new SipRequest(work.method, ruri, work.headers.clone(), work.body, work.version);
+    // Step 3.
+    decrementMaxForwards(copy);
+    // Step 6: a preloaded route set (Path) goes in front of any Route the request has.
+    for (let i = target.routeSet.length - 1; i >= 0; i--) copy.headers.prepend('route', target.routeSet[i]!);
+    const top = copy.routes[0];
+    let nextHop: SipUri | TelUri = ruri;
+    if (top && top.uri.type === 'sip') {
+      if (top.uri.lr) nextHop = top.uri;
+      else {
+        // Step 6, strict router next: the Request-URI goes to the end of the Route set and the router's URI
+        // becomes the Request-URI, which is also the next hop.
+        removeTopRoute(copy);
+        copy.headers.append('route', `<${ruri.toString()}>`);
+        copy.uri = top.uri;
+        nextHop = top.uri;
+      }
+    }
+    // Step 7. A tel: URI names a number, not a host: only a Route (a gateway) takes it anywhere.
+    let hops: Destination[] = [];
+    if (target.destination) hops = [target.destination];
+    else if (nextHop.type === 'sip') hops = await this.options.resolver.resolve(nextHop);
+    return { copy, hops };
+  }
+
+  /**
+   * Step 4 and step 8 for one hop: Record-Route naming the interface the request leaves by (and, when that is not
+   * the one it came in on, first the incoming one, RFC 5658 §4), then our Via with `branch`. Throws
+   * TransportError('no-listener') when no listener can send to the hop.
+   */
+  build(prepared: PreparedBranch, hop: Destination, branch: string, recordRoute: boolean, inbound: BoundListener | undefined): SipRequest {
+    const { copy } = prepared;
+    const out = this.options.sender.listenerFor(hop.transport, isIP(hop.address) === 6 ? 6 : 4);
+    if (!out) throw new TransportError('no-listener', `no ${hop.transport} listener to forward from`, hop);
+    const req = new SipRequest(copy.method, copy.uri, copy.headers.clone(), copy.body, copy.version);
+    if (recordRoute) {
+      const sips = copy.uri.type === 'sip' && copy.uri.scheme === 'sips';
+      if (inbound && (inbound.transport !== out.transport || inbound.advertised !== out.advertised)) {
+        addRecordRoute(req, recordRouteValue(inbound, sips));
+      }
+      addRecordRoute(req, recordRouteValue(out, sips));
+    }
+    // rport as in our own requests (RFC 3581): responses find their way back if we sit behind a NAT.
+    prependVia(req, `SIP/2.0/${hop.transport.toUpperCase()} ${out.advertised};branch=${branch};rport`);
+    return req;
+  }
+
+  markFailed(hop: Destination): void {
+    this.options.resolver.markFailed(hop);
+  }
+}
+
+/**
+ * `<sip:host:port;lr>` for a listener, with the transport named unless it is UDP (§19.1.2 default). §16.6 step 4:
+ * a sips Request-URI needs a sips Record-Route, which our secure listeners can give.
+ */
+export function recordRouteValue(l: BoundListener, sips: boolean): string {
+  const secure = sips && (l.transport === 'tls' || l.transport === 'wss');
+  let params = ';lr';
+  if (l.transport === 'wss' && secure) params += ';transport=ws';
+  else if (l.transport !== 'udp' && !secure) params += `;transport=${l.transport}`;
+  return `<${secure ? 'sips' : 'sip'}:${l.advertised}${params}>`;
+}

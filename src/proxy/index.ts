@@ -1,0 +1,12 @@
+export { aggregateChallenges, selectBest } from './best-response.js';
+export { loopHash, parseBranch, statefulBranch, statelessBranch, type ParsedBranch } from './branch-id.js';
+export { checkProxyConfig, defaultProxyConfig, readProxyConfig, type ForkingMode, type ProxyConfig } from './config.js';
+export { Forwarder, recordRouteValue, type PreparedBranch, type ProxySender } from './forwarding.js';
+export { ProxyIdentity, type IdentityOptions } from './identity.js';
+export { Proxy, type ProxyOptions, type RoutingDecision } from './proxy.js';
+export { ResponseContext, type ContextRequest, type ResponseContextEnv } from './response-context.js';
+export { processRoutes, routedCopy } from './route-processing.js';
+export { forwardStatelessly, isUnroutable, strayVerdict, type StrayVerdict } from './stateless.js';
+export { ProxyCounters, type ProxyStats, type StatusClass } from './stats.js';
+export { determineTargets, isPrivateAddress, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
+export { checkForwardable, isLooped } from './validation.js';

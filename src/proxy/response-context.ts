@@ -1,0 +1,384 @@
+import { createResponse, reasonPhrase, removeTopVia, uriEquals, type SipRequest, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
+import {
+  InviteClientTransaction,
+  type ClientTransaction,
+  type ClientTransactionHandlers,
+  type ServerTransaction,
+  type TransactionLayer,
+} from '../transaction/index.js';
+import { TransportError, type BoundListener, type Destination } from '../transport/index.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { SipError } from '../util/errors.js';
+import type { Logger } from '../util/logger.js';
+import { aggregateChallenges, selectBest } from './best-response.js';
+import { statefulBranch } from './branch-id.js';
+import type { ForkingMode, ProxyConfig } from './config.js';
+import type { Forwarder, PreparedBranch } from './forwarding.js';
+import type { ProxyCounters } from './stats.js';
+import type { Target } from './target.js';
+
+export interface ResponseContextEnv {
+  transactions: TransactionLayer;
+  forwarder: Forwarder;
+  clock: Clock;
+  logger: Logger;
+  config: Pick<ProxyConfig, 'maxBranches' | 'serialBranchTimeoutMs' | 'inviteTimeoutMs' | 'inviteTimeoutStatus' | 'timerCMs' | 'followRedirects' | 'maxRedirects'>;
+  counters: ProxyCounters;
+  /** Sends a response outside the server transaction (a 2xx after it has ended). */
+  sendResponse(response: SipResponse, destination: Destination): void;
+}
+
+/** The request a context forwards and how. */
+export interface ContextRequest {
+  /** As received: what the server transaction answers, and what locally made responses are built from. */
+  request: SipRequest;
+  /** After §16.4 and admission: what each branch copies. */
+  work: SipRequest;
+  /** Loop-detection hash of `request` (branch-id.ts). */
+  hash: string;
+  forking: ForkingMode;
+  recordRoute: boolean;
+  inbound: BoundListener | undefined;
+}
+
+interface Branch {
+  target: Target;
+  prepared?: PreparedBranch;
+  hop?: Destination;
+  ct?: ClientTransaction;
+  /** Any provisional response arrived, so the request reached the next hop and a CANCEL can follow (§9.1). */
+  provisional: boolean;
+  cancelled: boolean;
+  /** Cancelled for taking too long (Timer C, serial timeout): its 487 then stands as a 408 (§16.8). */
+  timedOut: boolean;
+  /** The final response, real or stood in for (408 timeout, 487 cancelled before any provisional, 503 §16.9). */
+  response?: SipResponse;
+  /** A 3xx whose Contacts became new branches: no candidate for the best response any more (§16.7 step 4). */
+  recursed: boolean;
+  timerC?: TimerHandle;
+  serialTimer?: TimerHandle;
+}
+
+/**
+ * The response context of RFC 3261 §16.7 for one server transaction: the branches forked from it (§16.6), what
+ * each has answered, and what goes upstream. Provisional responses (but 100) and every 2xx go at once; otherwise
+ * the best final response once every branch is complete. Forking is parallel or serial; Timer C (§16.8) watches
+ * INVITE branches; a CANCEL (§16.10), a 2xx or a 6xx cancels the branches still pending; a 3xx may recurse (§16.5).
+ */
+export class ResponseContext {
+  private readonly branches: Branch[] = [];
+  /** Serial forking: targets not yet tried, in order. */
+  private readonly pending: Target[] = [];
+  private readonly invite: boolean;
+  /** A final response has gone upstream. */
+  private finalSent = false;
+  /** No new branches any more (CANCEL, 2xx, 6xx, final sent). */
+  private stopped = false;
+  private answered = false;
+  private redirects = 0;
+  private inviteTimer: TimerHandle | undefined;
+
+  constructor(
+    private readonly env: ResponseContextEnv,
+    readonly st: ServerTransaction,
+    private readonly spec: ContextRequest,
+    /** Called once with the final response sent upstream. */
+    private readonly onFinal: (response: SipResponse) => void,
+  ) {
+    this.invite = spec.request.method === 'INVITE';
+  }
+
+  start(targets: readonly Target[]): void {
+    if (this.invite) this.inviteTimer = this.env.clock.setTimer(this.env.config.inviteTimeoutMs, () => this.inviteTimedOut());
+    this.addTargets(targets);
+    this.advance();
+  }
+
+  /** §16.10: the caller cancelled. Pending branches are cancelled; their answers (487) make the final response. */
+  cancel(): void {
+    this.stop();
+    for (const b of this.branches) this.cancelBranch(b, false);
+    this.advance();
+  }
+
+  private addTargets(targets: readonly Target[]): void {
+    for (const t of targets) {
+      if (this.spec.forking === 'serial') this.pending.push(t);
+      else if (!this.startBranch(t)) break;
+    }
+  }
+
+  /** Returns false when maxBranches is reached. */
+  private startBranch(target: Target): boolean {
+    if (this.branches.length >= this.env.config.maxBranches) {
+      this.env.logger.debug({ callId: this.spec.request.callId, target: target.uri.toString() }, 'maxBranches reached; target not tried');
+      return false;
+    }
+    const b: Branch = { target, provisional: false, cancelled: false, timedOut: false, recursed: false };
+    this.branches.push(b);
+    if (this.spec.forking === 'serial' && this.pending.length > 0 && this.invite) {
+      b.serialTimer = this.env.clock.setTimer(this.env.config.serialBranchTimeoutMs, () => {
+        b.serialTimer = undefined;
+        this.cancelBranch(b, true);
+        this.advance();
+      });
+    }
+    this.env.forwarder
+      .prepare(this.spec.work, target)
+      .then(
+        (prepared) => {
+          b.prepared = prepared;
+          // Cancelled while its next hop was being resolved: nothing was sent, nothing to cancel.
+          if (!b.response) this.sendToNextHop(b);
+        },
+        (err: unknown) => {
+          this.env.logger.warn({ err, target: target.uri.toString() }, 'next hop not resolved');
+          this.settle(b, this.local(503, NO_HOP));
+        },
+      )
+      .catch((err: unknown) => {
+        this.env.logger.error({ err, callId: this.spec.request.callId }, 'branch failed');
+        this.settle(b, this.local(500));
+      });
+    return true;
+  }
+
+  /** §16.6 steps 7-10 for the next address of the branch; §16.9: none left is a 503. */
+  private sendToNextHop(b: Branch): void {
+    const prepared = b.prepared!;
+    for (let hop = prepared.hops.shift(); hop; hop = prepared.hops.shift()) {
+      try {
+        const req = this.env.forwarder.build(prepared, hop, statefulBranch(this.spec.hash), this.spec.recordRoute, this.spec.inbound);
+        b.hop = hop;
+        b.ct = this.env.transactions.sendRequest(req, hop, this.handlers(b));
+      } catch (e) {
+        if (e instanceof TransportError) {
+          this.env.forwarder.markFailed(hop);
+          continue;
+        }
+        if (e instanceof SipError) return this.settle(b, this.local(e.status));
+        throw e;
+      }
+      this.env.counters.branches++;
+      this.env.logger.debug({ callId: this.spec.request.callId, target: b.target.uri.toString(), hop }, 'branch sent');
+      if (this.invite) this.restartTimerC(b);
+      return;
+    }
+    this.settle(b, this.local(503, NO_HOP));
+  }
+
+  private handlers(b: Branch): ClientTransactionHandlers<ClientTransaction> {
+    return {
+      onResponse: (res, ct) => {
+        if (ct === b.ct) this.onResponse(b, res);
+      },
+      onTimeout: (ct) => {
+        if (ct === b.ct && !b.response) this.settle(b, this.local(408));
+      },
+      onTransportError: (err, ct) => {
+        if (ct !== b.ct || b.response) return;
+        this.env.logger.debug({ err: err.message, hop: b.hop }, 'branch transport error');
+        if (b.hop) this.env.forwarder.markFailed(b.hop);
+        // RFC 3263 §4.3: the request never got through, so the next address may be tried.
+        if (!b.provisional && !b.cancelled && b.prepared!.hops.length > 0) this.sendToNextHop(b);
+        else this.settle(b, this.local(503, NO_HOP));
+      },
+    };
+  }
+
+  private onResponse(b: Branch, res: SipResponse): void {
+    // §16.7 step 3: our Via goes; a response with none left was meant for us alone.
+    removeTopVia(res);
+    if (!res.headers.has('via')) return;
+    const status = res.status;
+    if (status < 200) {
+      b.provisional = true;
+      if (status === 100) return;
+      // §16.7 step 2: provisional responses restart Timer C.
+      if (this.invite && !b.response && !b.cancelled) this.restartTimerC(b);
+      // §16.7 step 5 (a branch we have cancelled has nothing more to say upstream).
+      if (!this.finalSent && !b.cancelled) this.forward(res);
+      return;
+    }
+    if (this.invite && status < 300) return this.on2xx(b, res);
+    // Retransmitted finals are absorbed by the client transaction; what arrives here after a stand-in is late.
+    if (b.response) return;
+    this.complete(b, b.timedOut && status === 487 ? this.local(408) : res);
+    if (status < 300) {
+      // §16.7 step 5: a 2xx to a non-INVITE request goes at once.
+      if (!this.finalSent) this.sendFinal(res);
+      return;
+    }
+    if (status < 400 && this.recurse(b, res)) return this.advance();
+    if (this.invite && status >= 600) {
+      // §16.7 step 4: a 6xx ends the search: no new branches, the pending ones are cancelled.
+      this.stop();
+      for (const other of this.branches) this.cancelBranch(other, false);
+    }
+    this.advance();
+  }
+
+  /** §16.7 step 5: every 2xx to an INVITE goes upstream, retransmissions and other forks' answers included. */
+  private on2xx(b: Branch, res: SipResponse): void {
+    if (!b.response) this.complete(b, res);
+    this.forward(res);
+    if (this.answered) return;
+    this.answered = true;
+    if (!this.finalSent) this.markFinal(res);
+    // §16.7 step 10.
+    this.stop();
+    for (const other of this.branches) this.cancelBranch(other, false);
+  }
+
+  /**
+   * §16.5 recursion on a 3xx: its sip/sips Contacts not tried yet become targets, within maxRedirects. Returns
+   * whether it recursed (the 3xx then drops out of the best-response choice).
+   */
+  private recurse(b: Branch, res: SipResponse): boolean {
+    const { followRedirects, maxRedirects } = this.env.config;
+    if (!followRedirects || this.stopped || this.redirects >= maxRedirects) return false;
+    let contacts;
+    try {
+      contacts = res.contacts;
+    } catch {
+      return false;
+    }
+    const tried: Array<SipUri | TelUri> = [...this.branches.map((x) => x.target.uri), ...this.pending.map((t) => t.uri)];
+    const targets: Target[] = [];
+    for (const c of contacts) {
+      // §16.5: a URI is never added to the target set twice.
+      if (c.uri.type !== 'sip' || [...tried, ...targets.map((t) => t.uri)].some((u) => uriEquals(u, c.uri))) continue;
+      const q = Number(c.params.get('q') ?? '1');
+      targets.push({ uri: c.uri, routeSet: [], q: Number.isFinite(q) ? q : 1 });
+    }
+    if (targets.length === 0) return false;
+    this.redirects++;
+    b.recursed = true;
+    targets.sort((x, y) => y.q - x.q);
+    this.addTargets(targets);
+    return true;
+  }
+
+  /**
+   * Serial forking moves to the next target once no branch is active; once every branch is complete and nothing
+   * is left to try, the best response goes upstream (§16.7 step 6).
+   */
+  private advance(): void {
+    if (this.finalSent) return;
+    if (!this.stopped && this.spec.forking === 'serial') {
+      while (this.pending.length > 0 && !this.branches.some(isActive)) {
+        if (!this.startBranch(this.pending.shift()!)) this.pending.length = 0;
+      }
+    }
+    if ((this.stopped || this.pending.length === 0) && this.branches.every((b) => b.response)) this.sendBest();
+  }
+
+  private sendBest(): void {
+    const candidates = this.branches.filter((b) => b.response && !b.recursed).map((b) => b.response!);
+    let best = selectBest(candidates) ?? this.local(408);
+    // §16.7 step 6: a 503 means the next hop is overloaded, not that this request cannot be served.
+    // Our own 503 (no next hop reachable) keeps saying why.
+    if (best.status === 503) best = this.local(500, best.reason.endsWith(NO_HOP) ? NO_HOP : undefined);
+    aggregateChallenges(best, candidates);
+    if (!this.invite && best.status === 408) {
+      // RFC 4320 §4.2: no 408 for a non-INVITE request; the client's own Timer F, started earlier, has fired.
+      this.finalSent = true;
+      this.stop();
+      this.st.terminate();
+      return;
+    }
+    this.sendFinal(best);
+  }
+
+  private sendFinal(res: SipResponse): void {
+    this.forward(res);
+    this.markFinal(res);
+    // §16.7 step 10.
+    for (const b of this.branches) this.cancelBranch(b, false);
+  }
+
+  private markFinal(res: SipResponse): void {
+    this.env.logger.debug({ callId: this.spec.request.callId, status: res.status, branches: this.branches.length }, 'final response');
+    this.finalSent = true;
+    this.stop();
+    this.inviteTimer?.cancel();
+    this.inviteTimer = undefined;
+    this.onFinal(res);
+  }
+
+  /** Upstream through the server transaction; a late 2xx, after the transaction has answered otherwise, around it. */
+  private forward(res: SipResponse): void {
+    const st = this.st;
+    this.env.counters.response(res.status);
+    const late = this.invite && res.status >= 200 && res.status < 300 && st.state !== 'Proceeding' && st.state !== 'Accepted';
+    if (late) this.env.sendResponse(res, st.destination);
+    else st.respond(res);
+  }
+
+  /**
+   * Cancels a pending branch (INVITE only: §9.1 leaves other requests to run to completion). A branch that has not
+   * answered at all counts as complete at once (487, or 408 when it timed out), so that the caller does not wait
+   * for Timer B; its CANCEL still goes out if a provisional response shows up.
+   */
+  private cancelBranch(b: Branch, timedOut: boolean): void {
+    if (b.response || b.cancelled) return;
+    b.cancelled = true;
+    b.timedOut = timedOut;
+    this.stopTimers(b);
+    if (!this.invite) return;
+    if (b.ct instanceof InviteClientTransaction) this.env.transactions.cancel(b.ct);
+    if (!b.provisional) this.complete(b, this.local(timedOut ? 408 : 487));
+  }
+
+  /** §16.8: Timer C fired: a branch with a provisional response is cancelled, one without counts as a 408. */
+  private restartTimerC(b: Branch): void {
+    b.timerC?.cancel();
+    b.timerC = this.env.clock.setTimer(this.env.config.timerCMs, () => {
+      b.timerC = undefined;
+      this.cancelBranch(b, true);
+      this.advance();
+    });
+  }
+
+  private inviteTimedOut(): void {
+    this.inviteTimer = undefined;
+    if (this.finalSent) return;
+    this.env.logger.debug({ callId: this.spec.request.callId }, 'INVITE timed out; pending branches cancelled');
+    for (const b of this.branches) this.cancelBranch(b, true);
+    this.sendFinal(this.local(this.env.config.inviteTimeoutStatus));
+  }
+
+  private settle(b: Branch, res: SipResponse): void {
+    if (b.response) return;
+    this.complete(b, res);
+    this.advance();
+  }
+
+  private complete(b: Branch, res: SipResponse): void {
+    b.response = res;
+    this.stopTimers(b);
+  }
+
+  private stopTimers(b: Branch): void {
+    b.timerC?.cancel();
+    b.serialTimer?.cancel();
+    b.timerC = b.serialTimer = undefined;
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    this.pending.length = 0;
+  }
+
+  /** A response of our own making to the request as received (a stand-in for a branch, or the final one). */
+  private local(status: number, detail?: string): SipResponse {
+    return createResponse(this.spec.request, status, detail === undefined ? {} : { reason: `${reasonPhrase(status)} - ${detail}` });
+  }
+}
+
+/** Reason detail of a branch that could not be sent anywhere (§16.9). */
+const NO_HOP = 'no reachable next hop';
+
+function isActive(b: Branch): boolean {
+  return !b.response && !b.cancelled;
+}
