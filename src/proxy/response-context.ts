@@ -167,13 +167,28 @@ export class ResponseContext {
     this.settle(b, this.local(503, NO_HOP));
   }
 
+  /**
+   * Moves a branch to the next resolved address of its next hop when the current one failed before any provisional
+   * answer (a provisional means the request got through, so a retry could duplicate it). Returns whether it did.
+   */
+  private failOver(b: Branch): boolean {
+    if (b.provisional || b.cancelled || this.stopped || !b.prepared || b.prepared.hops.length === 0) return false;
+    if (b.hop) this.env.forwarder.markFailed(b.hop);
+    this.env.logger.debug({ callId: this.spec.request.callId, failed: b.hop, left: b.prepared.hops.length }, 'next hop failed, trying the next address');
+    this.sendToNextHop(b);
+    return true;
+  }
+
   private handlers(b: Branch): ClientTransactionHandlers<ClientTransaction> {
     return {
       onResponse: (res, ct) => {
         if (ct === b.ct) this.onResponse(b, res);
       },
       onTimeout: (ct) => {
-        if (ct === b.ct && !b.response) this.settle(b, this.local(408));
+        if (ct !== b.ct || b.response) return;
+        // RFC 3263 §4.3: a next hop that never answered is skipped for a while and the next address is tried.
+        if (this.failOver(b)) return;
+        this.settle(b, this.local(408));
       },
       onTransportError: (err, ct) => {
         if (ct !== b.ct || b.response) return;
@@ -203,6 +218,8 @@ export class ResponseContext {
     if (this.invite && status < 300) return this.on2xx(b, res);
     // Retransmitted finals are absorbed by the client transaction; what arrives here after a stand-in is late.
     if (b.response) return;
+    // RFC 3263 §4.3: a 503 from one address of the next hop means "try the next one".
+    if (status === 503 && this.failOver(b)) return;
     this.complete(b, b.timedOut && status === 487 ? this.local(408) : res);
     if (status < 300) {
       // §16.7 step 5: a 2xx to a non-INVITE request goes at once.
