@@ -67,6 +67,7 @@ export class SipwayServer {
       maxConnectionsPerSource: config.transport.maxConnectionsPerSource,
       maxConnections: config.transport.maxConnections,
       idleTimeoutMs: config.transport.idleTimeoutMs,
+      udpBufferBytes: config.transport.udpBufferBytes,
     });
     this.transactions = new TransactionLayer({
       sender: this.transport,

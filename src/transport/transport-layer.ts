@@ -53,6 +53,8 @@ export interface TransportLayerOptions {
   destinationFilter?: (address: string) => boolean;
   maxConnectionsPerSource?: number;
   maxConnections?: number;
+  /** UDP socket receive/send buffer asked of the kernel; default 4 MiB (see UdpEndpoint). */
+  udpBufferBytes?: number;
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
 }
@@ -158,7 +160,7 @@ export class TransportLayer implements MessageSender {
     if (this.state !== 'new') throw new Error('TransportLayer.start() may be called once');
     const secureContext = this.secureContext();
     for (const spec of this.options.listen) {
-      if (spec.transport === 'udp') this.udp.push(new UdpEndpoint(spec, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint)));
+      if (spec.transport === 'udp') this.udp.push(new UdpEndpoint(spec, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint), this.options.udpBufferBytes));
       else {
         this.streams.push(
           new StreamListener(spec, {

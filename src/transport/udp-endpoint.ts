@@ -3,6 +3,8 @@ import { randomToken } from '../util/ids.js';
 import { addressFamily, formatListenSpec } from './address.js';
 import { TransportError, type ListenSpec } from './types.js';
 
+export const DEFAULT_UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+
 export type DatagramHandler = (bytes: Buffer, remote: RemoteInfo, endpoint: UdpEndpoint) => void;
 
 /**
@@ -19,9 +21,14 @@ export class UdpEndpoint {
   constructor(
     readonly spec: ListenSpec,
     onDatagram: DatagramHandler,
+    /**
+     * Socket buffer size asked of the kernel (capped by net.core.rmem_max / wmem_max). The default 208 KiB overflows
+     * within milliseconds at a few thousand messages per second; every overflow is a lost request and a retransmission.
+     */
+    bufferBytes = DEFAULT_UDP_BUFFER_BYTES,
   ) {
     this.family = addressFamily(spec.host) ?? 4;
-    this.socket = createSocket({ type: this.family === 6 ? 'udp6' : 'udp4' });
+    this.socket = createSocket({ type: this.family === 6 ? 'udp6' : 'udp4', recvBufferSize: bufferBytes, sendBufferSize: bufferBytes });
     this.socket.on('message', (bytes, remote) => onDatagram(bytes, remote, this));
     // ICMP unreachable and similar errors on an unconnected socket say nothing about the next datagram.
     this.socket.on('error', () => undefined);
