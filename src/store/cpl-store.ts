@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { parseRecord } from './record.js';
 import { RedisScript, scanSet } from './redis-script.js';
 import type { SqliteDatabase } from './sqlite.js';
-import { canonicalDomain } from './subscriber-store.js';
+import { MemoryPerUserMap, byUserName as byName, canonicalDomain } from './per-user-map.js';
 
 /**
  * Per-user CPL scripts (RFC 3880), kept as the XML the user uploaded: one document per user, holding both the
@@ -57,40 +57,12 @@ function accept(r: CplScriptRecord): CplScriptRecord {
   return { username: r.username, domain: canonicalDomain(r.domain), script: r.script, updatedAt: r.updatedAt };
 }
 
-function byName(a: CplScriptRecord, b: CplScriptRecord): number {
-  return a.domain < b.domain ? -1 : a.domain > b.domain ? 1 : a.username < b.username ? -1 : a.username > b.username ? 1 : 0;
-}
 
 /** Scripts in process memory (tests, labs). */
-export class MemoryCplStore implements CplStore {
-  private readonly byDomain = new Map<string, Map<string, CplScriptRecord>>();
-
-  async get(username: string, domain: string): Promise<CplScriptRecord | undefined> {
-    const r = this.byDomain.get(canonicalDomain(domain))?.get(username);
-    return r && { ...r };
+export class MemoryCplStore extends MemoryPerUserMap<CplScriptRecord> implements CplStore {
+  constructor() {
+    super(accept, (r) => ({ ...r }));
   }
-
-  async put(record: CplScriptRecord): Promise<void> {
-    const kept = accept(record);
-    let users = this.byDomain.get(kept.domain);
-    if (!users) this.byDomain.set(kept.domain, (users = new Map()));
-    users.set(kept.username, kept);
-  }
-
-  async remove(username: string, domain: string): Promise<boolean> {
-    const key = canonicalDomain(domain);
-    const users = this.byDomain.get(key);
-    if (!users?.delete(username)) return false;
-    if (users.size === 0) this.byDomain.delete(key);
-    return true;
-  }
-
-  async list(domain?: string): Promise<CplScriptRecord[]> {
-    const domains = domain === undefined ? [...this.byDomain.values()] : [this.byDomain.get(canonicalDomain(domain))];
-    return domains.flatMap((users) => (users ? [...users.values()].map((r) => ({ ...r })) : [])).sort(byName);
-  }
-
-  async close(): Promise<void> {}
 }
 
 interface CplRow {

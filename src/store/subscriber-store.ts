@@ -1,3 +1,4 @@
+import { MemoryPerUserMap, byUserName, canonicalDomain } from './per-user-map.js';
 /**
  * Subscribers for digest authentication. Only HA1 values are stored (RFC 7616 §3.4.2: H(username ":" realm ":" password),
  * computed by src/auth), never a password: the checks below refuse anything that is
@@ -55,48 +56,15 @@ export function acceptSubscriber(s: Subscriber): Subscriber {
   return { ...s, domain: canonicalDomain(s.domain), groups: [...s.groups] };
 }
 
-export function canonicalDomain(domain: string): string {
-  return domain.toLowerCase();
-}
+export { canonicalDomain };
 
-export function bySubscriberName(a: Subscriber, b: Subscriber): number {
-  return compare(a.domain, b.domain) || compare(a.username, b.username);
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
+export const bySubscriberName: (a: Subscriber, b: Subscriber) => number = byUserName;
 
 /** Subscribers in process memory (tests, labs). */
-export class MemorySubscriberStore implements SubscriberStore {
-  private readonly byDomain = new Map<string, Map<string, Subscriber>>();
-
-  async get(username: string, domain: string): Promise<Subscriber | undefined> {
-    const s = this.byDomain.get(canonicalDomain(domain))?.get(username);
-    return s && copySubscriber(s);
+export class MemorySubscriberStore extends MemoryPerUserMap<Subscriber> implements SubscriberStore {
+  constructor() {
+    super(acceptSubscriber, copySubscriber);
   }
-
-  async put(s: Subscriber): Promise<void> {
-    const kept = acceptSubscriber(s);
-    let users = this.byDomain.get(kept.domain);
-    if (!users) this.byDomain.set(kept.domain, (users = new Map()));
-    users.set(kept.username, kept);
-  }
-
-  async remove(username: string, domain: string): Promise<boolean> {
-    const key = canonicalDomain(domain);
-    const users = this.byDomain.get(key);
-    if (!users?.delete(username)) return false;
-    if (users.size === 0) this.byDomain.delete(key);
-    return true;
-  }
-
-  async list(domain?: string): Promise<Subscriber[]> {
-    const domains = domain === undefined ? [...this.byDomain.values()] : [this.byDomain.get(canonicalDomain(domain))];
-    return domains.flatMap((users) => (users ? [...users.values()].map(copySubscriber) : [])).sort(bySubscriberName);
-  }
-
-  async close(): Promise<void> {}
 }
 
 function copySubscriber(s: Subscriber): Subscriber {
