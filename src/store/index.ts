@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Clock } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
 import { type CplStore, RedisCplStore, SqliteCplStore } from './cpl-store.js';
+import { type GatewayStore, RedisGatewayStore, SqliteGatewayStore } from './gateway-store.js';
 import type { LocationStore } from './location-store.js';
 import { RedisLocationStore } from './redis-location-store.js';
 import { RedisSubscriberStore } from './redis-subscriber-store.js';
@@ -57,6 +58,21 @@ export {
   SqliteCplStore,
   checkCplRecord,
 } from './cpl-store.js';
+
+export {
+  type Gateway,
+  type GatewayStore,
+  type GatewayTables,
+  type RedisGatewayStoreOptions,
+  type Route,
+  InvalidGatewayError,
+  MAX_PREFIX_LENGTH,
+  MemoryGatewayStore,
+  RedisGatewayStore,
+  SqliteGatewayStore,
+  checkGateway,
+  checkRoute,
+} from './gateway-store.js';
 
 /** Single node, durable on disk; or a cluster sharing Redis. */
 export type StoreConfig = { dataDir: string } | { redisUrl: string; prefix?: string };
@@ -118,6 +134,19 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
       await redis.quit();
     },
   };
+}
+
+/**
+ * The gateway and route tables of the configured backend, on a database handle or connection of their own that
+ * `close` releases. The tables have no in-memory index, so a second SQLite handle beside openStores' is safe.
+ */
+export async function openGatewayStore(config: StoreConfig, options: Pick<OpenStoresOptions, 'onError'> = {}): Promise<GatewayStore> {
+  if ('dataDir' in config) {
+    const db = openDatabase(config.dataDir);
+    return new SqliteGatewayStore(db, () => db.close());
+  }
+  const redis = await connectRedis(config.redisUrl, options.onError);
+  return new RedisGatewayStore(redis, { prefix: config.prefix ?? 'sipway:' }, () => redis.quit());
 }
 
 async function connectRedis(url: string, onError: ((err: unknown) => void) | undefined): Promise<Redis> {

@@ -59,6 +59,21 @@ const MIGRATIONS: readonly string[] = [
      updated_at  INTEGER NOT NULL,
      PRIMARY KEY (domain, username)
    );`,
+  // PSTN gateways and the prefix routes to their groups (src/store/gateway-store.ts).
+  `CREATE TABLE gateways (
+     id          TEXT    NOT NULL PRIMARY KEY,
+     uri         TEXT    NOT NULL,
+     group_name  TEXT    NOT NULL,
+     weight      INTEGER,
+     enabled     INTEGER NOT NULL
+   ) WITHOUT ROWID;
+   CREATE TABLE gateway_routes (
+     prefix      TEXT    NOT NULL,
+     group_name  TEXT    NOT NULL,
+     cost        REAL    NOT NULL,
+     description TEXT,
+     PRIMARY KEY (prefix, group_name)
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
