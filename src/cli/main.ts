@@ -8,6 +8,7 @@ import { USER_HELP, userCommand } from './user.js';
 import { LOCATION_HELP, locationCommand } from './location.js';
 import { CDR_HELP, cdrCommand } from './cdr.js';
 import { CPL_HELP, cplCommand } from './cpl.js';
+import { RELOAD_HELP, reloadCommand } from './reload.js';
 
 const VERSION = '0.1.0';
 
@@ -21,6 +22,7 @@ Commands:
   location         show registered bindings
   cdr              show call detail records (calls, attempts, missed calls)
   cpl              upload, show, delete and list per-user CPL scripts (RFC 3880)
+  reload           load the running server's routing policy again
   help [command]   show help for a command
 
 Options:
@@ -47,6 +49,8 @@ Options:
   --tls-cert FILE      PEM certificate for tls:/wss: listeners
   --tls-key FILE       PEM private key for tls:/wss: listeners
   --force-rport        answer requests at their source port even without ;rport (NAT, RFC 3581)
+  --policy FILE        routing policy module, .ts or .js (docs/policy.md); SIGHUP or 'sipway reload' reloads it
+  --admin HOST:PORT    loopback address of the admin endpoint for 'sipway reload' (default 127.0.0.1:5090)
   -h, --help           show this help`;
 
 function parse(args: string[], options: ParseArgsConfig['options']): ReturnType<typeof parseArgs> {
@@ -71,6 +75,8 @@ export function buildServeConfig(args: string[]): ServerConfig | 'help' {
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     'force-rport': { type: 'boolean' },
+    policy: { type: 'string' },
+    admin: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -91,6 +97,8 @@ export function buildServeConfig(args: string[]): ServerConfig | 'help' {
     overrides.tls = { cert: values['tls-cert'] ?? config.tls?.cert, key: values['tls-key'] ?? config.tls?.key };
   }
   if (values['force-rport']) overrides.transport = { forceRport: true };
+  if (typeof values.policy === 'string') overrides.policy = values.policy;
+  if (typeof values.admin === 'string') overrides.admin = { listen: values.admin };
   config = applyConfigObject(config, overrides, 'flags');
   return finishConfig(config);
 }
@@ -118,6 +126,8 @@ async function serve(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // reloadPolicy logs the outcome (and keeps the old policy on failure).
+  process.on('SIGHUP', () => void server.reloadPolicy());
   return -1;
 }
 
@@ -130,7 +140,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(MAIN_HELP);
       return 0;
     case 'help':
-      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : rest[0] === 'cdr' ? CDR_HELP : rest[0] === 'cpl' ? CPL_HELP : MAIN_HELP);
+      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : rest[0] === 'cdr' ? CDR_HELP : rest[0] === 'cpl' ? CPL_HELP : rest[0] === 'reload' ? RELOAD_HELP : MAIN_HELP);
       return 0;
     case '-v':
     case '--version':
@@ -146,6 +156,8 @@ export async function main(argv: string[]): Promise<number> {
       return cdrCommand(rest);
     case 'cpl':
       return cplCommand(rest);
+    case 'reload':
+      return reloadCommand(rest);
     default:
       throw new UsageError(`unknown command '${command}' (run 'sipway --help')`);
   }

@@ -10,11 +10,11 @@ import { loopHash } from './branch-id.js';
 import { checkProxyConfig, defaultProxyConfig, type ForkingMode, type ProxyConfig } from './config.js';
 import { Forwarder, type ProxySender } from './forwarding.js';
 import { ProxyIdentity } from './identity.js';
-import { ResponseContext, type ResponseContextEnv } from './response-context.js';
+import { ResponseContext, type ContextRequest, type RelayHooks, type ResponseContextEnv } from './response-context.js';
 import { routedCopy } from './route-processing.js';
 import { forwardStatelessly, strayVerdict } from './stateless.js';
 import { ProxyCounters, type ProxyStats } from './stats.js';
-import { determineTargets, redirectContacts, type LocationService, type Target, type TargetOptions } from './target.js';
+import { determineTargets, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
 import { checkForwardable } from './validation.js';
 
 export interface ProxyOptions extends Partial<ProxyConfig> {
@@ -46,8 +46,25 @@ export interface RoutingDecision {
   stateless?: boolean;
   forking?: ForkingMode;
   recordRoute?: boolean;
+  /** No-answer limit (ms) of every INVITE branch; by default only serial forking limits branches. */
+  branchTimeoutMs?: number;
 }
 
+/**
+ * One request on its way through the proxy, as the verbs below share it: the request as received (what its server
+ * transaction answers from, what loop detection hashes) and the working copy after §16.4 (what branches copy, and
+ * what a routing policy edits).
+ */
+export interface ProxyRequest {
+  readonly request: SipRequest;
+  readonly work: SipRequest;
+  readonly st: ServerTransaction;
+  /** A To tag: a request inside a dialog. */
+  readonly inDialog: boolean;
+  readonly hash: string;
+  /** Whether the final response goes to call accounting (INVITE attempts and calls, BYE). */
+  accounted: boolean;
+}
 /**
  * The proxy core of RFC 3261 §16: validation (§16.3 steps 3-4; the server core has done the rest), route
  * preprocessing (§16.4), admission (407 for callers of our domains, no open relay), target determination with the
@@ -100,62 +117,156 @@ export class Proxy {
     return this.counters.snapshot(this.contexts.size);
   }
 
-  /** A request the server core has validated and found not to be for the server itself. */
+  /**
+   * A request the server core has validated and found not to be for the server itself: the default routing, made of
+   * the verbs below (a routing policy calls them in an order of its own).
+   */
   async handleRequest(req: SipRequest, st: ServerTransaction, decision: RoutingDecision = {}): Promise<void> {
+    const pr = this.begin(req, st);
+    if (!this.validate(pr)) return;
+    this.trying(pr, decision.stateless);
+    if (!(await this.authenticate(pr))) return;
+    if (!this.awaitingFinal(pr)) return; // cancelled meanwhile (handleCancel answered 487)
+    if (!this.checkRelay(pr)) return;
+    await this.forward(pr, decision);
+  }
+
+  /** Starts handling a request: §16.4 on a working copy. */
+  begin(req: SipRequest, st: ServerTransaction): ProxyRequest {
     this.counters.requests++;
-    const fault = checkForwardable(req, (via) => this.identity.isOurSentBy(via));
-    if (fault) {
-      if (fault === 482) this.counters.loops++;
-      else this.counters.tooManyHops++;
-      this.logger.debug({ callId: req.callId, status: fault }, 'request not forwarded');
-      this.reply(st, fault);
-      return;
+    return {
+      request: req,
+      work: routedCopy(req, this.identity),
+      st,
+      inDialog: req.toTag !== undefined,
+      hash: loopHash(req, req.via),
+      accounted: req.method === 'INVITE' || req.method === 'BYE',
+    };
+  }
+
+  /** §16.3 steps 3-4: answers 483 or 482 and returns false when the request must not be forwarded. */
+  validate(pr: ProxyRequest): boolean {
+    const fault = checkForwardable(pr.request, (via) => this.identity.isOurSentBy(via));
+    if (!fault) return true;
+    if (fault === 482) this.counters.loops++;
+    else this.counters.tooManyHops++;
+    this.logger.debug({ callId: pr.request.callId, status: fault }, 'request not forwarded');
+    this.respond(pr.st, fault);
+    return false;
+  }
+
+  /** §16.2: a 100 to an INVITE handled statefully, so that the caller stops retransmitting at once. */
+  trying(pr: ProxyRequest, stateless = this.config.stateless): void {
+    if (pr.request.method === 'INVITE' && !stateless) this.respond(pr.st, 100);
+  }
+
+  /**
+   * Admission: callers from our own domains prove who they are (§22.3, 407), in-dialog requests only if so
+   * configured; callers from other domains cannot be verified here and go through (to our users: see checkRelay).
+   * Answers the challenge (or 403) and returns false when the caller is not admitted. A successful check removes
+   * our credentials from the working copy, and the From user must be the one who authenticated.
+   */
+  async authenticate(pr: ProxyRequest, force = false): Promise<boolean> {
+    const { request: req } = pr;
+    const auth = this.options.auth;
+    if (!auth || req.method === 'CANCEL') return true;
+    if (!force && (!this.config.authenticateCallers || (pr.inDialog && !this.config.authenticateInDialog))) return true;
+    const from = req.from.uri;
+    if (from.type !== 'sip' || !this.identity.isServedDomain(from.host)) return true;
+    const realm = from.host.toLowerCase();
+    const result = await auth.authenticate(req, realm, 'proxy');
+    if (!result.ok) {
+      const options: ResponseOptions = { headers: result.headers };
+      if (result.reason !== undefined) options.reason = result.reason;
+      // The throttle's slowdown: a guesser waits for every answer.
+      this.respond(pr.st, result.status, options, result.delayMs);
+      return false;
     }
-    // §16.10: a CANCEL that matched no INVITE of ours may belong to one forwarded statelessly.
-    const stateless = req.method === 'CANCEL' || (decision.stateless ?? this.config.stateless);
-    // §16.2: the caller stops retransmitting at once rather than after the transaction layer's 200 ms.
-    if (req.method === 'INVITE' && !stateless) this.reply(st, 100);
-    const hash = loopHash(req, req.via);
-    const work = routedCopy(req, this.identity);
-    const inDialog = req.toTag !== undefined;
-    if (!(await this.admit(req, work, st, inDialog))) return;
-    if (!awaitingFinal(st)) return; // cancelled meanwhile (handleCancel answered 487)
-    if (!inDialog && !this.ownsRequestUri(work) && !this.fromServedDomain(req)) {
-      // Neither the caller nor the callee is ours: not an open relay.
-      this.settled(req, this.reply(st, 403, { reason: 'Relaying Denied' }));
-      return;
+    if (result.username !== from.userUnescaped) {
+      this.respond(pr.st, 403, { reason: 'Forbidden - From does not match the credentials' });
+      return false;
     }
-    const plan = await determineTargets(work, this.targets);
-    if (!awaitingFinal(st)) return;
-    this.logger.debug({ method: req.method, callId: req.callId, ruri: work.uri.toString(), plan: plan.kind === 'reply' ? plan.status : plan.targets.length }, 'routing');
+    removeCredentials(pr.work, realm);
+    return true;
+  }
+
+  /** No open relay: an out-of-dialog request neither from nor to one of ours is answered 403 (returns false). */
+  checkRelay(pr: ProxyRequest): boolean {
+    if (pr.inDialog || this.ownsRequestUri(pr.work) || this.fromServedDomain(pr.request)) return true;
+    this.reply(pr, 403, { reason: 'Relaying Denied' });
+    return false;
+  }
+
+  /** §16.5 target set of the working copy (location service, Path, received-based routing behind NAT). */
+  lookup(pr: ProxyRequest): Promise<TargetPlan> {
+    return determineTargets(pr.work, this.targets);
+  }
+
+  /**
+   * The rest of the default routing: the targets of a lookup, answered with its status when there are none (a
+   * user of ours without bindings is a missed call), redirected for `redirectDomains`, relayed otherwise.
+   */
+  async forward(pr: ProxyRequest, decision: RoutingDecision = {}, hooks?: RelayHooks): Promise<void> {
+    const plan = await this.lookup(pr);
+    if (!this.awaitingFinal(pr)) return;
+    this.logger.debug({ method: pr.request.method, callId: pr.request.callId, ruri: pr.work.uri.toString(), plan: plan.kind === 'reply' ? plan.status : plan.targets.length }, 'routing');
     if (plan.kind === 'reply') {
-      // A user of ours without bindings is not online: a missed call.
-      this.settled(req, this.reply(st, plan.status), plan.located);
+      this.reply(pr, plan.status, {}, plan.located);
       return;
     }
-    const ruri = work.uri;
+    const ruri = pr.work.uri;
     if (plan.located && ruri.type === 'sip' && this.redirectDomains.has(ruri.host.toLowerCase())) {
       // Redirect server (§8.3): the caller gets the contacts and tries them itself.
-      this.settled(req, this.reply(st, 302, { headers: redirectContacts(plan.targets, this.options.clock.now()) }));
+      this.redirect(pr, plan.targets);
       return;
     }
+    await this.relay(pr, plan.targets, decision, hooks);
+  }
+
+  /** §8.3 redirect: 302 with one Contact per target (q, remaining lifetime). */
+  redirect(pr: ProxyRequest, targets: readonly Target[]): void {
+    this.reply(pr, 302, { headers: redirectContacts(targets, this.options.clock.now()) });
+  }
+
+  /**
+   * §16.6 forwarding to `targets`: statelessly (§16.11, the first target only; always for a CANCEL that matched
+   * no INVITE of ours, which may belong to one forwarded statelessly, §16.10), or through a response context that
+   * forks and chooses the response to send upstream (§16.7). No targets at all is a 480.
+   */
+  async relay(pr: ProxyRequest, targets: readonly Target[], decision: RoutingDecision = {}, hooks?: RelayHooks): Promise<void> {
+    const { request: req, st } = pr;
+    if (!this.awaitingFinal(pr) && req.method !== 'CANCEL') return;
+    if (targets.length === 0) {
+      this.reply(pr, 480, { reason: 'Temporarily Unavailable - no target' });
+      return;
+    }
+    const stateless = req.method === 'CANCEL' || (decision.stateless ?? this.config.stateless);
     const recordRoute = (decision.recordRoute ?? this.config.recordRoute) && recordRoutable(req.method);
     const inbound = this.identity.inboundListener(req.source);
     if (stateless) {
       st.terminate();
-      await this.forwardStateless(req, work, plan.targets[0]!, hash, recordRoute, inbound);
+      await this.forwardStateless(req, pr.work, targets[0]!, pr.hash, recordRoute, inbound);
       return;
     }
-    const ctx = new ResponseContext(
-      this.contextEnv,
-      st,
-      { request: req, work, hash, forking: decision.forking ?? this.config.forking, recordRoute, inbound },
-      (res) => this.settled(req, res),
-    );
+    const spec: ContextRequest = { request: req, work: pr.work, hash: pr.hash, forking: decision.forking ?? this.config.forking, recordRoute, inbound };
+    if (decision.branchTimeoutMs !== undefined) spec.branchTimeoutMs = decision.branchTimeoutMs;
+    if (hooks) spec.hooks = hooks;
+    const ctx = new ResponseContext(this.contextEnv, st, spec, (res) => this.settled(pr, res));
     this.contexts.set(st, ctx);
     st.onTerminated(() => this.contexts.delete(st));
     this.counters.forwarded++;
-    ctx.start(plan.targets);
+    ctx.start(targets);
+  }
+
+  /** A final (or provisional) response of our own to the request; a final one goes to accounting. */
+  reply(pr: ProxyRequest, status: number, options: ResponseOptions = {}, missed = false): void {
+    const res = this.respond(pr.st, status, options);
+    if (status >= 200) this.settled(pr, res, missed);
+  }
+
+  /** Whether the server transaction still waits for our final response (a CANCEL may have answered it). */
+  awaitingFinal(pr: ProxyRequest): boolean {
+    return awaitingFinal(pr.st);
   }
 
   /**
@@ -164,10 +275,10 @@ export class Proxy {
    * authenticated or looked up) is answered 487 here.
    */
   handleCancel(cancel: SipRequest, cancelSt: ServerTransaction, inviteSt: ServerTransaction): void {
-    this.reply(cancelSt, 200);
+    this.respond(cancelSt, 200);
     const ctx = this.contexts.get(inviteSt);
     if (ctx) ctx.cancel();
-    else if (awaitingFinal(inviteSt)) this.reply(inviteSt, 487);
+    else if (awaitingFinal(inviteSt)) this.respond(inviteSt, 487);
     this.logger.debug({ callId: cancel.callId, forwarded: ctx !== undefined }, 'CANCEL');
   }
 
@@ -223,35 +334,6 @@ export class Proxy {
     await this.options.transactions.sendStateless(createResponse(req, 500), req);
   }
 
-  /**
-   * Callers from our own domains prove who they are (§22.3, 407), in-dialog requests only if so configured;
-   * callers from other domains cannot be verified here and go through (to our users: see the relay rule). A
-   * successful check removes our credentials from the copy that goes on, and the From user must be the one who
-   * authenticated.
-   */
-  private async admit(req: SipRequest, work: SipRequest, st: ServerTransaction, inDialog: boolean): Promise<boolean> {
-    const auth = this.options.auth;
-    if (!auth || !this.config.authenticateCallers || req.method === 'CANCEL') return true;
-    if (inDialog && !this.config.authenticateInDialog) return true;
-    const from = req.from.uri;
-    if (from.type !== 'sip' || !this.identity.isServedDomain(from.host)) return true;
-    const realm = from.host.toLowerCase();
-    const result = await auth.authenticate(req, realm, 'proxy');
-    if (!result.ok) {
-      const options: ResponseOptions = { headers: result.headers };
-      if (result.reason !== undefined) options.reason = result.reason;
-      // The throttle's slowdown: a guesser waits for every answer.
-      this.reply(st, result.status, options, result.delayMs);
-      return false;
-    }
-    if (result.username !== from.userUnescaped) {
-      this.reply(st, 403, { reason: 'Forbidden - From does not match the credentials' });
-      return false;
-    }
-    removeCredentials(work, realm);
-    return true;
-  }
-
   private ownsRequestUri(req: SipRequest): boolean {
     const uri = req.uri;
     return uri.type !== 'sip' || this.identity.isOurs(uri);
@@ -262,7 +344,7 @@ export class Proxy {
     return from.type === 'sip' && this.identity.isServedDomain(from.host);
   }
 
-  private reply(st: ServerTransaction, status: number, options: ResponseOptions = {}, delayMs = 0): SipResponse {
+  private respond(st: ServerTransaction, status: number, options: ResponseOptions = {}, delayMs = 0): SipResponse {
     const res = createResponse(st.request, status, options);
     if (this.options.serverName) res.headers.append('Server', this.options.serverName);
     const send = (): void => {
@@ -279,9 +361,10 @@ export class Proxy {
    * response of an INVITE is an attempt, a 2xx also starts a call, a user without bindings is a missed call; a
    * BYE's final response ends its call.
    */
-  private settled(req: SipRequest, res: SipResponse, missed = false): void {
+  private settled(pr: ProxyRequest, res: SipResponse, missed = false): void {
     const accounting = this.options.accounting;
-    if (!accounting) return;
+    if (!accounting || !pr.accounted) return;
+    const req = pr.request;
     try {
       if (req.method === 'INVITE') {
         accounting.attempt(req, res);

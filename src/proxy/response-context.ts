@@ -1,4 +1,14 @@
-import { createResponse, reasonPhrase, removeTopVia, uriEquals, type SipRequest, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
+import {
+  createResponse,
+  reasonPhrase,
+  removeTopVia,
+  uriEquals,
+  type ResponseOptions,
+  type SipRequest,
+  type SipResponse,
+  type SipUri,
+  type TelUri,
+} from '../message/index.js';
 import {
   InviteClientTransaction,
   type ClientTransaction,
@@ -39,6 +49,26 @@ export interface ContextRequest {
   forking: ForkingMode;
   recordRoute: boolean;
   inbound: BoundListener | undefined;
+  /** A no-answer limit for every INVITE branch; without it only serial forking limits a branch (serialBranchTimeoutMs). */
+  branchTimeoutMs?: number;
+  hooks?: RelayHooks;
+}
+
+/** What a failure hook decides once every branch has failed: new targets (serial failover), or another answer. */
+export type FailureOutcome = { targets: readonly Target[] } | { status: number; options?: ResponseOptions } | undefined;
+
+/**
+ * A routing policy's say in forwarding (Kamailio's branch_route, onreply_route and failure_route): a hook that throws
+ * fails its branch (onBranch: 500 stand-in) or is logged and ignored (onResponse); a failing onFailure leaves the
+ * best response as it is.
+ */
+export interface RelayHooks {
+  /** Before a branch is sent: the copy for `target` may still be edited. */
+  onBranch?(copy: SipRequest, target: Target): void | Promise<void>;
+  /** A response from a branch (not 100) before it is considered or forwarded; synchronous, to keep their order. */
+  onResponse?(res: SipResponse, target: Target): void;
+  /** Every branch has answered with >= 300 and nothing is left to try (not after a CANCEL or a 6xx). */
+  onFailure?(best: SipResponse): FailureOutcome | Promise<FailureOutcome>;
 }
 
 interface Branch {
@@ -77,6 +107,10 @@ export class ResponseContext {
   private answered = false;
   private redirects = 0;
   private inviteTimer: TimerHandle | undefined;
+  /** The caller cancelled: no failure hook may start new branches. */
+  private cancelled = false;
+  /** A failure hook is deciding: nothing goes upstream meanwhile. */
+  private failing = false;
 
   constructor(
     private readonly env: ResponseContextEnv,
@@ -96,6 +130,7 @@ export class ResponseContext {
 
   /** §16.10: the caller cancelled. Pending branches are cancelled; their answers (487) make the final response. */
   cancel(): void {
+    this.cancelled = true;
     this.stop();
     for (const b of this.branches) this.cancelBranch(b, false);
     this.advance();
@@ -116,8 +151,9 @@ export class ResponseContext {
     }
     const b: Branch = { target, provisional: false, cancelled: false, timedOut: false, recursed: false };
     this.branches.push(b);
-    if (this.spec.forking === 'serial' && this.pending.length > 0 && this.invite) {
-      b.serialTimer = this.env.clock.setTimer(this.env.config.serialBranchTimeoutMs, () => {
+    const limit = this.spec.branchTimeoutMs ?? (this.spec.forking === 'serial' && this.pending.length > 0 ? this.env.config.serialBranchTimeoutMs : undefined);
+    if (limit !== undefined && this.invite) {
+      b.serialTimer = this.env.clock.setTimer(limit, () => {
         b.serialTimer = undefined;
         this.cancelBranch(b, true);
         this.advance();
@@ -126,8 +162,9 @@ export class ResponseContext {
     this.env.forwarder
       .prepare(this.spec.work, target)
       .then(
-        (prepared) => {
+        async (prepared) => {
           b.prepared = prepared;
+          await this.spec.hooks?.onBranch?.(prepared.copy, target);
           // Cancelled while its next hop was being resolved: nothing was sent, nothing to cancel.
           if (!b.response) this.sendToNextHop(b);
         },
@@ -206,6 +243,7 @@ export class ResponseContext {
     removeTopVia(res);
     if (!res.headers.has('via')) return;
     const status = res.status;
+    if (status > 100) this.responseHook(b, res);
     if (status < 200) {
       b.provisional = true;
       if (status === 100) return;
@@ -290,9 +328,50 @@ export class ResponseContext {
     if ((this.stopped || this.pending.length === 0) && this.branches.every((b) => b.response)) this.sendBest();
   }
 
+  private responseHook(b: Branch, res: SipResponse): void {
+    try {
+      this.spec.hooks?.onResponse?.(res, b.target);
+    } catch (err) {
+      this.env.logger.error({ err, callId: this.spec.request.callId, status: res.status }, 'response hook failed');
+    }
+  }
+
   private sendBest(): void {
+    if (this.failing) return;
     const candidates = this.branches.filter((b) => b.response && !b.recursed).map((b) => b.response!);
-    let best = selectBest(candidates) ?? this.local(408);
+    const best = selectBest(candidates) ?? this.local(408);
+    const onFailure = this.spec.hooks?.onFailure;
+    if (!onFailure || this.cancelled || this.stopped || best.status < 300) return this.sendBestOf(best, candidates);
+    this.failing = true;
+    Promise.resolve()
+      .then(() => onFailure(best))
+      .then(
+        (outcome) => this.afterFailure(best, candidates, outcome),
+        (err: unknown) => {
+          this.env.logger.error({ err, callId: this.spec.request.callId }, 'failure hook failed');
+          this.afterFailure(best, candidates, undefined);
+        },
+      )
+      .catch((err: unknown) => this.env.logger.error({ err, callId: this.spec.request.callId }, 'response context failed'));
+  }
+
+  private afterFailure(best: SipResponse, candidates: SipResponse[], outcome: FailureOutcome): void {
+    this.failing = false;
+    // Answered meanwhile (INVITE timeout) or cancelled: nothing to add.
+    if (this.finalSent) return;
+    if (this.cancelled || this.stopped) return this.advance();
+    if (outcome && 'targets' in outcome && outcome.targets.length > 0) {
+      const before = this.branches.length + this.pending.length;
+      this.addTargets(outcome.targets);
+      if (this.branches.length + this.pending.length > before) return this.advance();
+    } else if (outcome && 'status' in outcome) {
+      return this.sendFinal(createResponse(this.spec.request, outcome.status, outcome.options ?? {}));
+    }
+    this.sendBestOf(best, candidates);
+  }
+
+  private sendBestOf(chosen: SipResponse, candidates: SipResponse[]): void {
+    let best = chosen;
     // §16.7 step 6: a 503 means the next hop is overloaded, not that this request cannot be served.
     // Our own 503 (no next hop reachable) keeps saying why.
     if (best.status === 503) best = this.local(500, best.reason.endsWith(NO_HOP) ? NO_HOP : undefined);

@@ -48,6 +48,10 @@ export interface ServerConfig {
   accounting: { enabled: boolean; jsonlFile?: string; maxCallDurationMs: number };
   /** NAT keep-alive OPTIONS to bindings behind NAT (docs/nat.md). */
   nat: { keepalive: boolean; intervalMs: number; maxFailures: number };
+  /** The routing policy module (docs/policy.md), an absolute path; without it the proxy's default routing. */
+  policy?: string;
+  /** The admin endpoint (`sipway reload`): HTTP on a loopback address, or false for none. */
+  admin: { host: string; port: number } | false;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -77,7 +81,24 @@ export function defaultConfig(): ServerConfig {
     dns: { timeoutMs: 2000, blocklistMs: 60000 },
     accounting: { enabled: true, maxCallDurationMs: 6 * 3600_000 },
     nat: { keepalive: true, intervalMs: 30000, maxFailures: 3 },
+    admin: { host: '127.0.0.1', port: DEFAULT_ADMIN_PORT },
   };
+}
+
+export const DEFAULT_ADMIN_PORT = 5090;
+
+/**
+ * `127.0.0.1:5090`, `[::1]:5090`, `localhost:5090`. Loopback only: the endpoint has no authentication, so only
+ * local users (who could signal the process anyway) may reach it.
+ */
+export function parseAdminAddress(spec: string, field = 'admin.listen'): { host: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d+)$/.exec(spec.trim());
+  if (!m) throw new ConfigError(field, `'${spec}' is not HOST:PORT (e.g. 127.0.0.1:${DEFAULT_ADMIN_PORT})`);
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(field, `bad port in '${spec}'`);
+  if (host !== 'localhost' && host !== '::1' && !host.startsWith('127.')) throw new ConfigError(field, `'${host}' is not a loopback address (the admin endpoint has no authentication)`);
+  return { host, port };
 }
 
 function defaultDomains(): string[] {
@@ -286,6 +307,18 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
       case 'proxy':
         c.proxy = readProxyConfig(c.proxy, value);
         break;
+      case 'policy':
+        c.policy = path.resolve(str(value, 'policy'));
+        break;
+      case 'admin':
+        if (value === false) c.admin = false;
+        else if (isObject(value)) {
+          for (const [k, v] of Object.entries(value)) {
+            if (k === 'listen') c.admin = parseAdminAddress(str(v, 'admin.listen'));
+            else throw new ConfigError(`admin.${k}`, 'unknown setting');
+          }
+        } else throw new ConfigError('admin', "must be false or an object like { listen: '127.0.0.1:5090' }");
+        break;
       default:
         throw new ConfigError(key, 'unknown setting');
     }
@@ -306,7 +339,11 @@ export function loadConfigFile(file: string, base: ServerConfig = defaultConfig(
   } catch (e) {
     throw new ConfigError('--config', `${file} is not valid JSON: ${(e as Error).message}`);
   }
-  return applyConfigObject(base, raw, file);
+  const c = applyConfigObject(base, raw, file);
+  // A policy named in a config file lives next to it, wherever the server is started from.
+  const policy = (raw as { policy?: unknown } | null)?.policy;
+  if (typeof policy === 'string') c.policy = path.resolve(path.dirname(file), policy);
+  return c;
 }
 
 /** Validates cross-field rules once everything is merged. */

@@ -15,6 +15,8 @@ import { Accounting } from '../accounting/index.js';
 import { openCdrStore } from '../store/index.js';
 import { DnsSipResolver } from '../transport/index.js';
 import { Proxy } from '../proxy/index.js';
+import { PolicyEngine, PolicyLoader, type RoutingPolicy } from '../policy/index.js';
+import { AdminEndpoint } from './admin.js';
 import { ServerCore } from './core.js';
 import type { ServerConfig } from './config.js';
 
@@ -45,6 +47,10 @@ export class SipwayServer {
   private keepalive: NatKeepalive | undefined;
   private registrarService: Registrar | undefined;
   private proxyService: Proxy | undefined;
+  private readonly policyLoader = new PolicyLoader();
+  /** The routing policy new requests start under; a reload replaces it, requests in progress keep theirs. */
+  private policy: RoutingPolicy | undefined;
+  private admin: AdminEndpoint | undefined;
   private started = false;
 
   constructor(
@@ -182,8 +188,14 @@ export class SipwayServer {
       serverName: SERVER_NAME,
     });
     this.proxyService = proxy;
-    this.core.route((req, st) => proxy.handleRequest(req, st));
+    const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }));
+    this.core.route((req, st) => {
+      const policy = this.policy;
+      return policy ? engine.handle(policy, req, st) : proxy.handleRequest(req, st);
+    });
     try {
+      // A policy that does not load stops the start: better than routing by rules nobody wrote.
+      if (c.policy) this.policy = await this.policyLoader.load(c.policy);
       await this.transport.start();
     } catch (e) {
       await this.closeServices();
@@ -202,6 +214,16 @@ export class SipwayServer {
       });
       this.keepalive.start();
     }
+    const adminAt = c.admin;
+    if (adminAt) {
+      const admin = new AdminEndpoint({ reload: () => this.reloadPolicy(), logger: this.logger.child({ layer: 'admin' }) });
+      // Without its admin endpoint (the port is taken: another server on this host) the server still serves;
+      // SIGHUP reloads the policy too.
+      await admin.start(adminAt.host, adminAt.port).then(
+        () => (this.admin = admin),
+        (err: unknown) => this.logger.error({ err, admin: `${adminAt.host}:${adminAt.port}` }, 'admin endpoint not started'),
+      );
+    }
     this.started = true;
     this.logger.info(
       {
@@ -217,12 +239,41 @@ export class SipwayServer {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    await this.admin?.stop();
+    this.admin = undefined;
     this.keepalive?.stop();
     this.transactions.close();
     await this.transport.stop();
     await this.closeServices();
     this.logger.info('sipway stopped');
     this.logger.flush?.();
+  }
+
+  /**
+   * Loads the configured policy file again and, if it loads and type-checks, makes it the one new requests start
+   * under; transactions in progress finish under the one they started with. A failure leaves the old one running.
+   */
+  async reloadPolicy(): Promise<{ ok: true } | { ok: false; error: string }> {
+    const file = this.config.policy;
+    if (!file) {
+      const error = "no routing policy is configured ('policy' in the config file)";
+      this.logger.warn(error);
+      return { ok: false, error };
+    }
+    try {
+      this.policy = await this.policyLoader.load(file);
+      this.logger.info({ policy: file }, 'routing policy reloaded');
+      return { ok: true };
+    } catch (e) {
+      const error = e instanceof Error ? e.message : String(e);
+      this.logger.error({ policy: file, error }, 'routing policy not reloaded; the previous one stays');
+      return { ok: false, error };
+    }
+  }
+
+  /** The admin endpoint's address, once started with one. */
+  adminAddress(): { host: string; port: number } | undefined {
+    return this.admin?.address();
   }
 
   private async closeServices(): Promise<void> {

@@ -31,6 +31,8 @@ export async function startTestServer(config: Record<string, unknown> = {}, over
     log: { level: 'silent' },
     // Never the machine's resolver: nothing listens on the discard port, so a lookup fails at once.
     dns: { servers: ['127.0.0.1:9'], timeoutMs: 200 },
+    // Many servers run at once in tests: none takes the default admin port unless the test asks for it.
+    admin: false,
     ...config,
   });
   const server = new SipwayServer(finishConfig(base), { logger: silentLogger(), destinationFilter: loopbackOnly, ...overrides });

@@ -1,0 +1,158 @@
+/**
+ * The public API of routing policies (`sipway/policy`): the hooks a policy module exports, in pipeline order, and
+ * the contexts they get. A policy reads like a Kamailio script (request_route = onRequest, branch_route = onBranch,
+ * onreply_route = onResponse, failure_route = onFailure), typed so that a wrong verb or argument is a compile error.
+ */
+import type { SipRequest, SipResponse } from '../message/index.js';
+import type { Target } from '../proxy/index.js';
+
+export type { Target } from '../proxy/index.js';
+
+/** Where a request came from. */
+export interface Source {
+  /** udp, tcp, tls, ws, wss. */
+  transport: string;
+  address: string;
+  port: number;
+}
+
+/** Header access on one message: names are case-insensitive, compact forms included. */
+export interface HeaderAccess {
+  /** The first value, or undefined. */
+  get(name: string): string | undefined;
+  getAll(name: string): string[];
+  has(name: string): boolean;
+  /** Replaces every field of that name with one. */
+  set(name: string, value: string): void;
+  /** Adds a field after the existing ones. */
+  add(name: string, value: string): void;
+  /** Removes every field of that name; returns how many went. */
+  remove(name: string): number;
+}
+
+export type ForkMode = 'parallel' | 'serial';
+
+export interface RelayOptions {
+  /** All targets at once, or one after another (by the order given). Default: the `proxy.forking` setting. */
+  fork?: ForkMode;
+  /** Branch no-answer limit in ms (INVITE): a branch still unanswered by then is cancelled (408) and the next tried. */
+  timeout?: number;
+  /** Stay in the path of the dialog (Record-Route). Default: the `proxy.recordRoute` setting. */
+  recordRoute?: boolean;
+  /** Forward without a transaction (§16.11): first target only, no onBranch/onResponse/onFailure. */
+  stateless?: boolean;
+}
+
+/** A target given to relay/redirect: a URI string, or a Target from lookup(). */
+export type TargetSpec = string | Target;
+
+/** The outcome of lookup(): the bindings of the Request-URI, or the status that says why there are none. */
+export type LookupResult = { found: true; targets: Target[] } | { found: false; status: number };
+
+/** What every context shares: the request and per-request state. */
+export interface MessageView {
+  readonly method: string;
+  /** The Request-URI as it stands now (after rewriteUri, and after §16.4 removed our own Route). */
+  readonly ruri: string;
+  /** From/To URIs and tags as received. */
+  readonly from: { uri: string; user: string | undefined; host: string | undefined; tag: string | undefined };
+  readonly to: { uri: string; user: string | undefined; host: string | undefined; tag: string | undefined };
+  readonly callId: string;
+  readonly source: Source | undefined;
+  /** The request has a To tag. */
+  readonly inDialog: boolean;
+  /** The parsed request as received (read it; edit through the contexts' verbs). */
+  readonly request: SipRequest;
+  /** Free per-request state, shared by every hook of this request. */
+  readonly vars: Map<string, unknown>;
+  /** A log line with the request's Call-ID and method. */
+  log(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** onRequest: what to do with a request (Kamailio's request_route). */
+export interface RequestContext extends MessageView {
+  /** Header fields of the request that is forwarded. */
+  readonly headers: HeaderAccess;
+  /** Whether a final decision (reply, relay, redirect) has been made. */
+  readonly decided: boolean;
+  /** Answers the request; nothing is forwarded. */
+  reply(status: number, reason?: string, headers?: Record<string, string>): void;
+  /**
+   * Forwards the request: to `targets`, or without them to what the default routing finds (location lookup for
+   * served domains, the Request-URI otherwise, redirect domains, 404/480 when nobody is there).
+   */
+  relay(targets?: readonly TargetSpec[], options?: RelayOptions): Promise<void>;
+  /**
+   * §16.3 steps 3-4: Max-Forwards exhausted (483) or a loop (482, our own Via with the same request hash) answers
+   * the request and returns false.
+   */
+  validate(): boolean;
+  /** No open relay: an out-of-dialog request neither from nor to a served domain is answered 403 (false). */
+  checkRelay(): boolean;
+  /** The location service for the current Request-URI (Path route sets, NAT source routing included). */
+  lookup(): Promise<LookupResult>;
+  /**
+   * Digest authentication of a caller from a served domain (407). True when admitted (or when the caller is not
+   * ours to verify); false when the challenge or a 403 has been sent.
+   */
+  authenticate(): Promise<boolean>;
+  /** Like authenticate(), but also in-dialog and whatever the `proxy.authenticateCallers` setting says. */
+  challenge(): Promise<boolean>;
+  /** 302 with these contacts (§8.3). */
+  redirect(contacts: readonly TargetSpec[]): void;
+  /** Replaces the Request-URI of the forwarded request. Throws on a URI that does not parse. */
+  rewriteUri(uri: string): void;
+  /** Whether the final response of this request is written to call records (default: INVITE and BYE). */
+  account(enabled?: boolean): void;
+}
+
+/** onBranch: one copy of the request, about to be sent to one target (Kamailio's branch_route). */
+export interface BranchContext extends MessageView {
+  /** The Request-URI of this branch. */
+  readonly target: string;
+  /** Header fields of this branch's copy. */
+  readonly headers: HeaderAccess;
+}
+
+/** onResponse: a response from a branch, before it goes upstream (Kamailio's onreply_route). */
+export interface ResponseContext extends MessageView {
+  readonly status: number;
+  readonly reason: string;
+  /** The Request-URI of the branch that answered. */
+  readonly target: string;
+  readonly response: SipResponse;
+  /** Header fields of the response that is forwarded. */
+  readonly headers: HeaderAccess;
+}
+
+/** onFailure: every branch failed (>= 300) and nothing is left to try (Kamailio's failure_route). */
+export interface FailureContext extends MessageView {
+  /** The best response so far (§16.7 step 6). */
+  readonly status: number;
+  readonly reason: string;
+  readonly response: SipResponse;
+  /** Tries new targets (serial failover); their answers come back here if they fail too. */
+  relay(targets: readonly TargetSpec[]): void;
+  /** Answers with this instead of the best response. */
+  reply(status: number, reason?: string, headers?: Record<string, string>): void;
+}
+
+type Awaitable<T> = T | Promise<T>;
+
+/**
+ * A routing policy. Every hook may be async without holding up other requests. A hook that throws answers 500 (a
+ * log line carries the stack). An onRequest that returns without reply, relay or redirect gets
+ * `500 Server Internal Error - policy made no decision`.
+ */
+export interface RoutingPolicy {
+  onRequest(ctx: RequestContext): Awaitable<void>;
+  onBranch?(ctx: BranchContext): Awaitable<void>;
+  /** Synchronous: responses are forwarded in the order they arrive. */
+  onResponse?(ctx: ResponseContext): void;
+  onFailure?(ctx: FailureContext): Awaitable<void>;
+}
+
+/** Identity, for type inference and checking of a policy object: `export default definePolicy({ ... })`. */
+export function definePolicy<P extends RoutingPolicy>(policy: P): P {
+  return policy;
+}
