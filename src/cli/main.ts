@@ -9,6 +9,7 @@ import { LOCATION_HELP, locationCommand } from './location.js';
 import { CDR_HELP, cdrCommand } from './cdr.js';
 import { CPL_HELP, cplCommand } from './cpl.js';
 import { RELOAD_HELP, reloadCommand } from './reload.js';
+import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gateway.js';
 
 const VERSION = '0.1.0';
 
@@ -22,7 +23,9 @@ Commands:
   location         show registered bindings
   cdr              show call detail records (calls, attempts, missed calls)
   cpl              upload, show, delete and list per-user CPL scripts (RFC 3880)
-  reload           load the running server's routing policy again
+  gateway          add, delete, enable, disable and list PSTN gateways
+  route            add, delete and list prefix routes to gateway groups (least-cost routing)
+  reload           load the running server's routing policy and gateways again
   help [command]   show help for a command
 
 Options:
@@ -140,7 +143,7 @@ export async function main(argv: string[]): Promise<number> {
       console.log(MAIN_HELP);
       return 0;
     case 'help':
-      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : rest[0] === 'cdr' ? CDR_HELP : rest[0] === 'cpl' ? CPL_HELP : rest[0] === 'reload' ? RELOAD_HELP : MAIN_HELP);
+      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : rest[0] === 'cdr' ? CDR_HELP : rest[0] === 'cpl' ? CPL_HELP : rest[0] === 'reload' ? RELOAD_HELP : rest[0] === 'gateway' ? GATEWAY_HELP : rest[0] === 'route' ? ROUTE_HELP : MAIN_HELP);
       return 0;
     case '-v':
     case '--version':
@@ -158,6 +161,10 @@ export async function main(argv: string[]): Promise<number> {
       return cplCommand(rest);
     case 'reload':
       return reloadCommand(rest);
+    case 'gateway':
+      return gatewayCommand(rest);
+    case 'route':
+      return routeCommand(rest);
     default:
       throw new UsageError(`unknown command '${command}' (run 'sipway --help')`);
   }

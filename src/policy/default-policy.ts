@@ -1,5 +1,8 @@
-import { authenticate, noOpenRelay, relay, sanity } from './plugins.js';
-import { definePolicy } from './types.js';
+import { tryParseUri } from '../message/index.js';
+import type { SubscriberStore } from '../store/index.js';
+import { numberOf, type Dialplan } from './gateways.js';
+import { authenticate, gatewayAnswer, nextGateway, noOpenRelay, relay, relayToGateways, sanity } from './plugins.js';
+import { definePolicy, type RequestContext, type RoutingPolicy } from './types.js';
 
 /**
  * What the proxy does without a policy of its own (Proxy.handleRequest), told with the plugins: a starting point to
@@ -14,3 +17,75 @@ export const defaultPolicy = definePolicy({
     await relay(ctx);
   },
 });
+
+/** What the server's default policy needs to know beyond the request. */
+export interface DefaultPolicyEnv {
+  /** The dialplan in force, asked once per request: a reload applies from the next request on. */
+  dialplan(): Dialplan;
+  /** Whether a host is one of the served domains (case-insensitive). */
+  isServedDomain(host: string): boolean;
+  /** Whether host[:port] names this server. */
+  isLocalHost(host: string, port: number | undefined): boolean;
+  /** The privileges (groups) of callers. */
+  subscribers: Pick<SubscriberStore, 'get'>;
+}
+
+export const NO_INTERNATIONAL = 'Forbidden - no international calls';
+
+/**
+ * The server's policy when no policy file is configured: the iptel.org example. REGISTER never gets here (the
+ * registrar answers it). Calls from our users to numbers in our domains leave through the PSTN gateways of the
+ * dialplan, with failover; international numbers need the privilege group; MESSAGE to a number goes to the SMS
+ * gateway. Everything else is the default routing: our users through the location service (a missed-call record
+ * and 404/480 when they are not online), other domains by DNS (RFC 3263). A number no route covers (or every
+ * number, with no gateways configured), and MESSAGE with no SMS gateway, is a local user like any other.
+ */
+export function createDefaultPolicy(env: DefaultPolicyEnv): RoutingPolicy {
+  return definePolicy({
+    async onRequest(ctx) {
+      if (!sanity(ctx)) return;
+      if (!(await authenticate(ctx))) return;
+      if (!noOpenRelay(ctx)) return;
+      if (await toPstn(ctx, env)) return;
+      await relay(ctx);
+    },
+    onResponse: gatewayAnswer,
+    onFailure(ctx) {
+      nextGateway(ctx);
+    },
+  });
+}
+
+/** Handles a request for the PSTN (gateways, SMS); false when it is none and the default routing takes it. */
+async function toPstn(ctx: RequestContext, env: DefaultPolicyEnv): Promise<boolean> {
+  if (ctx.inDialog || (ctx.method !== 'INVITE' && ctx.method !== 'MESSAGE')) return false;
+  const from = ctx.from;
+  if (from.user === undefined || from.host === undefined || !env.isServedDomain(from.host)) return false;
+  const number = ownNumber(ctx.ruri, env);
+  if (number === undefined) return false;
+  const dialplan = env.dialplan();
+  const sms = ctx.method === 'MESSAGE' ? dialplan.smsTarget(number) : undefined;
+  const choices = ctx.method === 'INVITE' ? dialplan.route(number) : [];
+  if (sms === undefined && choices.length === 0) return false;
+  // The PSTN costs money: whatever proxy.authenticateCallers says, the caller proves who it is (§22.3).
+  if (!(await ctx.challenge())) return true;
+  if (sms !== undefined) {
+    await ctx.relay([{ uri: sms, routeSet: [], q: 1 }]);
+    return true;
+  }
+  const caller = await env.subscribers.get(from.user, from.host);
+  if (!dialplan.mayCall(number, caller?.groups ?? [])) {
+    ctx.reply(403, NO_INTERNATIONAL);
+    return true;
+  }
+  await relayToGateways(ctx, choices);
+  return true;
+}
+
+/** The number a Request-URI addresses in our own domains (a tel: URI is always ours to route). */
+function ownNumber(ruri: string, env: DefaultPolicyEnv): string | undefined {
+  const uri = tryParseUri(ruri);
+  if (uri === undefined) return undefined;
+  if (uri.type === 'sip' && !env.isServedDomain(uri.host) && !env.isLocalHost(uri.hostname, uri.port)) return undefined;
+  return numberOf(uri);
+}

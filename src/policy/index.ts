@@ -1,7 +1,21 @@
-export { defaultPolicy } from './default-policy.js';
+export { createDefaultPolicy, defaultPolicy, type DefaultPolicyEnv } from './default-policy.js';
 export { NO_DECISION, PolicyEngine } from './engine.js';
 export { PolicyLoadError, PolicyLoader } from './loader.js';
-export { authenticate, inDialog, location, maxForwards, natDetect, noOpenRelay, relay, sanity } from './plugins.js';
+export {
+  authenticate,
+  gatewayAnswer,
+  inDialog,
+  isGatewayFailure,
+  location,
+  maxForwards,
+  natDetect,
+  nextGateway,
+  noOpenRelay,
+  relay,
+  relayToGateways,
+  sanity,
+} from './plugins.js';
+export { Dialplan, GatewayRouting, isInternational, isNumericDestination, normaliseNumber, numberOf, type RouteChoice } from './gateways.js';
 export {
   definePolicy,
   type BranchContext,

@@ -5,7 +5,8 @@
 import { isIP } from 'node:net';
 import type { Uri } from '../message/index.js';
 import { isPrivateAddress } from '../proxy/index.js';
-import type { RelayOptions, RequestContext, Target } from './types.js';
+import type { RouteChoice } from './gateways.js';
+import type { FailureContext, RelayOptions, RequestContext, ResponseContext, Target } from './types.js';
 
 /** §16.3 steps 3-4: 483 when Max-Forwards is used up, 482 on a loop. */
 export function sanity(ctx: RequestContext): boolean {
@@ -82,4 +83,54 @@ export async function location(ctx: RequestContext): Promise<Target[] | undefine
 /** Forwards the request where the default routing takes it (location lookup, Route, Request-URI). */
 export function relay(ctx: RequestContext, options?: RelayOptions): Promise<void> {
   return ctx.relay(undefined, options);
+}
+
+/** Where the gateways still to try for a request wait between onRequest and onFailure. */
+const GATEWAYS_LEFT = 'gateways.left';
+/** Set once a gateway gave a final answer that ends the search (see gatewayAnswer). */
+const GATEWAY_ANSWERED = 'gateways.answered';
+
+/**
+ * Whether a gateway's failure sends the call on to the next gateway, as Kamailio's LCR does: 408 (no answer, or
+ * none in time: Timer B/F), 5xx (the gateway's trouble; §8.1.3.1 and §16.9 make transport failures 503). Any other
+ * final answer, such as 486 Busy Here, 404 or a 6xx global failure (§21.6), is the callee's and ends the search.
+ */
+export function isGatewayFailure(status: number): boolean {
+  return status === 408 || (status >= 500 && status < 600);
+}
+
+/**
+ * Relays the request to the first of an ordered list of gateway choices (Dialplan.route); `nextGateway` in
+ * onFailure tries the others one after another. The list is the request's own, so a reload meanwhile changes nothing.
+ */
+export function relayToGateways(ctx: RequestContext, choices: readonly RouteChoice[], options?: RelayOptions): Promise<void> {
+  const [first, ...rest] = choices.map((c): Target => ({ uri: c.requestUri, routeSet: [], q: 1 }));
+  if (first === undefined) {
+    ctx.reply(404, 'Not Found - no route for the number');
+    return Promise.resolve();
+  }
+  ctx.vars.set(GATEWAYS_LEFT, rest);
+  return ctx.relay([first], options);
+}
+
+/**
+ * In onResponse: notes a final answer that ends the search. onFailure sees only the best response of all the
+ * gateways tried (§16.7 step 6), where an earlier gateway's 408 outranks a later one's 486.
+ */
+export function gatewayAnswer(ctx: ResponseContext): void {
+  if (ctx.status >= 300 && !isGatewayFailure(ctx.status) && ctx.vars.has(GATEWAYS_LEFT)) ctx.vars.set(GATEWAY_ANSWERED, true);
+}
+
+/**
+ * In onFailure: after a gateway failure (isGatewayFailure) relays to the next gateway of relayToGateways' list and
+ * returns true; false when the failure ends the search or no gateway is left (the best response goes upstream).
+ */
+export function nextGateway(ctx: FailureContext): boolean {
+  const left = ctx.vars.get(GATEWAYS_LEFT) as Target[] | undefined;
+  if (ctx.vars.get(GATEWAY_ANSWERED) === true || !isGatewayFailure(ctx.status)) return false;
+  const next = left?.shift();
+  if (next === undefined) return false;
+  ctx.log('gateway failed, trying the next one', { status: ctx.status, next: next.uri.toString() });
+  ctx.relay([next]);
+  return true;
 }

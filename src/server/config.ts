@@ -6,6 +6,7 @@ import { DEFAULT_LIMITS, type MessageLimits } from '../message/index.js';
 import type { ListenSpec, TransportName } from '../transport/types.js';
 import { DEFAULT_PORTS } from '../transport/response-route.js';
 import { checkProxyConfig, defaultProxyConfig, readProxyConfig, type ProxyConfig } from '../proxy/config.js';
+import { DEFAULT_GATEWAY_CONFIG, parseGatewayConfig, type GatewayConfig } from '../policy/gateways.js';
 
 export interface ServerConfig {
   /** Sockets to listen on. Default: UDP and TCP on 0.0.0.0:5060. */
@@ -52,6 +53,8 @@ export interface ServerConfig {
   policy?: string;
   /** The admin endpoint (`sipway reload`): HTTP on a loopback address, or false for none. */
   admin: { host: string; port: number } | false;
+  /** PSTN gateways, routes and privileges of the default policy (docs/gateways.md); the store adds to them. */
+  gateways: GatewayConfig;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -82,6 +85,7 @@ export function defaultConfig(): ServerConfig {
     accounting: { enabled: true, maxCallDurationMs: 6 * 3600_000 },
     nat: { keepalive: true, intervalMs: 30000, maxFailures: 3 },
     admin: { host: '127.0.0.1', port: DEFAULT_ADMIN_PORT },
+    gateways: DEFAULT_GATEWAY_CONFIG,
   };
 }
 
@@ -318,6 +322,9 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
             else throw new ConfigError(`admin.${k}`, 'unknown setting');
           }
         } else throw new ConfigError('admin', "must be false or an object like { listen: '127.0.0.1:5090' }");
+        break;
+      case 'gateways':
+        c.gateways = parseGatewayConfig(value, 'gateways');
         break;
       default:
         throw new ConfigError(key, 'unknown setting');

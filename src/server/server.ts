@@ -8,7 +8,7 @@ import type { SipRequest, SipResponse } from '../message/index.js';
 import { TransportLayer } from '../transport/transport-layer.js';
 import type { BoundListener } from '../transport/types.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
-import { openStores, type Stores } from '../store/index.js';
+import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
 import { AuthService, subscriberCredentials } from '../auth/index.js';
 import { NatKeepalive, Registrar } from '../registrar/index.js';
 import { Accounting } from '../accounting/index.js';
@@ -16,6 +16,8 @@ import { openCdrStore } from '../store/index.js';
 import { DnsSipResolver } from '../transport/index.js';
 import { Proxy } from '../proxy/index.js';
 import { PolicyEngine, PolicyLoader, type RoutingPolicy } from '../policy/index.js';
+import { createDefaultPolicy } from '../policy/default-policy.js';
+import { GatewayRouting } from '../policy/gateways.js';
 import { AdminEndpoint } from './admin.js';
 import { ServerCore } from './core.js';
 import type { ServerConfig } from './config.js';
@@ -42,6 +44,9 @@ export class SipwayServer {
   readonly transactions: TransactionLayer;
   readonly core: ServerCore<ServerTransaction>;
   private stores: Stores | undefined;
+  private gatewayStore: GatewayStore | undefined;
+  /** The PSTN dialplan of the default policy (config `gateways` plus the store), swapped by reloads. */
+  private routing: GatewayRouting | undefined;
   private accounting: Accounting | undefined;
   private cdrClose: (() => void) | undefined;
   private keepalive: NatKeepalive | undefined;
@@ -182,18 +187,27 @@ export class SipwayServer {
       isFlowAlive: (flowId) => this.transport.isFlowAlive(flowId),
       location: registrar,
       subscribers: this.stores.subscribers,
-      auth: c.proxy.authenticateCallers ? auth : undefined,
+      // Also without authenticateCallers: the default policy challenges callers to PSTN gateways (ctx.challenge()).
+      auth,
       clock: this.clock,
       logger: this.logger.child({ layer: 'proxy' }),
       serverName: SERVER_NAME,
     });
     this.proxyService = proxy;
     const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }));
-    this.core.route((req, st) => {
-      const policy = this.policy;
-      return policy ? engine.handle(policy, req, st) : proxy.handleRequest(req, st);
-    });
+    const subscribers = this.stores.subscribers;
     try {
+      this.gatewayStore = await openGatewayStore(storeConfig, { onError: (err) => this.logger.error({ err }, 'gateway store background error') });
+      const routing = await GatewayRouting.open(c.gateways, this.gatewayStore);
+      this.routing = routing;
+      // Without a policy file, the iptel.org example (docs/policy.md): the proxy's default routing plus PSTN gateways.
+      const defaultPolicy = createDefaultPolicy({
+        dialplan: () => routing.dialplan,
+        isServedDomain: (host) => this.core.isServedDomain(host),
+        isLocalHost: (host, port) => this.isLocalHost(host, port),
+        subscribers,
+      });
+      this.core.route((req, st) => engine.handle(this.policy ?? defaultPolicy, req, st));
       // A policy that does not load stops the start: better than routing by rules nobody wrote.
       if (c.policy) this.policy = await this.policyLoader.load(c.policy);
       await this.transport.start();
@@ -250,16 +264,21 @@ export class SipwayServer {
   }
 
   /**
-   * Loads the configured policy file again and, if it loads and type-checks, makes it the one new requests start
+   * Re-reads the gateways and routes of the store (the config file's `gateways` section stays as started), then
+   * loads the configured policy file again and, if it loads and type-checks, makes it the one new requests start
    * under; transactions in progress finish under the one they started with. A failure leaves the old one running.
    */
   async reloadPolicy(): Promise<{ ok: true } | { ok: false; error: string }> {
-    const file = this.config.policy;
-    if (!file) {
-      const error = "no routing policy is configured ('policy' in the config file)";
-      this.logger.warn(error);
+    try {
+      await this.routing?.reload();
+      this.logger.info('gateways reloaded');
+    } catch (e) {
+      const error = `gateways not reloaded, the previous ones stay: ${e instanceof Error ? e.message : String(e)}`;
+      this.logger.error({ error }, 'gateways not reloaded');
       return { ok: false, error };
     }
+    const file = this.config.policy;
+    if (!file) return { ok: true };
     try {
       this.policy = await this.policyLoader.load(file);
       this.logger.info({ policy: file }, 'routing policy reloaded');
@@ -283,6 +302,9 @@ export class SipwayServer {
     this.cdrClose = undefined;
     await this.stores?.close();
     this.stores = undefined;
+    await this.gatewayStore?.close();
+    this.gatewayStore = undefined;
+    this.routing = undefined;
   }
 
   listeners(): BoundListener[] {
