@@ -5,8 +5,9 @@ import { UsageError } from './usage-error.js';
 
 export const RELOAD_HELP = `Usage: sipway reload [--admin HOST:PORT | --config FILE]
 
-Asks the running server to load its routing policy again (docs/policy.md). The new policy takes over for new
-requests; calls in progress finish under the old one. A policy that does not load or type-check is refused, the
+Asks the running server to read its gateways and routes from the store again and to load its routing policy again
+(docs/policy.md, docs/gateways.md). The new policy takes over for new requests; calls in progress finish under the
+old one. A policy that does not load or type-check is refused, the
 old one keeps running, and this command prints the error and exits 1.
 
 Options:
