@@ -1,8 +1,7 @@
 import type { Redis } from 'ioredis';
-import { parseRecord } from './record.js';
-import { RedisScript, scanSet } from './redis-script.js';
+import { RedisPerUserMap } from './redis-per-user-map.js';
 import type { SqliteDatabase } from './sqlite.js';
-import { MemoryPerUserMap, byUserName as byName, canonicalDomain } from './per-user-map.js';
+import { MemoryPerUserMap, canonicalDomain } from './per-user-map.js';
 
 /**
  * Per-user CPL scripts (RFC 3880), kept as the XML the user uploaded: one document per user, holding both the
@@ -119,14 +118,6 @@ function fromRow(row: CplRow): CplScriptRecord {
 }
 
 /** KEYS: the domain hash, the domain set. ARGV: username, domain. Same atomic cleanup as the subscriber store's. */
-const REMOVE_SCRIPT = new RedisScript(`
-local removed = redis.call('HDEL', KEYS[1], ARGV[1])
-if removed == 1 and redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('SREM', KEYS[2], ARGV[2])
-end
-return removed
-`);
-
 export interface RedisCplStoreOptions {
   /** Prepended to every key; 'sipway:' by default. */
   prefix?: string;
@@ -136,53 +127,8 @@ export interface RedisCplStoreOptions {
  * Scripts shared by a cluster. Layout: `<prefix>cpl:<domain>` is a hash username -> record JSON;
  * `<prefix>cpl-domains` is the set of domains that have scripts.
  */
-export class RedisCplStore implements CplStore {
-  private readonly prefix: string;
-  private readonly domainsKey: string;
-
-  constructor(
-    private readonly redis: Redis,
-    options: RedisCplStoreOptions = {},
-  ) {
-    this.prefix = options.prefix ?? 'sipway:';
-    this.domainsKey = `${this.prefix}cpl-domains`;
+export class RedisCplStore extends RedisPerUserMap<CplScriptRecord> implements CplStore {
+  constructor(redis: Redis, options: RedisCplStoreOptions = {}) {
+    super(redis, { prefix: options.prefix, hash: 'cpl:', domains: 'cpl-domains', accept, check: checkCplRecord });
   }
-
-  async get(username: string, domain: string): Promise<CplScriptRecord | undefined> {
-    const key = this.domainKey(canonicalDomain(domain));
-    const json = await this.redis.hget(key, username);
-    return json === null ? undefined : decode(json, key, username);
-  }
-
-  async put(record: CplScriptRecord): Promise<void> {
-    const kept = accept(record);
-    await this.redis.multi().hset(this.domainKey(kept.domain), kept.username, JSON.stringify(kept)).sadd(this.domainsKey, kept.domain).exec();
-  }
-
-  async remove(username: string, domain: string): Promise<boolean> {
-    const d = canonicalDomain(domain);
-    return (await REMOVE_SCRIPT.run(this.redis, [this.domainKey(d), this.domainsKey], [username, d])) === 1;
-  }
-
-  async list(domain?: string): Promise<CplScriptRecord[]> {
-    const domains = new Set<string>();
-    if (domain !== undefined) domains.add(canonicalDomain(domain));
-    else for await (const batch of scanSet(this.redis, this.domainsKey)) for (const d of batch) domains.add(d);
-    const out: CplScriptRecord[] = [];
-    for (const d of domains) {
-      const key = this.domainKey(d);
-      for (const [username, json] of Object.entries(await this.redis.hgetall(key))) out.push(decode(json, key, username));
-    }
-    return out.sort(byName);
-  }
-
-  async close(): Promise<void> {}
-
-  private domainKey(domain: string): string {
-    return `${this.prefix}cpl:${domain}`;
-  }
-}
-
-function decode(json: string, key: string, username: string): CplScriptRecord {
-  return parseRecord<CplScriptRecord>(json, `at ${key} field ${username}`, checkCplRecord);
 }
