@@ -57,6 +57,11 @@ export interface RegistrarOptions {
   isFlowAlive?: (flowId: string) => boolean;
   /** Subscribers in this group may register any AOR of a served domain (third-party registration). */
   thirdPartyGroup?: string;
+  /**
+   * Takes a per-user script carried in a REGISTER body (`application/cpl+xml`, as CPL servers accept uploads) for
+   * the AOR's user once the registration is authorised; resolves to an error text to answer 400 with, or undefined.
+   */
+  acceptScript?: (user: { username: string; domain: string }, script: string) => Promise<string | undefined>;
 }
 
 /** One place a request for the looked-up URI can be sent. */
@@ -100,6 +105,7 @@ export class Registrar {
   private readonly gruus: TempGruuCodec;
   private readonly isFlowAlive: ((flowId: string) => boolean) | undefined;
   private readonly thirdPartyGroup: string;
+  private readonly acceptScript: RegistrarOptions['acceptScript'];
 
   constructor(options: RegistrarOptions) {
     this.location = options.location;
@@ -126,6 +132,7 @@ export class Registrar {
     this.gruus = new TempGruuCodec(options.gruuSecret);
     this.isFlowAlive = options.isFlowAlive;
     this.thirdPartyGroup = options.thirdPartyGroup ?? 'registrar-admin';
+    this.acceptScript = options.acceptScript;
   }
 
   /**
@@ -179,6 +186,7 @@ export class Registrar {
       throw new SipError(404, 'Not Found - not a domain of this registrar', 'AOR_DOMAIN');
     }
     if (user) await this.authorize(user, realm, to, aor);
+    await this.takeScript(req, to);
 
     const supported = new Set(optionTags(req, 'supported').map((t) => t.toLowerCase()));
     const contacts = readContacts(req, this.expiry, supported.has('outbound'));
@@ -205,6 +213,15 @@ export class Registrar {
     if (supported.has('path')) for (const hop of path) headers.push(['Path', hop]);
     headers.push(['Date', new Date(now).toUTCString()]);
     this.reply(tx, outcome, 200, { headers });
+  }
+
+  /** A CPL script in the body is validated and stored before any binding changes: a bad script changes nothing. */
+  private async takeScript(req: SipRequest, to: SipUri): Promise<void> {
+    const type = (req.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+    if (req.body.length === 0 || type !== 'application/cpl+xml') return;
+    if (!this.acceptScript) throw new SipError(415, 'Unsupported Media Type - CPL uploads are not enabled', 'CPL_DISABLED', [['Accept', 'application/sdp']]);
+    const problem = await this.acceptScript({ username: to.userUnescaped ?? '', domain: to.host.toLowerCase() }, req.body.toString('utf8'));
+    if (problem !== undefined) throw new SipError(400, `Bad Request - CPL ${problem}`.replace(/[\r\n]+/g, ' ').slice(0, 120), 'CPL_INVALID');
   }
 
   /**

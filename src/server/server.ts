@@ -20,6 +20,7 @@ import { createDefaultPolicy } from '../policy/default-policy.js';
 import { GatewayRouting } from '../policy/gateways.js';
 import { AdminEndpoint } from './admin.js';
 import { ServerCore } from './core.js';
+import { formatCplError, putCplScript } from '../policy/cpl/index.js';
 import type { ServerConfig } from './config.js';
 
 export interface ServerOverrides {
@@ -115,6 +116,12 @@ export class SipwayServer {
     return this.stores.location;
   }
 
+  /** Per-user CPL scripts (RFC 3880). */
+  get cplScripts(): Stores['cpl'] {
+    if (!this.stores) throw new Error('server not started');
+    return this.stores.cpl;
+  }
+
   get subscribers(): Stores['subscribers'] {
     if (!this.stores) throw new Error('server not started');
     return this.stores.subscribers;
@@ -154,6 +161,10 @@ export class SipwayServer {
       nodeId: c.nodeId,
       gruuSecret: c.registrar.gruuSecret,
       isFlowAlive: (flowId) => this.transport.isFlowAlive(flowId),
+      acceptScript: async (user, script) => {
+        const parsed = await putCplScript(this.stores!.cpl, user, script, this.clock.now());
+        return parsed.ok ? undefined : formatCplError('script', parsed.errors[0]!);
+      },
     });
     const registrar = this.registrarService;
     this.core.handle('REGISTER', (req, tx) => registrar.handle(req, tx));
