@@ -28,6 +28,8 @@ export interface DefaultPolicyEnv {
   isLocalHost(host: string, port: number | undefined): boolean;
   /** The privileges (groups) of callers. */
   subscribers: Pick<SubscriberStore, 'get'>;
+  /** A SIP-CGI script that sees out-of-dialog requests first; true when it handled the request. */
+  sipCgi?: (ctx: RequestContext) => Promise<boolean>;
 }
 
 export const NO_INTERNATIONAL = 'Forbidden - no international calls';
@@ -46,6 +48,7 @@ export function createDefaultPolicy(env: DefaultPolicyEnv): RoutingPolicy {
       if (!sanity(ctx)) return;
       if (!(await authenticate(ctx))) return;
       if (!noOpenRelay(ctx)) return;
+      if (env.sipCgi && !ctx.inDialog && (await env.sipCgi(ctx))) return;
       if (await toPstn(ctx, env)) return;
       await relay(ctx);
     },

@@ -41,6 +41,8 @@ export interface ServerConfig {
     throttle: { windowMs: number; maxFailuresPerSource: number; maxFailuresPerUser: number; blockMs: number; slowdownAfter: number };
   };
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number; maxBindingsPerAor: number; gruuSecret?: string };
+  /** A SIP-CGI script (RFC 3050) the default policy runs for out-of-dialog requests of `methods` (docs/sip-cgi.md). */
+  sipCgi?: { script: string; interpreter?: string[]; timeoutMs?: number; methods: string[]; env?: Record<string, string> };
   /** The proxy core (docs/proxy.md). */
   proxy: ProxyConfig;
   /** RFC 3263 next-hop resolution (docs/dns.md); servers default to /etc/resolv.conf. */
@@ -326,6 +328,22 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
       case 'gateways':
         c.gateways = parseGatewayConfig(value, 'gateways');
         break;
+      case 'sipCgi': {
+        if (!isObject(value)) throw new ConfigError('sipCgi', 'must be an object with a script');
+        const cgi: NonNullable<ServerConfig['sipCgi']> = { script: path.resolve(str(value.script, 'sipCgi.script')), methods: ['INVITE', 'MESSAGE', 'OPTIONS', 'SUBSCRIBE'] };
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'script') continue;
+          if (k === 'interpreter') cgi.interpreter = strList(v, 'sipCgi.interpreter');
+          else if (k === 'timeoutMs') cgi.timeoutMs = num(v, 'sipCgi.timeoutMs', 10, 600000);
+          else if (k === 'methods') cgi.methods = strList(v, 'sipCgi.methods').map((m) => m.toUpperCase());
+          else if (k === 'env') {
+            if (!isObject(v)) throw new ConfigError('sipCgi.env', 'must be an object of strings');
+            cgi.env = Object.fromEntries(Object.entries(v).map(([ek, ev]) => [ek, str(ev, `sipCgi.env.${ek}`)]));
+          } else throw new ConfigError(`sipCgi.${k}`, 'unknown setting (script, interpreter, timeoutMs, methods, env)');
+        }
+        c.sipCgi = cgi;
+        break;
+      }
       default:
         throw new ConfigError(key, 'unknown setting');
     }

@@ -17,6 +17,8 @@ import { DnsSipResolver } from '../transport/index.js';
 import { Proxy } from '../proxy/index.js';
 import { PolicyEngine, PolicyLoader, type RoutingPolicy } from '../policy/index.js';
 import { createDefaultPolicy } from '../policy/default-policy.js';
+import { sipCgi } from '../policy/plugins.js';
+import { SipCgiRunner } from '../policy/sip-cgi/index.js';
 import { GatewayRouting } from '../policy/gateways.js';
 import { AdminEndpoint } from './admin.js';
 import { ServerCore } from './core.js';
@@ -51,6 +53,7 @@ export class SipwayServer {
   private accounting: Accounting | undefined;
   private cdrClose: (() => void) | undefined;
   private keepalive: NatKeepalive | undefined;
+  private cgiRunner: SipCgiRunner | undefined;
   private registrarService: Registrar | undefined;
   private proxyService: Proxy | undefined;
   private readonly policyLoader = new PolicyLoader();
@@ -212,11 +215,24 @@ export class SipwayServer {
       const routing = await GatewayRouting.open(c.gateways, this.gatewayStore);
       this.routing = routing;
       // Without a policy file, the iptel.org example (docs/policy.md): the proxy's default routing plus PSTN gateways.
+      const cgi = c.sipCgi;
+      const cgiRunner = cgi
+        ? new SipCgiRunner({ script: cgi.script, interpreter: cgi.interpreter, timeoutMs: cgi.timeoutMs, env: cgi.env, logger: this.logger.child({ layer: 'sip-cgi' }), clock: this.clock })
+        : undefined;
+      this.cgiRunner = cgiRunner;
       const defaultPolicy = createDefaultPolicy({
         dialplan: () => routing.dialplan,
         isServedDomain: (host) => this.core.isServedDomain(host),
         isLocalHost: (host, port) => this.isLocalHost(host, port),
         subscribers,
+        sipCgi:
+          cgi && cgiRunner
+            ? async (ctx) => {
+                if (!cgi.methods.includes(ctx.method)) return false;
+                const l = this.listeners()[0];
+                return sipCgi(ctx, cgiRunner, { name: this.config.advertisedHost ?? l?.host ?? 'localhost', port: l?.port ?? 5060 });
+              }
+            : undefined,
       });
       this.core.route((req, st) => engine.handle(this.policy ?? defaultPolicy, req, st));
       // A policy that does not load stops the start: better than routing by rules nobody wrote.
@@ -267,6 +283,7 @@ export class SipwayServer {
     await this.admin?.stop();
     this.admin = undefined;
     this.keepalive?.stop();
+    await this.cgiRunner?.close();
     this.transactions.close();
     await this.transport.stop();
     await this.closeServices();
