@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { RedisPerUserMap } from './redis-per-user-map.js';
 import type { SqliteDatabase } from './sqlite.js';
+import { SqlitePerUserTable } from './sqlite-per-user-table.js';
 import { MemoryPerUserMap, canonicalDomain } from './per-user-map.js';
 
 /**
@@ -75,49 +76,22 @@ interface CplRow {
  * Scripts in the `cpl_scripts` table of the sipway database. Reads go to SQLite each time: a script is read once
  * per call to its owner, and provisioning tools may edit the table while sipway runs.
  */
-export class SqliteCplStore implements CplStore {
-  private readonly selectOne;
-  private readonly selectDomain;
-  private readonly selectAll;
-  private readonly upsert;
-  private readonly deleteOne;
-
+export class SqliteCplStore extends SqlitePerUserTable<CplScriptRecord, CplRow> implements CplStore {
   constructor(db: SqliteDatabase) {
-    const columns = 'domain, username, script, updated_at';
-    this.selectOne = db.prepare<[string, string], CplRow>(`SELECT ${columns} FROM cpl_scripts WHERE domain = ? AND username = ?`);
-    this.selectDomain = db.prepare<[string], CplRow>(`SELECT ${columns} FROM cpl_scripts WHERE domain = ? ORDER BY username`);
-    this.selectAll = db.prepare<[], CplRow>(`SELECT ${columns} FROM cpl_scripts ORDER BY domain, username`);
-    this.upsert = db.prepare<[string, string, string, number]>(`INSERT OR REPLACE INTO cpl_scripts (${columns}) VALUES (?, ?, ?, ?)`);
-    this.deleteOne = db.prepare<[string, string]>('DELETE FROM cpl_scripts WHERE domain = ? AND username = ?');
+    super(db, {
+      table: 'cpl_scripts',
+      columns: ['domain', 'username', 'script', 'updated_at'],
+      accept,
+      toRow: (k) => [k.domain, k.username, k.script, k.updatedAt],
+      fromRow,
+    });
   }
-
-  async get(username: string, domain: string): Promise<CplScriptRecord | undefined> {
-    const row = this.selectOne.get(canonicalDomain(domain), username);
-    return row && fromRow(row);
-  }
-
-  async put(record: CplScriptRecord): Promise<void> {
-    const k = accept(record);
-    this.upsert.run(k.domain, k.username, k.script, k.updatedAt);
-  }
-
-  async remove(username: string, domain: string): Promise<boolean> {
-    return this.deleteOne.run(canonicalDomain(domain), username).changes > 0;
-  }
-
-  async list(domain?: string): Promise<CplScriptRecord[]> {
-    const rows = domain === undefined ? this.selectAll.all() : this.selectDomain.all(canonicalDomain(domain));
-    return rows.map(fromRow);
-  }
-
-  async close(): Promise<void> {}
 }
 
 function fromRow(row: CplRow): CplScriptRecord {
   return { username: row.username, domain: row.domain, script: row.script, updatedAt: row.updated_at };
 }
 
-/** KEYS: the domain hash, the domain set. ARGV: username, domain. Same atomic cleanup as the subscriber store's. */
 export interface RedisCplStoreOptions {
   /** Prepended to every key; 'sipway:' by default. */
   prefix?: string;

@@ -1,6 +1,7 @@
 import { parseRecord } from './record.js';
 import type { SqliteDatabase } from './sqlite.js';
-import { type Subscriber, type SubscriberStore, acceptSubscriber, canonicalDomain } from './subscriber-store.js';
+import { SqlitePerUserTable } from './sqlite-per-user-table.js';
+import { type Subscriber, type SubscriberStore, acceptSubscriber } from './subscriber-store.js';
 
 interface SubscriberRow {
   domain: string;
@@ -11,54 +12,21 @@ interface SubscriberRow {
   created_at: number;
 }
 
-const COLUMNS = 'domain, username, ha1_md5, ha1_sha256, groups, created_at';
-
 /**
  * Subscribers in the `subscribers` table of the sipway database (the file the location store uses). Reads go
  * to SQLite each time: subscriber lookups happen once per challenge answer, and the table may be edited by
  * provisioning tools while sipway runs.
  */
-export class SqliteSubscriberStore implements SubscriberStore {
-  private readonly selectOne;
-  private readonly selectDomain;
-  private readonly selectAll;
-  private readonly upsert;
-  private readonly deleteOne;
-
+export class SqliteSubscriberStore extends SqlitePerUserTable<Subscriber, SubscriberRow> implements SubscriberStore {
   constructor(db: SqliteDatabase) {
-    this.selectOne = db.prepare<[string, string], SubscriberRow>(
-      `SELECT ${COLUMNS} FROM subscribers WHERE domain = ? AND username = ?`,
-    );
-    this.selectDomain = db.prepare<[string], SubscriberRow>(
-      `SELECT ${COLUMNS} FROM subscribers WHERE domain = ? ORDER BY username`,
-    );
-    this.selectAll = db.prepare<[], SubscriberRow>(`SELECT ${COLUMNS} FROM subscribers ORDER BY domain, username`);
-    this.upsert = db.prepare<[string, string, string, string, string, number]>(
-      `INSERT OR REPLACE INTO subscribers (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)`,
-    );
-    this.deleteOne = db.prepare<[string, string]>('DELETE FROM subscribers WHERE domain = ? AND username = ?');
+    super(db, {
+      table: 'subscribers',
+      columns: ['domain', 'username', 'ha1_md5', 'ha1_sha256', 'groups', 'created_at'],
+      accept: acceptSubscriber,
+      toRow: (k) => [k.domain, k.username, k.ha1Md5, k.ha1Sha256, JSON.stringify(k.groups), k.createdAt],
+      fromRow,
+    });
   }
-
-  async get(username: string, domain: string): Promise<Subscriber | undefined> {
-    const row = this.selectOne.get(canonicalDomain(domain), username);
-    return row && fromRow(row);
-  }
-
-  async put(s: Subscriber): Promise<void> {
-    const k = acceptSubscriber(s);
-    this.upsert.run(k.domain, k.username, k.ha1Md5, k.ha1Sha256, JSON.stringify(k.groups), k.createdAt);
-  }
-
-  async remove(username: string, domain: string): Promise<boolean> {
-    return this.deleteOne.run(canonicalDomain(domain), username).changes > 0;
-  }
-
-  async list(domain?: string): Promise<Subscriber[]> {
-    const rows = domain === undefined ? this.selectAll.all() : this.selectDomain.all(canonicalDomain(domain));
-    return rows.map(fromRow);
-  }
-
-  async close(): Promise<void> {}
 }
 
 function fromRow(row: SubscriberRow): Subscriber {
