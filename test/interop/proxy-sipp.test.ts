@@ -86,42 +86,32 @@ async function inWorkDir(name: string, body: (work: string) => Promise<void>): P
   }
 }
 
-test('SIPp: 1,000 calls with proxy authentication, UAC -> sipway -> registered UAS, none failed', { timeout: 180000 }, async () => {
-  await inWorkDir('proxy-sipp-calls', async (work) => {
+/** A registered SIPp UAS (bob) and an authenticating SIPp UAC run `calls` calls through sipway; both must succeed for every call. */
+async function uacToRegisteredUas(name: string, uasScenario: string, uacScenario: string, calls: number, rate: number, timeoutS: number): Promise<void> {
+  await inWorkDir(name, async (work) => {
     const sipway = await startSipway(work);
     try {
       const bobPort = await freePort();
       registerFrom(work, sipway, 'bob', bobPort);
       const uasDir = subdir(work, 'uas');
       const uacDir = subdir(work, 'uac');
-      const callee = uas('uas-call.xml', sipway, uasDir, bobPort, 1000, 60);
-      const caller = uac('uac-call-auth.xml', sipway, uacDir, CALLER_AUTH, 1000, 200, 60);
+      const callee = uas(uasScenario, sipway, uasDir, bobPort, calls, timeoutS);
+      const caller = uac(uacScenario, sipway, uacDir, CALLER_AUTH, calls, rate, timeoutS);
       const [c, u] = await Promise.all([caller, callee]);
-      assertAll('UAC (uac-call-auth.xml)', c, 1000, uacDir, sipway);
-      assertAll('UAS (uas-call.xml)', u, 1000, uasDir, sipway);
+      assertAll(`UAC (${uacScenario})`, c, calls, uacDir, sipway);
+      assertAll(`UAS (${uasScenario})`, u, calls, uasDir, sipway);
     } finally {
       await sipway.server.stop();
     }
   });
+}
+
+test('SIPp: 1,000 calls with proxy authentication, UAC -> sipway -> registered UAS, none failed', { timeout: 180000 }, async () => {
+  await uacToRegisteredUas('proxy-sipp-calls', 'uas-call.xml', 'uac-call-auth.xml', 1000, 200, 60);
 });
 
 test('SIPp: CANCEL while ringing reaches the callee, which answers 487; the caller gets 200 and 487', { timeout: 60000 }, async () => {
-  await inWorkDir('proxy-sipp-cancel', async (work) => {
-    const sipway = await startSipway(work);
-    try {
-      const bobPort = await freePort();
-      registerFrom(work, sipway, 'bob', bobPort);
-      const uasDir = subdir(work, 'uas');
-      const uacDir = subdir(work, 'uac');
-      const callee = uas('uas-cancel.xml', sipway, uasDir, bobPort, 20, 30);
-      const caller = uac('uac-cancel-auth.xml', sipway, uacDir, CALLER_AUTH, 20, 10, 30);
-      const [c, u] = await Promise.all([caller, callee]);
-      assertAll('UAC (uac-cancel-auth.xml)', c, 20, uacDir, sipway);
-      assertAll('UAS (uas-cancel.xml)', u, 20, uasDir, sipway);
-    } finally {
-      await sipway.server.stop();
-    }
-  });
+  await uacToRegisteredUas('proxy-sipp-cancel', 'uas-cancel.xml', 'uac-cancel-auth.xml', 20, 10, 30);
 });
 
 test('SIPp: forking to two contacts of bob; one answers, the proxy cancels the other (487, ACKed)', { timeout: 60000 }, async () => {
