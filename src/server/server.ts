@@ -54,6 +54,8 @@ export class SipwayServer {
   private cdrClose: (() => void) | undefined;
   private keepalive: NatKeepalive | undefined;
   private cgiRunner: SipCgiRunner | undefined;
+  /** The machine's addresses, read once: isLocalHost runs for every request and must not enumerate interfaces. */
+  private readonly interfaceAddresses = localAddresses();
   private registrarService: Registrar | undefined;
   private proxyService: Proxy | undefined;
   private readonly policyLoader = new PolicyLoader();
@@ -348,7 +350,7 @@ export class SipwayServer {
     for (const l of listeners) {
       if (l.host === h) return true;
       if (l.host === '0.0.0.0' || l.host === '::') {
-        if (h === 'localhost' || localAddresses().has(h)) return true;
+        if (h === 'localhost' || this.interfaceAddresses.has(h)) return true;
       }
     }
     return false;
