@@ -57,7 +57,9 @@ export interface RunningServer {
  * the log level hides it) an answer to OPTIONS on its first UDP listener.
  */
 export async function startCliServer(args: string[], timeoutMs = 15000): Promise<RunningServer> {
-  const child = spawn(process.execPath, [CLI, 'serve', ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Benchmarks profile the server with e.g. SIPWAY_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
+  const nodeArgs = (process.env.SIPWAY_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
