@@ -49,7 +49,10 @@ export function createDefaultPolicy(env: DefaultPolicyEnv): RoutingPolicy {
       if (!(await authenticate(ctx))) return;
       if (!noOpenRelay(ctx)) return;
       if (env.sipCgi && !ctx.inDialog && (await env.sipCgi(ctx))) return;
+      // The caller's CPL script first: it may bar numbers before the PSTN routing sees them.
+      if (await ctx.callScript('outgoing')) return;
       if (await toPstn(ctx, env)) return;
+      if (await ctx.callScript('incoming')) return;
       await relay(ctx);
     },
     onResponse: gatewayAnswer,

@@ -1,11 +1,14 @@
 import { tryParseUri, type Headers, type NameAddr, type SipRequest, type SipResponse } from '../message/index.js';
-import type { FailureOutcome, Proxy, ProxyRequest, RelayHooks, RoutingDecision, Target } from '../proxy/index.js';
+import type { FailureOutcome, Proxy, ProxyRequest, RelayHooks, ResponseVerdict, RoutingDecision, Target } from '../proxy/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
 import type { Logger } from '../util/logger.js';
+import { incomingScript, outgoingScript, type CallScriptOptions } from './cpl-calls.js';
 import type {
   BranchContext,
+  FailoverOptions,
   FailureContext,
   HeaderAccess,
+  InterceptContext,
   LookupResult,
   MessageView,
   RelayOptions,
@@ -28,13 +31,15 @@ export class PolicyEngine {
   constructor(
     private readonly proxy: Proxy,
     private readonly logger: Logger,
+    /** Users' CPL scripts for `ctx.callScript()`; without it no script runs. */
+    private readonly callScripts?: CallScriptOptions,
   ) {}
 
   async handle(policy: RoutingPolicy, req: SipRequest, st: ServerTransaction): Promise<void> {
     const pr = this.proxy.begin(req, st);
     // §16.2: the caller learns at once that we are on it, however long the policy takes.
     this.proxy.trying(pr);
-    const ctx = new PolicyRequest(pr, this.proxy, policy, this.logger);
+    const ctx = new PolicyRequest(pr, this.proxy, policy, this.logger, this.callScripts);
     try {
       await policy.onRequest(ctx);
     } catch (err) {
@@ -86,6 +91,10 @@ class View implements MessageView {
     return this.pr.inDialog;
   }
 
+  get authenticatedUser(): string | undefined {
+    return this.pr.authenticatedUser;
+  }
+
   get request(): SipRequest {
     return this.pr.request;
   }
@@ -108,6 +117,7 @@ class PolicyRequest extends View implements RequestContext {
     private readonly proxy: Proxy,
     private readonly policy: RoutingPolicy,
     private readonly policyLogger: Logger,
+    private readonly callScripts: CallScriptOptions | undefined,
   ) {
     super(pr, new Map(), policyLogger);
     this.headers = headerAccess(pr.work.headers);
@@ -127,7 +137,7 @@ class PolicyRequest extends View implements RequestContext {
       const resolved = targets && toTargets(targets);
       this.decide();
       const decision = routingDecision(options);
-      const hooks = options.stateless ? undefined : this.relayHooks();
+      const hooks = options.stateless ? undefined : this.relayHooks(options);
       if (resolved) await this.proxy.relay(this.pr, resolved, decision, hooks);
       else await this.proxy.forward(this.pr, decision, hooks);
     });
@@ -145,9 +155,9 @@ class PolicyRequest extends View implements RequestContext {
     return false;
   }
 
-  lookup(): Promise<LookupResult> {
+  lookup(uri?: string): Promise<LookupResult> {
     return this.guard(async () => {
-      const plan = await this.proxy.lookup(this.pr);
+      const plan = uri === undefined ? await this.proxy.lookup(this.pr) : await this.proxy.locate(toTargets([uri])[0]!.uri);
       return plan.kind === 'targets' ? { found: true, targets: plan.targets } : { found: false, status: plan.status };
     });
   }
@@ -172,6 +182,12 @@ class PolicyRequest extends View implements RequestContext {
 
   account(enabled = true): void {
     this.pr.accounted = enabled;
+  }
+
+  callScript(direction: 'incoming' | 'outgoing'): Promise<boolean> {
+    const options = this.callScripts;
+    if (!options) return Promise.resolve(false);
+    return this.guard(() => (direction === 'incoming' ? incomingScript(this, options) : outgoingScript(this, options)));
   }
 
   /** The 500 for a failed policy, with the stack in the log. */
@@ -205,24 +221,30 @@ class PolicyRequest extends View implements RequestContext {
     this.decision = true;
   }
 
-  private relayHooks(): RelayHooks {
+  /** The relay's own hooks, else the policy's. */
+  private relayHooks(options: RelayOptions): RelayHooks {
     const { policy, pr, vars } = this;
     const logger = this.policyLogger;
     const hooks: RelayHooks = {};
-    if (policy.onBranch) {
-      const onBranch = policy.onBranch.bind(policy);
-      hooks.onBranch = (copy, target) => onBranch(new Branch(pr, vars, logger, copy, target));
-    }
-    if (policy.onResponse) {
-      const onResponse = policy.onResponse.bind(policy);
-      hooks.onResponse = (res, target) => onResponse(new PolicyResponse(pr, vars, logger, res, target));
-    }
-    if (policy.onFailure) {
-      const onFailure = policy.onFailure.bind(policy);
+    const onBranch = options.onBranch ?? policy.onBranch?.bind(policy);
+    if (onBranch) hooks.onBranch = (copy, target) => onBranch(new Branch(pr, vars, logger, copy, target));
+    const onResponse = options.onResponse ?? policy.onResponse?.bind(policy);
+    if (onResponse) hooks.onResponse = (res, target) => onResponse(new PolicyResponse(pr, vars, logger, res, target));
+    const onFailure = options.onFailure ?? policy.onFailure?.bind(policy);
+    if (onFailure) {
       hooks.onFailure = async (best) => {
         const ctx = new Failure(pr, vars, logger, best);
         await onFailure(ctx);
         return ctx.outcome;
+      };
+    }
+    if (options.onFinal) hooks.onFinal = options.onFinal;
+    const intercept = options.interceptResponse;
+    if (intercept) {
+      hooks.interceptResponse = (res, target) => {
+        const ctx = new Intercepted(pr, vars, logger, res, target);
+        const done = intercept(ctx);
+        return done instanceof Promise ? done.then(() => ctx.verdict) : ctx.verdict;
       };
     }
     return hooks;
@@ -265,6 +287,30 @@ class PolicyResponse extends View implements ResponseContext {
   }
 }
 
+class Intercepted extends PolicyResponse implements InterceptContext {
+  verdict: ResponseVerdict | undefined;
+
+  forward(response?: SipResponse): void {
+    this.decision.response = response;
+  }
+
+  withhold(): void {
+    this.decision.response = null;
+  }
+
+  send(response: SipResponse): void {
+    this.decision.send = [...(this.decision.send ?? []), response];
+  }
+
+  relay(targets: readonly TargetSpec[]): void {
+    this.decision.targets = [...(this.decision.targets ?? []), ...toTargets(targets)];
+  }
+
+  private get decision(): ResponseVerdict {
+    return (this.verdict ??= {});
+  }
+}
+
 class Failure extends View implements FailureContext {
   outcome: FailureOutcome;
 
@@ -285,8 +331,11 @@ class Failure extends View implements FailureContext {
     return this.response.reason;
   }
 
-  relay(targets: readonly TargetSpec[]): void {
+  relay(targets: readonly TargetSpec[], options: FailoverOptions = {}): void {
+    const decision = routingDecision(options);
     this.outcome = { targets: toTargets(targets) };
+    if (decision.forking !== undefined) this.outcome.forking = decision.forking;
+    if (decision.branchTimeoutMs !== undefined) this.outcome.branchTimeoutMs = decision.branchTimeoutMs;
   }
 
   reply(status: number, reason?: string, headers?: Record<string, string>): void {

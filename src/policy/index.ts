@@ -15,6 +15,7 @@ export {
   relayToGateways,
   sanity,
 } from './plugins.js';
+export { sipCgi, type SipCgiServerInfo } from './sip-cgi-plugin.js';
 export { Dialplan, GatewayRouting, isInternational, isNumericDestination, normaliseNumber, numberOf, type RouteChoice } from './gateways.js';
 export {
   definePolicy,
@@ -22,6 +23,7 @@ export {
   type FailureContext,
   type ForkMode,
   type HeaderAccess,
+  type InterceptContext,
   type LookupResult,
   type MessageView,
   type RelayOptions,

@@ -3,9 +3,6 @@
  * replaces any of them with its own step. Each one that may answer the request returns whether to go on.
  */
 import { isIP } from 'node:net';
-import type { SipCgiRunner } from './sip-cgi/runner.js';
-import type { SipCgiAction } from './sip-cgi/output.js';
-import { Headers } from '../message/index.js';
 import type { Uri } from '../message/index.js';
 import { isPrivateAddress } from '../proxy/index.js';
 import type { RouteChoice } from './gateways.js';
@@ -137,54 +134,3 @@ export function nextGateway(ctx: FailureContext): boolean {
   ctx.relay([next]);
   return true;
 }
-
-/** Where the server is, for the SIP-CGI SERVER_* variables. */
-export interface SipCgiServerInfo {
-  name: string;
-  port: number;
-}
-
-/**
- * Hands the request to a SIP-CGI script (RFC 3050) and carries out what it says: a response is sent as it is, proxy
- * actions relay to their URIs (forking when there are several) with the script's header edits, and no output leaves
- * the request to the rest of the policy (returns false). A script that fails, hangs or writes garbage costs its request
- * a 500 (503 when too many scripts run), never the server.
- * Limits: the header edits of the first proxy action apply to every fork; response-time invocations (CGI-AGAIN) are
- * not made yet.
- */
-export async function sipCgi(ctx: RequestContext, runner: SipCgiRunner, server: SipCgiServerInfo): Promise<boolean> {
-  const src = ctx.source;
-  const result = await runner.runForRequest(ctx.request, {
-    serverName: server.name,
-    serverPort: server.port,
-    transport: src?.transport ?? 'udp',
-    remoteAddress: src?.address ?? '',
-    remotePort: src?.port ?? 0,
-  });
-  if (result.kind === 'error') {
-    ctx.log('SIP-CGI script failed', { reason: result.reason });
-    ctx.reply(result.status);
-    return true;
-  }
-  for (const action of result.actions) {
-    if (action.type !== 'respond') continue;
-    const res = action.response;
-    const headers: Record<string, string> = {};
-    for (const f of res.headers.fields) {
-      if (!COPIED_BY_REPLY.has(f.name)) headers[Headers.spelling(f.name)] = f.value;
-    }
-    ctx.reply(res.status, res.reason, headers);
-    return true;
-  }
-  const proxies = result.actions.filter((a): a is Extract<SipCgiAction, { type: 'proxy' }> => a.type === 'proxy');
-  if (proxies.length === 0) return false;
-  for (const edit of proxies[0]!.edits) {
-    ctx.headers.remove(edit.name);
-    for (const value of edit.values) ctx.headers.add(edit.name, value);
-  }
-  await ctx.relay(proxies.map((p) => p.uri.toString()));
-  return true;
-}
-
-/** Fields a reply builds from the request itself (§8.2.6); a script's copies of them are not repeated. */
-const COPIED_BY_REPLY = new Set(['via', 'from', 'to', 'call-id', 'cseq', 'content-length', 'record-route']);

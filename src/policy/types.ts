@@ -32,6 +32,8 @@ export interface HeaderAccess {
 
 export type ForkMode = 'parallel' | 'serial';
 
+type Awaitable<T> = T | Promise<T>;
+
 export interface RelayOptions {
   /** All targets at once, or one after another (by the order given). Default: the `proxy.forking` setting. */
   fork?: ForkMode;
@@ -41,7 +43,28 @@ export interface RelayOptions {
   recordRoute?: boolean;
   /** Forward without a transaction (§16.11): first target only, no onBranch/onResponse/onFailure. */
   stateless?: boolean;
+  /**
+   * This relay's own hooks, in place of the policy's hooks of the same name (Kamailio's t_on_branch, t_on_reply and
+   * t_on_failure armed for one relay): a plugin can follow the requests it forwards without the policy's help.
+   */
+  onBranch?: (ctx: BranchContext) => Awaitable<void>;
+  onResponse?: (ctx: ResponseContext) => void;
+  onFailure?: (ctx: FailureContext) => Awaitable<void>;
+  /** The forwarding has ended with this final status (whatever ended it: an answer, a CANCEL, a failure hook). */
+  onFinal?: (status: number) => void;
+  /**
+   * An asynchronous say over each response of this relay (not 100, not a 2xx retransmission, not once a final
+   * response has gone upstream), after onResponse: RFC 3050's response invocations, an HTTP lookup. A hook that returns
+   * without a promise decides at once. While its promise is pending the response is held and the later responses of
+   * the same branch wait behind it; other branches and requests go on. Without a verb the response goes on as usual.
+   * The promise must settle (bound your own work); one that rejects is logged and the response goes on as usual.
+   * A 2xx to an INVITE always goes upstream (RFC 3261 §16.7 step 5): only `forward(edited)` applies to it.
+   */
+  interceptResponse?: (ctx: InterceptContext) => Awaitable<void>;
 }
+
+/** How a failure hook's new targets are tried; without them, as before. */
+export type FailoverOptions = Pick<RelayOptions, 'fork' | 'timeout'>;
 
 /** A target given to relay/redirect: a URI string, or a Target from lookup(). */
 export type TargetSpec = string | Target;
@@ -61,6 +84,8 @@ export interface MessageView {
   readonly source: Source | undefined;
   /** The request has a To tag. */
   readonly inDialog: boolean;
+  /** The user name the caller proved with digest (authenticate or challenge admitted it), or undefined. */
+  readonly authenticatedUser: string | undefined;
   /** The parsed request as received (read it; edit through the contexts' verbs). */
   readonly request: SipRequest;
   /** Free per-request state, shared by every hook of this request. */
@@ -89,8 +114,11 @@ export interface RequestContext extends MessageView {
   validate(): boolean;
   /** No open relay: an out-of-dialog request neither from nor to a served domain is answered 403 (false). */
   checkRelay(): boolean;
-  /** The location service for the current Request-URI (Path route sets, NAT source routing included). */
-  lookup(): Promise<LookupResult>;
+  /**
+   * The location service for the current Request-URI, or for `uri` (Path route sets, NAT source routing included).
+   * A URI outside the served domains is found as itself. Throws on a URI that does not parse.
+   */
+  lookup(uri?: string): Promise<LookupResult>;
   /**
    * Digest authentication of a caller from a served domain (407). True when admitted (or when the caller is not
    * ours to verify); false when the challenge or a 403 has been sent.
@@ -104,6 +132,12 @@ export interface RequestContext extends MessageView {
   rewriteUri(uri: string): void;
   /** Whether the final response of this request is written to call records (default: INVITE and BYE). */
   account(enabled?: boolean): void;
+  /**
+   * Runs a user's CPL script on this INVITE (docs/cpl.md): `outgoing`, the caller's (only for a caller of ours who
+   * authenticated), or `incoming`, the script of the Request-URI's user. True when the script handled the call
+   * (answered, redirected or relayed it); false without a script, or when it ended without a signalling action.
+   */
+  callScript(direction: 'incoming' | 'outgoing'): Promise<boolean>;
 }
 
 /** onBranch: one copy of the request, about to be sent to one target (Kamailio's branch_route). */
@@ -125,19 +159,29 @@ export interface ResponseContext extends MessageView {
   readonly headers: HeaderAccess;
 }
 
+/** interceptResponse: a response held until the hook has decided its fate. */
+export interface InterceptContext extends ResponseContext {
+  /** Lets this response go on as usual, or `response` in its place: an edited copy (same status). */
+  forward(response?: SipResponse): void;
+  /** Does not forward it; a final one counts for the best response (§16.7 step 6) only if no other is left. */
+  withhold(): void;
+  /** Sends a response upstream first: a provisional one, or a final one that answers the request (pending branches are cancelled). */
+  send(response: SipResponse): void;
+  /** New branches to these targets, forked as the relay forks (unless a 2xx, 6xx or CANCEL has ended the search). */
+  relay(targets: readonly TargetSpec[]): void;
+}
+
 /** onFailure: every branch failed (>= 300) and nothing is left to try (Kamailio's failure_route). */
 export interface FailureContext extends MessageView {
   /** The best response so far (§16.7 step 6). */
   readonly status: number;
   readonly reason: string;
   readonly response: SipResponse;
-  /** Tries new targets (serial failover); their answers come back here if they fail too. */
-  relay(targets: readonly TargetSpec[]): void;
+  /** Tries new targets (forked as the relay was, unless `options` say otherwise); if they fail too, back here. */
+  relay(targets: readonly TargetSpec[], options?: FailoverOptions): void;
   /** Answers with this instead of the best response. */
   reply(status: number, reason?: string, headers?: Record<string, string>): void;
 }
-
-type Awaitable<T> = T | Promise<T>;
 
 /**
  * A routing policy. Every hook may be async without holding up other requests. A hook that throws answers 500 (a

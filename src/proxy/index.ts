@@ -4,9 +4,9 @@ export { checkProxyConfig, defaultProxyConfig, readProxyConfig, type ForkingMode
 export { Forwarder, recordRouteValue, type PreparedBranch, type ProxySender } from './forwarding.js';
 export { ProxyIdentity, type IdentityOptions } from './identity.js';
 export { Proxy, type ProxyOptions, type ProxyRequest, type RoutingDecision } from './proxy.js';
-export { ResponseContext, type ContextRequest, type FailureOutcome, type RelayHooks, type ResponseContextEnv } from './response-context.js';
+export { ResponseContext, type ContextRequest, type FailureOutcome, type RelayHooks, type ResponseContextEnv, type ResponseVerdict } from './response-context.js';
 export { processRoutes, routedCopy } from './route-processing.js';
 export { forwardStatelessly, isUnroutable, strayVerdict, type StrayVerdict } from './stateless.js';
 export { ProxyCounters, type ProxyStats, type StatusClass } from './stats.js';
-export { determineTargets, isPrivateAddress, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
+export { determineTargets, isPrivateAddress, locate, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
 export { checkForwardable, isLooped } from './validation.js';

@@ -1,6 +1,6 @@
 import type { CallAccounting } from '../accounting/index.js';
 import { parseDigestCredentials, type AuthService } from '../auth/index.js';
-import { createResponse, type ResponseOptions, type SipRequest, type SipResponse } from '../message/index.js';
+import { createResponse, type ResponseOptions, type SipRequest, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
 import type { SubscriberStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import { DnsSipResolver, type SipResolver } from '../transport/index.js';
@@ -14,7 +14,7 @@ import { ResponseContext, type ContextRequest, type RelayHooks, type ResponseCon
 import { routedCopy } from './route-processing.js';
 import { forwardStatelessly, strayVerdict } from './stateless.js';
 import { ProxyCounters, type ProxyStats } from './stats.js';
-import { determineTargets, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
+import { determineTargets, locate, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
 import { checkForwardable } from './validation.js';
 
 export interface ProxyOptions extends Partial<ProxyConfig> {
@@ -64,6 +64,8 @@ export interface ProxyRequest {
   readonly hash: string;
   /** Whether the final response goes to call accounting (INVITE attempts and calls, BYE). */
   accounted: boolean;
+  /** The user name the caller proved with digest authentication here, if it did. */
+  authenticatedUser?: string;
 }
 /**
  * The proxy core of RFC 3261 §16: validation (§16.3 steps 3-4; the server core has done the rest), route
@@ -187,6 +189,7 @@ export class Proxy {
       return false;
     }
     removeCredentials(pr.work, realm);
+    pr.authenticatedUser = result.username;
     return true;
   }
 
@@ -202,13 +205,18 @@ export class Proxy {
     return determineTargets(pr.work, this.targets);
   }
 
+  /** §16.5 targets of any URI, as if it were the Request-URI of a request without Route (a policy's own lookups). */
+  locate(uri: SipUri | TelUri): Promise<TargetPlan> {
+    return locate(uri, this.targets);
+  }
+
   /**
    * The rest of the default routing: the targets of a lookup, answered with its status when there are none (a
    * user of ours without bindings is a missed call), redirected for `redirectDomains`, relayed otherwise.
    */
   async forward(pr: ProxyRequest, decision: RoutingDecision = {}, hooks?: RelayHooks): Promise<void> {
     const plan = await this.lookup(pr);
-    if (!this.awaitingFinal(pr)) return;
+    if (!this.awaitingFinal(pr)) return answeredMeanwhile(hooks);
     this.logger.debug({ method: pr.request.method, callId: pr.request.callId, ruri: pr.work.uri.toString(), plan: plan.kind === 'reply' ? plan.status : plan.targets.length }, 'routing');
     if (plan.kind === 'reply') {
       this.reply(pr, plan.status, {}, plan.located);
@@ -235,7 +243,7 @@ export class Proxy {
    */
   async relay(pr: ProxyRequest, targets: readonly Target[], decision: RoutingDecision = {}, hooks?: RelayHooks): Promise<void> {
     const { request: req, st } = pr;
-    if (!this.awaitingFinal(pr) && req.method !== 'CANCEL') return;
+    if (!this.awaitingFinal(pr) && req.method !== 'CANCEL') return answeredMeanwhile(hooks);
     if (targets.length === 0) {
       this.reply(pr, 480, { reason: 'Temporarily Unavailable - no target' });
       return;
@@ -397,4 +405,9 @@ function removeCredentials(req: SipRequest, realm: string): void {
   if (keep.length === values.length) return;
   req.headers.remove('proxy-authorization');
   for (const v of keep) req.headers.append('proxy-authorization', v);
+}
+
+/** Nothing is forwarded for a request answered while the policy was deciding: only a CANCEL does that (487). */
+function answeredMeanwhile(hooks: RelayHooks | undefined): void {
+  hooks?.onFinal?.(487);
 }

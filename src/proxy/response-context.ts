@@ -55,7 +55,11 @@ export interface ContextRequest {
 }
 
 /** What a failure hook decides once every branch has failed: new targets (serial failover), or another answer. */
-export type FailureOutcome = { targets: readonly Target[] } | { status: number; options?: ResponseOptions } | undefined;
+export type FailureOutcome =
+  /** New branches; `forking` and `branchTimeoutMs` replace the context's from then on. */
+  | { targets: readonly Target[]; forking?: ForkingMode; branchTimeoutMs?: number }
+  | { status: number; options?: ResponseOptions }
+  | undefined;
 
 /**
  * A routing policy's say in forwarding (Kamailio's branch_route, onreply_route and failure_route): a hook that throws
@@ -69,6 +73,34 @@ export interface RelayHooks {
   onResponse?(res: SipResponse, target: Target): void;
   /** Every branch has answered with >= 300 and nothing is left to try (not after a CANCEL or a 6xx). */
   onFailure?(best: SipResponse): FailureOutcome | Promise<FailureOutcome>;
+  /** The forwarding has ended with this final status (sent upstream, or a non-INVITE 408 left to the client's timer). */
+  onFinal?(status: number): void;
+  /**
+   * An asynchronous say over a response from a branch (not 100, not a 2xx retransmission, and only while no final
+   * response has gone upstream), after onResponse: undefined lets it go on at once; a verdict, or a promise of one,
+   * decides its fate. While a promise is pending the response is held, and the branch's later responses wait
+   * behind it in order; other branches and transactions go on. The promise must settle (the hook bounds its own
+   * work); a rejection or a throw is logged and the response goes on as usual.
+   */
+  interceptResponse?(res: SipResponse, target: Target): ResponseVerdict | Promise<ResponseVerdict | undefined> | undefined;
+}
+
+/**
+ * What an interceptResponse hook decided about a response. Responses to send and new targets come first, then the
+ * response itself is considered (§16.7) or withheld. §16.7 step 5 overrides it all for a 2xx to an INVITE: that one
+ * always goes upstream (edited, if `response` says so), and nothing else of the verdict applies.
+ */
+export interface ResponseVerdict {
+  /**
+   * Undefined: the response goes on as usual. A response: this one goes on in its place (an edited copy; same
+   * status). Null: withheld, neither forwarded nor, as a final response, a candidate for the best response (unless
+   * no other is left).
+   */
+  response?: SipResponse | null;
+  /** Responses sent upstream (a provisional one if no final has gone; a final one answers the request, §16.7 step 10). */
+  send?: readonly SipResponse[];
+  /** New branches, forked as the context forks (not once a 2xx, a 6xx or a CANCEL has stopped the search). */
+  targets?: readonly Target[];
 }
 
 interface Branch {
@@ -87,6 +119,12 @@ interface Branch {
   recursed: boolean;
   timerC?: TimerHandle;
   serialTimer?: TimerHandle;
+  /** A 2xx to the INVITE has arrived on this branch: later ones are retransmissions (or other forks), not intercepted. */
+  okArrived: boolean;
+  /** An interceptResponse hook withheld its final response: a candidate for the best response only as a last resort. */
+  withheld: boolean;
+  /** While an interceptResponse verdict is pending: the branch's later responses, in arrival order. */
+  queue?: Array<{ res: SipResponse; repeated: boolean }>;
 }
 
 /**
@@ -149,7 +187,7 @@ export class ResponseContext {
       this.env.logger.debug({ callId: this.spec.request.callId, target: target.uri.toString() }, 'maxBranches reached; target not tried');
       return false;
     }
-    const b: Branch = { target, provisional: false, cancelled: false, timedOut: false, recursed: false };
+    const b: Branch = { target, provisional: false, cancelled: false, timedOut: false, recursed: false, okArrived: false, withheld: false };
     this.branches.push(b);
     const limit = this.spec.branchTimeoutMs ?? (this.spec.forking === 'serial' && this.pending.length > 0 ? this.env.config.serialBranchTimeoutMs : undefined);
     if (limit !== undefined && this.invite) {
@@ -243,12 +281,88 @@ export class ResponseContext {
     removeTopVia(res);
     if (!res.headers.has('via')) return;
     const status = res.status;
-    if (status > 100) this.responseHook(b, res);
     if (status < 200) {
       b.provisional = true;
       if (status === 100) return;
-      // §16.7 step 2: provisional responses restart Timer C.
+      // §16.7 step 2: provisional responses restart Timer C (on arrival: a held one shows the branch alive all the same).
       if (this.invite && !b.response && !b.cancelled) this.restartTimerC(b);
+    }
+    this.responseHook(b, res);
+    const ok = this.invite && status >= 200 && status < 300;
+    const repeated = ok && b.okArrived;
+    if (ok) b.okArrived = true;
+    // Responses of a branch keep their order: while one is held, the later ones queue behind it.
+    if (b.queue) b.queue.push({ res, repeated });
+    else this.intercept(b, res, repeated);
+  }
+
+  /** Offers a response to the interceptResponse hook; considers it at once unless the hook holds it (returns true). */
+  private intercept(b: Branch, res: SipResponse, repeated: boolean): boolean {
+    const hook = this.spec.hooks?.interceptResponse;
+    let verdict: ReturnType<NonNullable<RelayHooks['interceptResponse']>>;
+    try {
+      verdict = hook && !repeated && !this.finalSent ? hook(res, b.target) : undefined;
+    } catch (err) {
+      this.env.logger.error({ err, callId: this.spec.request.callId, status: res.status }, 'response interception failed');
+      verdict = undefined;
+    }
+    if (!(verdict instanceof Promise)) {
+      this.decide(b, res, verdict);
+      return false;
+    }
+    b.queue = [];
+    const settled = (v: ResponseVerdict | undefined): void => {
+      try {
+        this.decide(b, res, v);
+      } finally {
+        this.release(b);
+      }
+    };
+    verdict
+      .then(settled, (err: unknown) => {
+        this.env.logger.error({ err, callId: this.spec.request.callId, status: res.status }, 'response interception failed');
+        settled(undefined);
+      })
+      .catch((err: unknown) => this.env.logger.error({ err, callId: this.spec.request.callId }, 'response context failed'));
+    return true;
+  }
+
+  /** The held response is decided: the branch's queued responses follow, until one of them is held in turn. */
+  private release(b: Branch): void {
+    const queue = b.queue ?? [];
+    b.queue = undefined;
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      if (this.intercept(b, next.res, next.repeated)) {
+        b.queue!.push(...queue);
+        return;
+      }
+    }
+  }
+
+  /** Carries out a verdict (see ResponseVerdict); none is "as usual". */
+  private decide(b: Branch, res: SipResponse, verdict: ResponseVerdict | undefined): void {
+    if (!verdict) return this.consider(b, res);
+    // §16.7 step 5: a 2xx to an INVITE goes upstream whatever the verdict says; only an edited copy may replace it.
+    if (this.invite && res.status >= 200 && res.status < 300) return this.consider(b, verdict.response ?? res);
+    const withheld = verdict.response === null;
+    if (withheld && res.status >= 200 && !b.response) {
+      this.complete(b, res);
+      b.withheld = true;
+    }
+    if (verdict.targets && verdict.targets.length > 0 && !this.stopped && !this.finalSent) this.addTargets(verdict.targets);
+    for (const own of verdict.send ?? []) {
+      if (this.finalSent) break;
+      if (own.status < 200) this.forward(own);
+      else this.sendFinal(own);
+    }
+    if (withheld) this.advance();
+    else this.consider(b, verdict.response ?? res);
+  }
+
+  /** §16.7 steps 4-6 for a response whose fate is not someone else's any more. */
+  private consider(b: Branch, res: SipResponse): void {
+    const status = res.status;
+    if (status < 200) {
       // §16.7 step 5 (a branch we have cancelled has nothing more to say upstream).
       if (!this.finalSent && !b.cancelled) this.forward(res);
       return;
@@ -338,7 +452,10 @@ export class ResponseContext {
 
   private sendBest(): void {
     if (this.failing) return;
-    const candidates = this.branches.filter((b) => b.response && !b.recursed).map((b) => b.response!);
+    const answered = this.branches.filter((b) => b.response && !b.recursed);
+    // Responses an interception withheld count only when nothing else is left to choose from.
+    const open = answered.filter((b) => !b.withheld);
+    const candidates = (open.length > 0 ? open : answered).map((b) => b.response!);
     const best = selectBest(candidates) ?? this.local(408);
     const onFailure = this.spec.hooks?.onFailure;
     if (!onFailure || this.cancelled || this.stopped || best.status < 300) return this.sendBestOf(best, candidates);
@@ -361,6 +478,8 @@ export class ResponseContext {
     if (this.finalSent) return;
     if (this.cancelled || this.stopped) return this.advance();
     if (outcome && 'targets' in outcome && outcome.targets.length > 0) {
+      if (outcome.forking !== undefined) this.spec.forking = outcome.forking;
+      if (outcome.branchTimeoutMs !== undefined) this.spec.branchTimeoutMs = outcome.branchTimeoutMs;
       const before = this.branches.length + this.pending.length;
       this.addTargets(outcome.targets);
       if (this.branches.length + this.pending.length > before) return this.advance();
@@ -381,6 +500,7 @@ export class ResponseContext {
       this.finalSent = true;
       this.stop();
       this.st.terminate();
+      this.finalHook(408);
       return;
     }
     this.sendFinal(best);
@@ -400,6 +520,15 @@ export class ResponseContext {
     this.inviteTimer?.cancel();
     this.inviteTimer = undefined;
     this.onFinal(res);
+    this.finalHook(res.status);
+  }
+
+  private finalHook(status: number): void {
+    try {
+      this.spec.hooks?.onFinal?.(status);
+    } catch (err) {
+      this.env.logger.error({ err, callId: this.spec.request.callId, status }, 'final hook failed');
+    }
   }
 
   /** Upstream through the server transaction; a late 2xx, after the transaction has answered otherwise, around it. */

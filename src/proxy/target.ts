@@ -45,9 +45,21 @@ export interface TargetOptions {
  */
 export async function determineTargets(req: SipRequest, options: TargetOptions): Promise<TargetPlan> {
   const uri = req.uri;
-  const only = (u: SipUri | TelUri): TargetPlan => ({ kind: 'targets', targets: [{ uri: u, routeSet: [], q: 1 }], located: false });
   if (uri.type === 'absolute') return { kind: 'reply', status: 416, located: false };
   if (req.headers.has('route')) return only(uri);
+  return locate(uri, options);
+}
+
+/** A URI that is its own single target. */
+function only(uri: SipUri | TelUri): TargetPlan {
+  return { kind: 'targets', targets: [{ uri, routeSet: [], q: 1 }], located: false };
+}
+
+/**
+ * §16.5 targets of a URI without a Route: the bindings of a user of a served domain (404/480/430 when there are
+ * none), the URI itself for other domains.
+ */
+export async function locate(uri: SipUri | TelUri, options: TargetOptions): Promise<TargetPlan> {
   // Without a Route, a tel: number has nowhere to go until a routing policy names a gateway.
   if (uri.type === 'tel') return { kind: 'reply', status: 404, located: false };
   const { identity } = options;

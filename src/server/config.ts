@@ -7,6 +7,8 @@ import type { ListenSpec, TransportName } from '../transport/types.js';
 import { DEFAULT_PORTS } from '../transport/response-route.js';
 import { checkProxyConfig, defaultProxyConfig, readProxyConfig, type ProxyConfig } from '../proxy/config.js';
 import { DEFAULT_GATEWAY_CONFIG, parseGatewayConfig, type GatewayConfig } from '../policy/gateways.js';
+import { DEFAULT_MAX_RING_SECONDS } from '../policy/cpl/interpreter.js';
+import { canonicalZone } from '../policy/cpl/datetime.js';
 
 export interface ServerConfig {
   /** Sockets to listen on. Default: UDP and TCP on 0.0.0.0:5060. */
@@ -43,6 +45,17 @@ export interface ServerConfig {
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number; maxBindingsPerAor: number; gruuSecret?: string };
   /** A SIP-CGI script (RFC 3050) the default policy runs for out-of-dialog requests of `methods` (docs/sip-cgi.md). */
   sipCgi?: { script: string; interpreter?: string[]; timeoutMs?: number; methods: string[]; env?: Record<string, string> };
+  /** Per-user CPL scripts on calls (docs/cpl.md). */
+  cpl: {
+    /** Run users' scripts on calls (default true: a user without a script costs one store read per call). */
+    enabled: boolean;
+    /** IANA zone of "floating" times in time-switch (no tzid); default the server's. */
+    timeZone?: string;
+    /** The longest a proxy node rings, whatever its timeout says (seconds). */
+    maxRingSeconds: number;
+    /** Where `mail` nodes go; without it they are logged. */
+    smtp?: { host: string; port: number; from: string };
+  };
   /** The proxy core (docs/proxy.md). */
   proxy: ProxyConfig;
   /** RFC 3263 next-hop resolution (docs/dns.md); servers default to /etc/resolv.conf. */
@@ -57,6 +70,8 @@ export interface ServerConfig {
   admin: { host: string; port: number } | false;
   /** PSTN gateways, routes and privileges of the default policy (docs/gateways.md); the store adds to them. */
   gateways: GatewayConfig;
+  /** The config file the settings came from (absolute): a reload reads its `gateways` section again. */
+  configFile?: string;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -82,6 +97,7 @@ export function defaultConfig(): ServerConfig {
       throttle: { windowMs: 60000, maxFailuresPerSource: 10, maxFailuresPerUser: 10, blockMs: 300000, slowdownAfter: 3 },
     },
     registrar: { minExpires: 60, maxExpires: 7200, defaultExpires: 3600, maxBindingsPerAor: 16 },
+    cpl: { enabled: true, maxRingSeconds: DEFAULT_MAX_RING_SECONDS },
     proxy: defaultProxyConfig(),
     dns: { timeoutMs: 2000, blocklistMs: 60000 },
     accounting: { enabled: true, maxCallDurationMs: 6 * 3600_000 },
@@ -328,6 +344,9 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
       case 'gateways':
         c.gateways = parseGatewayConfig(value, 'gateways');
         break;
+      case 'cpl':
+        c.cpl = readCplConfig(value);
+        break;
       case 'sipCgi': {
         if (!isObject(value)) throw new ConfigError('sipCgi', 'must be an object with a script');
         const cgi: NonNullable<ServerConfig['sipCgi']> = { script: path.resolve(str(value.script, 'sipCgi.script')), methods: ['INVITE', 'MESSAGE', 'OPTIONS', 'SUBSCRIBE'] };
@@ -351,6 +370,32 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
   return c;
 }
 
+function readCplConfig(value: unknown): ServerConfig['cpl'] {
+  if (!isObject(value)) throw new ConfigError('cpl', 'must be an object');
+  const cpl: ServerConfig['cpl'] = { enabled: true, maxRingSeconds: DEFAULT_MAX_RING_SECONDS };
+  for (const [k, v] of Object.entries(value)) {
+    if (k === 'enabled') {
+      if (typeof v !== 'boolean') throw new ConfigError('cpl.enabled', 'must be true or false');
+      cpl.enabled = v;
+    } else if (k === 'timeZone') {
+      const zone = canonicalZone(str(v, 'cpl.timeZone'));
+      if (zone === undefined) throw new ConfigError('cpl.timeZone', `'${String(v)}' is not an IANA time zone (e.g. Europe/Berlin)`);
+      cpl.timeZone = zone;
+    } else if (k === 'maxRingSeconds') cpl.maxRingSeconds = num(v, 'cpl.maxRingSeconds', 1, 3600);
+    else if (k === 'smtp') {
+      if (!isObject(v)) throw new ConfigError('cpl.smtp', "must be an object like { host: '127.0.0.1', port: 25, from: 'sipway@example.com' }");
+      const smtp = { host: str(v.host, 'cpl.smtp.host'), port: 25, from: str(v.from, 'cpl.smtp.from') };
+      for (const [sk, sv] of Object.entries(v)) {
+        if (sk === 'port') smtp.port = num(sv, 'cpl.smtp.port', 1, 65535);
+        else if (sk !== 'host' && sk !== 'from') throw new ConfigError(`cpl.smtp.${sk}`, 'unknown setting (host, port, from)');
+      }
+      if (!/^[^\s@<>]+@[^\s@<>]+$/.test(smtp.from)) throw new ConfigError('cpl.smtp.from', `'${smtp.from}' is not an e-mail address`);
+      cpl.smtp = smtp;
+    } else throw new ConfigError(`cpl.${k}`, 'unknown setting (enabled, timeZone, maxRingSeconds, smtp)');
+  }
+  return cpl;
+}
+
 export function loadConfigFile(file: string, base: ServerConfig = defaultConfig()): ServerConfig {
   let text: string;
   try {
@@ -368,6 +413,7 @@ export function loadConfigFile(file: string, base: ServerConfig = defaultConfig(
   // A policy named in a config file lives next to it, wherever the server is started from.
   const policy = (raw as { policy?: unknown } | null)?.policy;
   if (typeof policy === 'string') c.policy = path.resolve(path.dirname(file), policy);
+  c.configFile = path.resolve(file);
   return c;
 }
 

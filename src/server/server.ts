@@ -17,13 +17,14 @@ import { DnsSipResolver } from '../transport/index.js';
 import { Proxy } from '../proxy/index.js';
 import { PolicyEngine, PolicyLoader, type RoutingPolicy } from '../policy/index.js';
 import { createDefaultPolicy } from '../policy/default-policy.js';
-import { sipCgi } from '../policy/plugins.js';
+import { sipCgi } from '../policy/sip-cgi-plugin.js';
 import { SipCgiRunner } from '../policy/sip-cgi/index.js';
 import { GatewayRouting } from '../policy/gateways.js';
 import { AdminEndpoint } from './admin.js';
 import { ServerCore } from './core.js';
-import { formatCplError, putCplScript } from '../policy/cpl/index.js';
-import type { ServerConfig } from './config.js';
+import { formatCplError, putCplScript, SmtpRelayMailer } from '../policy/cpl/index.js';
+import type { CallScriptOptions } from '../policy/cpl-calls.js';
+import { loadConfigFile, type ServerConfig } from './config.js';
 
 export interface ServerOverrides {
   clock?: Clock;
@@ -54,6 +55,7 @@ export class SipwayServer {
   private cdrClose: (() => void) | undefined;
   private keepalive: NatKeepalive | undefined;
   private cgiRunner: SipCgiRunner | undefined;
+  private mailer: SmtpRelayMailer | undefined;
   /** The machine's addresses, read once: isLocalHost runs for every request and must not enumerate interfaces. */
   private readonly interfaceAddresses = localAddresses();
   private registrarService: Registrar | undefined;
@@ -210,7 +212,7 @@ export class SipwayServer {
       serverName: SERVER_NAME,
     });
     this.proxyService = proxy;
-    const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }));
+    const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }), c.cpl.enabled ? this.callScriptOptions() : undefined);
     const subscribers = this.stores.subscribers;
     try {
       this.gatewayStore = await openGatewayStore(storeConfig, { onError: (err) => this.logger.error({ err }, 'gateway store background error') });
@@ -286,6 +288,7 @@ export class SipwayServer {
     this.admin = undefined;
     this.keepalive?.stop();
     await this.cgiRunner?.close();
+    await this.mailer?.flush();
     this.transactions.close();
     await this.transport.stop();
     await this.closeServices();
@@ -294,13 +297,15 @@ export class SipwayServer {
   }
 
   /**
-   * Re-reads the gateways and routes of the store (the config file's `gateways` section stays as started), then
-   * loads the configured policy file again and, if it loads and type-checks, makes it the one new requests start
-   * under; transactions in progress finish under the one they started with. A failure leaves the old one running.
+   * Re-reads the gateways and routes of the config file's `gateways` section and of the store, then loads the
+   * configured policy file again and, if it loads and type-checks, makes it the one new requests start under;
+   * transactions in progress finish under the one they started with. A failure leaves the old ones running.
    */
   async reloadPolicy(): Promise<{ ok: true } | { ok: false; error: string }> {
     try {
-      await this.routing?.reload();
+      const file = this.config.configFile;
+      // Only the gateways section is taken again: listeners, stores and the rest need a restart.
+      await this.routing?.reload(file === undefined ? undefined : loadConfigFile(file).gateways);
       this.logger.info('gateways reloaded');
     } catch (e) {
       const error = `gateways not reloaded, the previous ones stay: ${e instanceof Error ? e.message : String(e)}`;
@@ -342,6 +347,23 @@ export class SipwayServer {
   }
 
   /** True for hosts that name this server: listener and advertised addresses, loopback, and local interfaces behind a wildcard bind. */
+  /** Users' CPL scripts on calls: their store, and where mail nodes go (an SMTP relay, or the log). */
+  private callScriptOptions(): CallScriptOptions {
+    const { cpl } = this.config;
+    const logger = this.logger.child({ layer: 'cpl' });
+    if (cpl.smtp) {
+      this.mailer = new SmtpRelayMailer({ ...cpl.smtp, onError: (err, message) => logger.warn({ err: err.message, to: message.to }, 'CPL mail not delivered') });
+    }
+    const options: CallScriptOptions = {
+      scripts: this.stores!.cpl,
+      isServedDomain: (host) => this.core.isServedDomain(host),
+      run: { maxRingSeconds: cpl.maxRingSeconds, ...(cpl.timeZone !== undefined ? { timeZone: cpl.timeZone } : {}) },
+      now: () => new Date(this.clock.now()),
+    };
+    if (this.mailer) options.mail = this.mailer.send;
+    return options;
+  }
+
   isLocalHost(host: string, port: number | undefined): boolean {
     const h = host.toLowerCase().replace(/^\[|\]$/g, '');
     const listeners = this.listeners();

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SipwayServer, type ServerOverrides } from '../../src/server/server.js';
-import { applyConfigObject, defaultConfig, finishConfig, type ServerConfig } from '../../src/server/config.js';
+import { applyConfigObject, defaultConfig, finishConfig, loadConfigFile, type ServerConfig } from '../../src/server/config.js';
 import { parseMessage, SipResponse } from '../../src/message/index.js';
 import { silentLogger } from '../../src/util/logger.js';
 
@@ -21,10 +21,14 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** Starts an in-process server on ephemeral loopback ports with a temp data dir. */
+/**
+ * Starts an in-process server on ephemeral loopback ports with a temp data dir. `config.configFile` names a JSON
+ * config file read on top of the test settings, as `sipway serve --config` does.
+ */
 export async function startTestServer(config: Record<string, unknown> = {}, overrides: ServerOverrides = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sipway-test-'));
-  const base: ServerConfig = applyConfigObject(defaultConfig(), {
+  const { configFile, ...settings } = config;
+  let base: ServerConfig = applyConfigObject(defaultConfig(), {
     listen: ['udp:127.0.0.1:0', 'tcp:127.0.0.1:0'],
     domains: ['sipway.test'],
     data: dataDir,
@@ -33,8 +37,9 @@ export async function startTestServer(config: Record<string, unknown> = {}, over
     dns: { servers: ['127.0.0.1:9'], timeoutMs: 200 },
     // Many servers run at once in tests: none takes the default admin port unless the test asks for it.
     admin: false,
-    ...config,
+    ...settings,
   });
+  if (typeof configFile === 'string') base = loadConfigFile(configFile, base);
   const server = new SipwayServer(finishConfig(base), { logger: silentLogger(), destinationFilter: loopbackOnly, ...overrides });
   await server.start();
   const udp = server.listeners().find((l) => l.transport === 'udp');

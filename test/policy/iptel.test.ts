@@ -270,3 +270,37 @@ async function poll(read: () => Promise<CdrRecord[]>): Promise<CdrRecord[]> {
   }
   return [];
 }
+
+test('a reload reads the config file\'s gateways again; a config file that no longer parses keeps them', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-gw-reload-'));
+  const gw1 = (await TestUa.udp('gw1')).serve();
+  const gw2 = (await TestUa.udp('gw2')).serve();
+  const configFile = path.join(dir, 'sipway.json');
+  const gateways = (ua: TestUa) => ({ gateways: [{ id: ua.name, uri: `sip:127.0.0.1:${ua.port}`, group: 'de' }], routes: [{ prefix: '0', group: 'de', cost: 1 }] });
+  const { writeFileSync } = await import('node:fs');
+  writeFileSync(configFile, JSON.stringify({ gateways: gateways(gw1) }));
+  const h = await startProxy({}, { configFile });
+  try {
+    const alice = await h.ua('alice');
+    assert.equal((await call(h, alice, 'sip:0301234@sipway.test')).status, 200);
+    await gw1.request('INVITE');
+
+    writeFileSync(configFile, JSON.stringify({ gateways: gateways(gw2) }));
+    assert.deepEqual(await h.ts.server.reloadPolicy(), { ok: true });
+    assert.equal((await call(h, alice, 'sip:0301234@sipway.test')).status, 200);
+    await gw2.request('INVITE');
+    assert.ok(await gw1.nothing((m) => m.isRequest && m.method === 'INVITE'));
+
+    writeFileSync(configFile, JSON.stringify({ gateways: { routes: [{ prefix: 'x' }] } }));
+    const failed = await h.ts.server.reloadPolicy();
+    assert.equal(failed.ok, false);
+    assert.match(!failed.ok ? failed.error : '', /gateways not reloaded.*gateways\.routes/);
+    assert.equal((await call(h, alice, 'sip:0301234@sipway.test')).status, 200);
+    await gw2.request('INVITE');
+  } finally {
+    gw1.close();
+    gw2.close();
+    await h.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

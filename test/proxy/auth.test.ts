@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildAuthorization, computeHa1, parseDigestChallenge } from '../../src/auth/index.js';
+import { computeHa1 } from '../../src/auth/index.js';
 import { serialize, type SipRequest, type SipResponse } from '../../src/message/index.js';
 import { buildNon2xxAck } from '../../src/transaction/index.js';
 import { startProxy, type ProxyHarness } from './harness.js';
-import { Dialog, invite, outOfDialog, parse, register } from './ua.js';
+import { Dialog, invite, outOfDialog, parse, register, retryWithCredentials } from './ua.js';
 
 const PASSWORD = 'secret-alice';
 
@@ -19,20 +19,8 @@ async function withAlice(h: ProxyHarness): Promise<void> {
   });
 }
 
-/** The INVITE again with credentials for the 407's MD5 challenge (and CSeq + 1), as a UA retries it. */
 function withCredentials(inv: SipRequest, challenge: SipResponse, user = 'alice', extra: string[] = []): SipRequest {
-  const md5 = challenge.headers
-    .getAll('proxy-authenticate')
-    .map((v) => parseDigestChallenge(v))
-    .find((c) => c.ok && c.value.algorithm === 'MD5');
-  assert.ok(md5?.ok, 'an MD5 challenge');
-  const credentials = buildAuthorization({ challenge: md5.value, username: user, password: PASSWORD, method: 'INVITE', uri: inv.uri.toString() });
-  const retry = parse(serialize(inv)) as SipRequest;
-  retry.headers.set('cseq', `${inv.cseq.seq + 1} INVITE`);
-  retry.headers.set('via', inv.headers.get('via')!.replace(/branch=[^;]+/, `branch=z9hG4bKretry${inv.cseq.seq}`));
-  retry.headers.append('proxy-authorization', credentials);
-  for (const line of extra) retry.headers.append('proxy-authorization', line);
-  return retry;
+  return retryWithCredentials(inv, challenge, user, PASSWORD, extra);
 }
 
 test('callers of our domain are challenged (407); with credentials the call goes through without ours, others kept', async () => {

@@ -15,6 +15,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from '../../src/message/index.js';
+import { buildAuthorization, parseDigestChallenge } from '../../src/auth/index.js';
 import { buildCancel } from '../../src/transaction/index.js';
 import { wire } from '../helpers/messages.js';
 
@@ -247,6 +248,22 @@ export function outOfDialog(ua: TestUa, method: string, to: string, extra: strin
     ...extra,
   ];
   return parse(wire(lines)) as SipRequest;
+}
+
+/** The INVITE again with credentials for the 407's MD5 challenge (and CSeq + 1, a new branch), as a UA retries it. */
+export function retryWithCredentials(inv: SipRequest, challenge: SipResponse, user: string, password: string, extra: string[] = []): SipRequest {
+  const md5 = challenge.headers
+    .getAll('proxy-authenticate')
+    .map((v) => parseDigestChallenge(v))
+    .find((c) => c.ok && c.value.algorithm === 'MD5');
+  assert.ok(md5?.ok, 'an MD5 challenge');
+  const credentials = buildAuthorization({ challenge: md5.value, username: user, password, method: inv.method, uri: inv.uri.toString() });
+  const retry = parse(serialize(inv)) as SipRequest;
+  retry.headers.set('cseq', `${inv.cseq.seq + 1} ${inv.method}`);
+  retry.headers.set('via', inv.headers.get('via')!.replace(/branch=[^;]+/, `branch=z9hG4bKretry${inv.cseq.seq}x${unique('')}`));
+  retry.headers.append('proxy-authorization', credentials);
+  for (const line of extra) retry.headers.append('proxy-authorization', line);
+  return retry;
 }
 
 /** §9.1: the CANCEL for a request we sent. */
