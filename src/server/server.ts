@@ -293,7 +293,8 @@ export class SipwayServer {
     await this.transport.stop();
     await this.closeServices();
     this.logger.info('sipway stopped');
-    this.logger.flush?.();
+    // Log lines are written asynchronously: the last ones must be out before the process exits.
+    await new Promise<void>((resolve) => this.logger.flush(() => resolve()));
   }
 
   /**
@@ -395,12 +396,14 @@ export class SipwayServer {
 
   private onRequest(req: SipRequest, st: ServerTransaction): void {
     // One log line per request, written when its final response is sent, whoever sends it.
-    const started = this.clock.now();
-    const respond = st.respond.bind(st);
-    st.respond = (res: SipResponse): void => {
-      respond(res);
-      if (res.status >= 200) this.logRequest(req, res, this.clock.now() - started);
-    };
+    if (this.logger.isLevelEnabled('info')) {
+      const started = this.clock.now();
+      const respond = st.respond.bind(st);
+      st.respond = (res: SipResponse): void => {
+        respond(res);
+        if (res.status >= 200) this.logRequest(req, res, this.clock.now() - started);
+      };
+    }
     if (req.method === 'CANCEL') {
       const invite = this.transactions.findInviteForCancel(req);
       if (invite && this.proxyService) {

@@ -10,8 +10,8 @@ export interface LoggerConfig {
 
 export function createLogger(config: LoggerConfig = {}): Logger {
   const options: LoggerOptions = { level: config.level ?? 'info', base: { app: 'sipway' } };
-  if (config.destination === undefined) return pino(options);
-  return pino(options, destination({ dest: config.destination, sync: false }));
+  // Asynchronous writes: a line per request must not cost a write(2) on the signalling path. `flush()` on shutdown.
+  return pino(options, destination({ dest: config.destination ?? 1, sync: false }));
 }
 
 /** A logger that discards everything; the default for library use and tests. */
