@@ -1,0 +1,151 @@
+/**
+ * The two servers of bench:e2e on loopback UDP, each in a role: `sipway serve` (one Node process today, or
+ * `--workers N` once the CLI has it) and Kamailio with a config of bench/kamailio/ and the same number of UDP workers.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { freePort, startCliServer } from '../../test/helpers/process.js';
+import { projectRoot } from '../../test/helpers/paths.js';
+import { Children, stopChild } from './procs.js';
+
+export type ServerName = 'sipway' | 'kamailio';
+
+export type Role =
+  | { kind: 'static'; nextHop: string; stateless: boolean }
+  | { kind: 'registrar' }
+  | { kind: 'registrar-auth'; sipwayData: string; kamailioDb: string };
+
+export interface BenchServer {
+  name: ServerName;
+  port: number;
+  /** The root of the server's process tree. */
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export const DOMAIN = 'bench.test';
+
+export interface ServerOptions {
+  workers: number;
+  /** Whether `sipway serve` takes --workers (checked once against its --help). */
+  sipwayWorkersFlag: boolean;
+  /** Kamailio shared memory in MB (usrloc and tm live there). */
+  kamailioShmMb: number;
+  dir: string;
+  children: Children;
+}
+
+export async function startServer(name: ServerName, role: Role, o: ServerOptions): Promise<BenchServer> {
+  return name === 'sipway' ? startSipway(role, o) : startKamailio(role, o);
+}
+
+async function startSipway(role: Role, o: ServerOptions): Promise<BenchServer> {
+  const port = await freePort();
+  const data = role.kind === 'registrar-auth' ? role.sipwayData : path.join(o.dir, 'sipway-data');
+  const args = ['--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', data, '--log-level', 'warn', '--admin', `127.0.0.1:${await freePort()}`];
+  if (role.kind !== 'registrar-auth') args.push('--no-auth');
+  if (role.kind === 'static') {
+    args.push('--policy', path.join(projectRoot, 'dist', 'bench', 'e2e', 'static-policy.js'));
+    // The policy reads its next hop from the environment the server inherits.
+    process.env.SIPWAY_BENCH_NEXT_HOP = role.nextHop;
+    process.env.SIPWAY_BENCH_STATELESS = role.stateless ? '1' : '0';
+  }
+  if (o.sipwayWorkersFlag) args.push('--workers', String(o.workers));
+  const server = await startCliServer(args, 30000);
+  o.children.add(server.child);
+  return {
+    name: 'sipway',
+    port,
+    pid: server.child.pid!,
+    stop: async () => {
+      await server.stop();
+    },
+  };
+}
+
+async function startKamailio(role: Role, o: ServerOptions): Promise<BenchServer> {
+  const port = await freePort();
+  const runDir = path.join(o.dir, `kamailio-${port}`);
+  mkdirSync(runDir, { recursive: true });
+  const cfgDir = path.join(projectRoot, 'bench', 'kamailio');
+  const args = ['-DD', '-E', '-n', String(o.workers), '-m', String(o.kamailioShmMb), '-M', '16', '-Y', runDir, '-w', runDir, '-P', path.join(runDir, 'kamailio.pid'), '-l', `udp:127.0.0.1:${port}`];
+  if (role.kind === 'static') {
+    args.push('-f', path.join(cfgDir, 'proxy-static.cfg'), '-A', `NEXT_HOP="${role.nextHop}"`);
+    if (role.stateless) args.push('-A', 'STATELESS');
+  } else {
+    args.push('-f', path.join(cfgDir, 'registrar.cfg'));
+    if (role.kind === 'registrar-auth') args.push('-A', 'WITH_AUTH', '-A', `DBURL="sqlite:///${role.kamailioDb}"`);
+  }
+  // Its own process group: kamailio forks workers and timer processes, and the SIGKILL fallback must reach them.
+  const child = o.children.add(spawn('kamailio', args, { cwd: runDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true }), true);
+  let log = '';
+  const append = (c: Buffer): void => {
+    if (log.length < 65536) log += c.toString();
+  };
+  child.stdout!.on('data', append);
+  child.stderr!.on('data', append);
+  const stop = async (): Promise<void> => {
+    await stopChild(child, 'SIGTERM', 5000, true);
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the group is gone
+    }
+  };
+  try {
+    await waitForOptions(port, child, () => log, 15000);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  return { name: 'kamailio', port, pid: child.pid!, stop };
+}
+
+/** Until the server answers OPTIONS for itself with 200 (bounded). */
+async function waitForOptions(port: number, child: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
+  const probe = dgram.createSocket('udp4');
+  probe.on('error', () => {});
+  let answered = false;
+  probe.on('message', (m: Buffer) => {
+    if (m.toString('latin1', 0, 12) === 'SIP/2.0 200 ') answered = true;
+  });
+  await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
+  const local = probe.address().port;
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (let i = 0; !answered; i++) {
+      if (child.exitCode !== null) throw new Error(`kamailio exited with ${child.exitCode} before answering OPTIONS:\n${log()}`);
+      if (Date.now() > deadline) throw new Error(`kamailio did not answer OPTIONS on 127.0.0.1:${port} within ${timeoutMs} ms:\n${log()}`);
+      const ping = `OPTIONS sip:127.0.0.1:${port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bKready${i};rport\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p${i}\r\nTo: <sip:127.0.0.1:${port}>\r\nCall-ID: bench-ready-${local}-${i}\r\nCSeq: ${i + 1} OPTIONS\r\nContent-Length: 0\r\n\r\n`;
+      probe.send(ping, port, '127.0.0.1');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    probe.close();
+  }
+}
+
+/** Whether `sipway serve --help` lists --workers (multi-core serving is being built in parallel with this bench). */
+export function sipwayHasWorkersFlag(): boolean {
+  const r = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', '--help'], { encoding: 'utf8', timeout: 20000 });
+  return /--workers\b/.test((r.stdout ?? '') + (r.stderr ?? ''));
+}
+
+/**
+ * Kamailio 5.6 with its SQLite module, and SIPp: present, installed with apt-get when running as root, or a clear
+ * message what to install.
+ */
+export function ensureTools(): void {
+  const missing = ['kamailio', 'sipp'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
+  if (spawnSync('sh', ['-c', 'ls /usr/lib/*/kamailio/modules/db_sqlite.so']).status !== 0) missing.push('kamailio db_sqlite module');
+  if (missing.length === 0) return;
+  const packages = ['kamailio', 'kamailio-sqlite-modules', 'sip-tester'];
+  if (process.getuid?.() !== 0) throw new Error(`missing: ${missing.join(', ')}; install with: sudo apt-get install -y ${packages.join(' ')}`);
+  console.log(`installing ${packages.join(' ')} (apt-get) ...`);
+  const opts = { stdio: 'inherit' as const, timeout: 300000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } };
+  spawnSync('apt-get', ['update'], opts);
+  const r = spawnSync('apt-get', ['install', '-y', ...packages], opts);
+  if (r.status !== 0) throw new Error(`apt-get install ${packages.join(' ')} failed`);
+}
