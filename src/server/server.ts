@@ -389,7 +389,7 @@ export class SipwayServer {
         else this.logger.debug({ status: res.status, callId: res.callId }, 'stray response dropped');
       },
       onServerTransactionError: (st, err) => {
-        this.logger.warn({ method: st.request.method, callId: st.request.callId, err: err.message }, 'server transaction failed');
+        this.logger.warn({ method: st.method, callId: st.callId, err: err.message }, 'server transaction failed');
       },
     };
   }
@@ -401,7 +401,10 @@ export class SipwayServer {
       const respond = st.respond.bind(st);
       st.respond = (res: SipResponse): void => {
         respond(res);
-        if (res.status >= 200) this.logRequest(req, res, this.clock.now() - started);
+        if (res.status < 200) return;
+        this.logRequest(req, res, this.clock.now() - started);
+        // The transaction outlives its final response (Timer J, H): it must not keep the request through this closure.
+        st.respond = respond;
       };
     }
     if (req.method === 'CANCEL') {

@@ -1,4 +1,4 @@
-import type { SipRequest, SipResponse } from '../message/index.js';
+import { serialize, type SipRequest, type SipResponse } from '../message/index.js';
 import { responseDestination } from '../transport/response-route.js';
 import type { Destination, TransportError } from '../transport/types.js';
 import { assertResponseStatus, Transaction, type TransactionEnv } from './transaction.js';
@@ -9,7 +9,10 @@ export type NonInviteServerState = 'Trying' | 'Proceeding' | 'Completed' | 'Term
 export class NonInviteServerTransaction extends Transaction<NonInviteServerState> {
   readonly side = 'server' as const;
   readonly destination: Destination;
-  private lastResponse: SipResponse | undefined;
+  /** The latest provisional response, for retransmitted requests in Proceeding. */
+  private lastProvisional: SipResponse | undefined;
+  /** The final response as sent, for retransmitted requests in Completed. */
+  private finalBytes: Buffer | undefined;
 
   constructor(env: TransactionEnv, id: string, request: SipRequest) {
     const destination = responseDestination(request);
@@ -19,7 +22,9 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
 
   /** A retransmission of the request: absorbed in Trying, answered with the latest response afterwards (§17.2.2). */
   receiveRetransmission(): void {
-    if (this.lastResponse && this.state !== 'Terminated') this.transmit(this.lastResponse, this.destination, true);
+    if (this.state === 'Terminated') return;
+    if (this.finalBytes) this.retransmitBytes(this.finalBytes, this.destination);
+    else if (this.lastProvisional) this.transmit(this.lastProvisional, this.destination, true);
   }
 
   /** Sends a response from the TU (100..699). Once a final response is sent, later ones are discarded (§17.2.2). */
@@ -30,14 +35,19 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
       this.env.logger.debug({ transaction: this.id, state: this.state, status }, 'response discarded by non-INVITE server transaction');
       return;
     }
-    this.lastResponse = response;
     if (status < 200) {
+      this.lastProvisional = response;
       this.transition('Proceeding');
       this.transmit(response, this.destination, false);
       return;
     }
+    // A REGISTER flood keeps tens of thousands of these in Completed: the bytes are all Timer J needs.
+    const bytes = serialize(response);
+    this.finalBytes = bytes;
+    this.lastProvisional = undefined;
     this.transition('Completed');
-    this.transmit(response, this.destination, false);
+    this.releaseRequest();
+    this.transmit(response, this.destination, false, bytes);
     // Timer J keeps the final response around for retransmitted requests (zero over reliable transports).
     this.startTimer('J', this.durations.J, () => this.transition('Terminated'));
   }

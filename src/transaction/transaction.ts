@@ -57,14 +57,21 @@ export abstract class Transaction<S extends string> {
   private readonly running = new Map<TimerName, TimerHandle>();
   private readonly terminatedListeners: Array<() => void> = [];
 
+  readonly method: string;
+  readonly callId: string;
+  private req: SipRequest | undefined;
+
   constructor(
     protected readonly env: TransactionEnv,
     /** The index key (§17.1.3 / §17.2.3), unique among live transactions of one side. */
     readonly id: string,
-    readonly request: SipRequest,
+    request: SipRequest,
     initial: S,
     transport: string,
   ) {
+    this.req = request;
+    this.method = request.method;
+    this.callId = request.callId;
     this.current = initial;
     this.reliable = env.sender.isReliable(transport);
     this.durations = timerDurations(env.timers, this.reliable);
@@ -74,8 +81,23 @@ export abstract class Transaction<S extends string> {
     return this.current;
   }
 
-  get method(): string {
-    return this.request.method;
+  /**
+   * The request the transaction was made for. A non-INVITE server transaction lets go of it once its final response
+   * is sent (Completed waits 32 s for retransmissions over UDP and needs only the response's bytes): reading it then
+   * is a programming error.
+   */
+  get request(): SipRequest {
+    if (this.req === undefined) throw new Error(`transaction ${this.id}: the request was released after the final response`);
+    return this.req;
+  }
+
+  /** Whether the request is still held (see `request`). */
+  get holdsRequest(): boolean {
+    return this.req !== undefined;
+  }
+
+  protected releaseRequest(): void {
+    this.req = undefined;
   }
 
   /** Called once when the transaction reaches Terminated (at once if it already has). */
@@ -132,11 +154,21 @@ export abstract class Transaction<S extends string> {
   }
 
   /** Hands a message to the transport; a rejection becomes a transport error of this transaction (§17.1.4, §17.2.4). */
-  protected transmit(message: AnyMessage, destination: Destination, retransmission: boolean): void {
+  protected transmit(message: AnyMessage, destination: Destination, retransmission: boolean, bytes?: Buffer): void {
     if (retransmission) this.env.observer.retransmitted(this);
+    this.sending(() => this.env.sender.send(message, destination, bytes), destination);
+  }
+
+  /** Sends serialised bytes again (a retransmission of a message whose parsed form is gone). */
+  protected retransmitBytes(bytes: Buffer, destination: Destination): void {
+    this.env.observer.retransmitted(this);
+    this.sending(() => this.env.sender.resend(bytes, destination), destination);
+  }
+
+  private sending(send: () => Promise<void>, destination: Destination): void {
     const fail = (e: unknown): void => this.transportFailed(asTransportError(e, destination));
     try {
-      this.env.sender.send(message, destination).catch(fail);
+      send().catch(fail);
     } catch (e) {
       fail(e);
     }

@@ -222,11 +222,11 @@ export class TransportLayer implements MessageSender {
     return { ...this.counters, connectionsOpen: this.table.size };
   }
 
-  async send(message: AnyMessage, destination?: Destination): Promise<void> {
+  async send(message: AnyMessage, destination?: Destination, serialized?: Buffer): Promise<void> {
     if (this.state !== 'running') throw new TransportError('no-listener', 'the transport layer is not running', destination);
     const dest = destination ?? this.defaultDestination(message);
     const target = await this.resolve(dest);
-    const bytes = serialize(message);
+    const bytes = serialized ?? serialize(message);
     if (dest.transport !== 'udp') {
       const conn = await this.connectionFor(message, dest, target);
       await conn.write(bytes);
@@ -237,6 +237,21 @@ export class TransportLayer implements MessageSender {
     const endpoint = this.udpEndpointFor(dest, target.address);
     await endpoint.send(bytes, target.address, dest.port);
     this.sent(message, bytes, { transport: 'udp', address: target.address, port: dest.port, flowId: endpoint.flowId });
+  }
+
+  async resend(bytes: Buffer, destination: Destination): Promise<void> {
+    if (this.state !== 'running') throw new TransportError('no-listener', 'the transport layer is not running', destination);
+    const target = await this.resolve(destination);
+    if (destination.transport !== 'udp') {
+      // Retransmissions are a datagram matter (§17); over a stream only the connection it went out on will do.
+      const conn = destination.flowId !== undefined ? this.table.flow(destination.flowId) : undefined;
+      if (!conn) throw new TransportError('write', 'the connection is gone', destination);
+      await conn.write(bytes);
+      return;
+    }
+    const endpoint = this.udpEndpointFor(destination, target.address);
+    await endpoint.send(bytes, target.address, destination.port);
+    this.counters.sent++;
   }
 
   // ---- receive path ----

@@ -42,8 +42,14 @@ export interface MessageSender {
   /**
    * Sends a request (to `destination`) or a response (per §18.2.2 from its top Via and the request's source when
    * `destination` is omitted). Resolves when handed to the socket; rejects with TransportError (§17.1.4, §18.4).
+   * `bytes`: the message already serialised by the caller (not serialised again).
    */
-  send(message: AnyMessage, destination?: Destination): Promise<void>;
+  send(message: AnyMessage, destination?: Destination, bytes?: Buffer): Promise<void>;
+  /**
+   * Sends again what `serialize()` made of a message sent to `destination` before (a retransmission): the sender of a
+   * retransmission need not keep the parsed message. `bytes` given to send() are its serialisation.
+   */
+  resend(bytes: Buffer, destination: Destination): Promise<void>;
   /** Whether a transport is reliable (no retransmissions at the transaction layer, §17.1.1.2). */
   isReliable(transport: string): boolean;
   /** The listener to use for sending to this destination (for our Via sent-by). */

@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildAuthorization } from '../../src/auth/digest.js';
 import { computeHa1 } from '../../src/auth/digest.js';
+import { serialize } from '../../src/message/index.js';
 import { startTestServer, UdpClient, type TestServer } from '../helpers/server.js';
 import { register, registerBytes, challengeOf, boundContacts } from '../helpers/register.js';
 
@@ -144,4 +145,17 @@ test('repeated failures for one user end in 403 (blocked)', async () => {
     last = r.res.status;
   }
   assert.equal(last, 403);
+});
+
+test('a retransmitted REGISTER over UDP gets the same final response again, byte for byte, and binds nothing new', async () => {
+  const { challenge } = await register(client, ts.port, { user: 'bob', domain: DOMAIN, password: 'builder', expires: 600, callId: 'c-retransmit' });
+  assert.ok(challenge);
+  const authorization = buildAuthorization({ challenge, username: 'bob', password: 'builder', method: 'REGISTER', uri: `sip:${DOMAIN}`, nc: 2 });
+  const bytes = registerBytes(client, { user: 'bob', domain: DOMAIN, expires: 600, callId: 'c-retransmit', cseq: 3, authorization, contact: `sip:bob-second@127.0.0.1:${client.port}` });
+  const first = await client.request(bytes, ts.port);
+  assert.equal(first?.status, 200);
+  const again = await client.request(bytes, ts.port);
+  assert.equal(again?.status, 200);
+  assert.ok(serialize(first).equals(serialize(again)), 'the same bytes');
+  assert.equal(again.headers.get('cseq'), '3 REGISTER');
 });

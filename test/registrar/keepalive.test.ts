@@ -65,6 +65,7 @@ function harness(options: { intervalMs?: number; maxFailures?: number; maxInFlig
   const sent: Sent[] = [];
   const sender: MessageSender = {
     send: async () => {},
+    resend: async () => {},
     isReliable: (t) => t !== 'udp',
     listenerFor: (transport): BoundListener => ({ transport, host: '192.0.2.10', port: 5060, advertised: '192.0.2.10:5060' }),
   };

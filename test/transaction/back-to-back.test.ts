@@ -23,6 +23,12 @@ class LinkSender implements MessageSender {
     private readonly address: string,
   ) {}
 
+  resend(bytes: Buffer, destination: Destination): Promise<void> {
+    const r = parseMessage(bytes);
+    assert.ok(r.ok);
+    return this.send(r.message, destination);
+  }
+
   send(message: AnyMessage, _destination?: Destination): Promise<void> {
     const bytes = serialize(message);
     const label = message.isRequest ? message.method : String(message.status);

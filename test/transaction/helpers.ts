@@ -37,6 +37,13 @@ export class FakeSender implements MessageSender {
     return this.failure ? Promise.reject(this.failure) : Promise.resolve();
   }
 
+  /** Retransmitted bytes are recorded as the message they were made from. */
+  resend(bytes: Buffer, destination: Destination): Promise<void> {
+    const r = parseMessage(bytes);
+    assert.ok(r.ok, 'resend got bytes that parse');
+    return this.send(r.message, destination);
+  }
+
   isReliable(transport: string): boolean {
     return transport !== 'udp';
   }

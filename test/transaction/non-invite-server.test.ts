@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createResponse } from '../../src/message/index.js';
+import { createResponse, serialize } from '../../src/message/index.js';
 import { NonInviteServerTransaction } from '../../src/transaction/index.js';
 import { incomingRequest, setup } from './helpers.js';
 
@@ -28,7 +28,11 @@ test('Trying absorbs retransmissions; Proceeding and Completed answer them with 
   assert.equal(st.state, 'Completed');
   layer.receive(incomingRequest('OPTIONS'));
   assert.deepEqual(statuses(sender), [100, 100, 200, 200]);
-  assert.equal(sender.responses(200)[1]!.message, sender.responses(200)[0]!.message);
+  // The retransmission is the same bytes, sent again from what the transaction kept: the request is gone.
+  assert.deepEqual(serialize(sender.responses(200)[1]!.message), serialize(sender.responses(200)[0]!.message));
+  assert.equal(st.holdsRequest, false);
+  assert.throws(() => st.request, /released after the final response/);
+  assert.equal(st.method, 'OPTIONS');
   assert.equal(user.requests.length, 1);
 });
 

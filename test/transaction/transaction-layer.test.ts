@@ -26,6 +26,7 @@ test('addVia puts our Via on top: transport, advertised sent-by, a fresh magic-c
   const families: Array<4 | 6 | undefined> = [];
   const v6: MessageSender = {
     send: () => Promise.resolve(),
+    resend: () => Promise.resolve(),
     isReliable: () => false,
     listenerFor: (transport, family) => {
       families.push(family);
