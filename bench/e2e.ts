@@ -202,7 +202,13 @@ async function memoryScenario(bench: Bench, name: ServerName): Promise<void> {
       // Kamailio answers REGISTER statelessly; sipway keeps each REGISTER's transaction for Timer J after the 200.
       const settle = name === 'sipway' ? SETTLE_SECONDS : 2;
       console.log(`  mem ${name}: ${added} more bindings; reading memory in ${settle} s`);
-      await sleep(settle * 1000);
+      // How the memory settles (transactions ending, the heap given back) is worth seeing, not just its end point.
+      const series: string[] = [];
+      for (let waited = 0; waited < settle; waited += 5) {
+        await sleep(Math.min(5, settle - waited) * 1000);
+        series.push(`${Math.min(waited + 5, settle)} s ${(treeMemory(server.pid).pssBytes / 1048576).toFixed(0)}`);
+      }
+      if (series.length > 1) console.log(`  mem ${name}: PSS (MiB) after the flood: ${series.join(', ')}`);
       const after = treeMemory(server.pid);
       bench.memory[name] = {
         perBinding: (after.pssBytes - before.pssBytes) / Math.max(1, added),

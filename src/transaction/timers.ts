@@ -49,7 +49,19 @@ export interface TimerDurations {
   M: number;
 }
 
-export function timerDurations(config: TimerConfig, reliable: boolean): TimerDurations {
+/** One pair of duration tables per config: every transaction shares them (a flood keeps 100,000 transactions alive). */
+const tables = new WeakMap<TimerConfig, { reliable: Readonly<TimerDurations>; unreliable: Readonly<TimerDurations> }>();
+
+export function timerDurations(config: TimerConfig, reliable: boolean): Readonly<TimerDurations> {
+  let pair = tables.get(config);
+  if (pair === undefined) {
+    pair = { reliable: Object.freeze(computeDurations(config, true)), unreliable: Object.freeze(computeDurations(config, false)) };
+    tables.set(config, pair);
+  }
+  return reliable ? pair.reliable : pair.unreliable;
+}
+
+function computeDurations(config: TimerConfig, reliable: boolean): TimerDurations {
   const window = 64 * config.T1;
   return {
     T2: config.T2,

@@ -52,10 +52,11 @@ export abstract class Transaction<S extends string> {
   abstract readonly side: 'client' | 'server';
   /** §17.1.1.2 / §17.2.1: retransmissions happen only on unreliable transports. */
   readonly reliable: boolean;
-  protected readonly durations: TimerDurations;
+  protected readonly durations: Readonly<TimerDurations>;
   private current: S | 'Terminated';
-  private readonly running = new Map<TimerName, TimerHandle>();
-  private readonly terminatedListeners: Array<() => void> = [];
+  /** Running timers as name, handle pairs: rarely more than two, and a Map per transaction costs more than it saves. */
+  private running: Array<TimerName | TimerHandle> = [];
+  private terminatedListeners: Array<() => void> | undefined;
 
   readonly method: string;
   readonly callId: string;
@@ -103,7 +104,7 @@ export abstract class Transaction<S extends string> {
   /** Called once when the transaction reaches Terminated (at once if it already has). */
   onTerminated(listener: () => void): void {
     if (this.current === 'Terminated') listener();
-    else this.terminatedListeners.push(listener);
+    else (this.terminatedListeners ??= []).push(listener);
   }
 
   /** Ends the transaction without further messages (layer shutdown). */
@@ -115,12 +116,14 @@ export abstract class Transaction<S extends string> {
     if (this.current === next || this.current === 'Terminated') return;
     this.current = next;
     if (next === 'Terminated') {
-      for (const t of this.running.values()) t.cancel();
-      this.running.clear();
+      for (let i = 1; i < this.running.length; i += 2) (this.running[i] as TimerHandle).cancel();
+      this.running = [];
     }
     this.env.observer.stateChanged(this);
-    if (next === 'Terminated') {
-      for (const l of this.terminatedListeners.splice(0)) {
+    if (next === 'Terminated' && this.terminatedListeners) {
+      const listeners = this.terminatedListeners;
+      this.terminatedListeners = undefined;
+      for (const l of listeners) {
         try {
           l();
         } catch (e) {
@@ -139,18 +142,24 @@ export abstract class Transaction<S extends string> {
       fire();
       return;
     }
-    this.running.set(
-      name,
-      this.env.clock.setTimer(ms, () => {
-        this.running.delete(name);
-        fire();
-      }),
-    );
+    const handle = this.env.clock.setTimer(ms, () => {
+      this.forget(name);
+      fire();
+    });
+    this.running.push(name, handle);
   }
 
   protected stopTimer(name: TimerName): void {
-    this.running.get(name)?.cancel();
-    this.running.delete(name);
+    (this.forget(name) as TimerHandle | undefined)?.cancel();
+  }
+
+  /** Removes a timer from the running ones; returns its handle. */
+  private forget(name: TimerName): TimerHandle | undefined {
+    const i = this.running.indexOf(name);
+    if (i < 0) return undefined;
+    const handle = this.running[i + 1] as TimerHandle;
+    this.running.splice(i, 2);
+    return handle;
   }
 
   /** Hands a message to the transport; a rejection becomes a transport error of this transaction (§17.1.4, §17.2.4). */
