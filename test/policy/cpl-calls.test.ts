@@ -21,6 +21,11 @@ async function putScript(h: ProxyHarness, user: string, xml: string, domain = 's
   assert.ok(r.ok, JSON.stringify(!r.ok && r.errors));
 }
 
+async function subscriber(h: ProxyHarness, username: string, domain: string, password: string): Promise<void> {
+  const ha1 = (algorithm: 'MD5' | 'SHA-256') => computeHa1(username, domain, password, algorithm);
+  await h.ts.server.subscribers.put({ username, domain, ha1Md5: ha1('MD5'), ha1Sha256: ha1('SHA-256'), groups: [], createdAt: 0 });
+}
+
 /** A UAS on loopback: its URI for scripts, and the UA to watch. */
 async function uas(h: ProxyHarness, name: string, behaviour: UasBehaviour = {}): Promise<{ ua: TestUa; uri: string }> {
   const ua = (await h.ua(name)).serve(behaviour);
@@ -159,14 +164,7 @@ test('screen-monica-business-hours: declined (603) on a weekday morning in Berli
 test('friends-to-cell-others-to-secretary: an authenticated friend is redirected to the cell, a forged From to the secretary', async () => {
   const h = await startProxy({ authenticateCallers: true }, { domains: ['sipway.test', 'example.com'] });
   try {
-    await h.ts.server.subscribers.put({
-      username: 'bob',
-      domain: 'example.com',
-      ha1Md5: computeHa1('bob', 'example.com', 'pw-bob', 'MD5'),
-      ha1Sha256: computeHa1('bob', 'example.com', 'pw-bob', 'SHA-256'),
-      groups: [],
-      createdAt: 0,
-    });
+    await subscriber(h, 'bob', 'example.com', 'pw-bob');
     await putScript(h, 'alice', example('friends-to-cell-others-to-secretary.xml'), 'example.com');
     const bob = await h.ua('bob');
     const inv = invite(bob, { to: 'sip:alice@example.com', from: 'sip:bob@example.com' });
@@ -194,14 +192,7 @@ test('friends-to-cell-others-to-secretary: an authenticated friend is redirected
 test('an outgoing script bars premium numbers for its owner before the PSTN routing', async () => {
   const h = await startProxy({ authenticateCallers: true });
   try {
-    await h.ts.server.subscribers.put({
-      username: 'alice',
-      domain: 'sipway.test',
-      ha1Md5: computeHa1('alice', 'sipway.test', 'pw', 'MD5'),
-      ha1Sha256: computeHa1('alice', 'sipway.test', 'pw', 'SHA-256'),
-      groups: [],
-      createdAt: 0,
-    });
+    await subscriber(h, 'alice', 'sipway.test', 'pw');
     await putScript(h, 'alice', example('block-premium-numbers.xml'));
     const alice = await h.ua('alice');
     const dial = async (to: string) => {
