@@ -2,10 +2,10 @@
  * The two servers of bench:e2e on loopback UDP, each in a role: `sipway serve` (one Node process today, or
  * `--workers N` once the CLI has it) and Kamailio with a config of bench/kamailio/ and the same number of UDP workers.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { waitForOptions } from '../../test/helpers/kamailio.js';
 import { freePort, startCliServer } from '../../test/helpers/process.js';
 import { projectRoot } from '../../test/helpers/paths.js';
 import { Children, stopChild } from './procs.js';
@@ -101,30 +101,6 @@ async function startKamailio(role: Role, o: ServerOptions): Promise<BenchServer>
     throw e;
   }
   return { name: 'kamailio', port, pid: child.pid!, stop };
-}
-
-/** Until the server answers OPTIONS for itself with 200 (bounded). */
-async function waitForOptions(port: number, child: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
-  const probe = dgram.createSocket('udp4');
-  probe.on('error', () => {});
-  let answered = false;
-  probe.on('message', (m: Buffer) => {
-    if (m.toString('latin1', 0, 12) === 'SIP/2.0 200 ') answered = true;
-  });
-  await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
-  const local = probe.address().port;
-  try {
-    const deadline = Date.now() + timeoutMs;
-    for (let i = 0; !answered; i++) {
-      if (child.exitCode !== null) throw new Error(`kamailio exited with ${child.exitCode} before answering OPTIONS:\n${log()}`);
-      if (Date.now() > deadline) throw new Error(`kamailio did not answer OPTIONS on 127.0.0.1:${port} within ${timeoutMs} ms:\n${log()}`);
-      const ping = `OPTIONS sip:127.0.0.1:${port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bKready${i};rport\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p${i}\r\nTo: <sip:127.0.0.1:${port}>\r\nCall-ID: bench-ready-${local}-${i}\r\nCSeq: ${i + 1} OPTIONS\r\nContent-Length: 0\r\n\r\n`;
-      probe.send(ping, port, '127.0.0.1');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  } finally {
-    probe.close();
-  }
 }
 
 /** Whether `sipway serve --help` lists --workers (multi-core serving is being built in parallel with this bench). */

@@ -347,7 +347,6 @@ export class SipwayServer {
     return this.transport.listeners();
   }
 
-  /** True for hosts that name this server: listener and advertised addresses, loopback, and local interfaces behind a wildcard bind. */
   /** Users' CPL scripts on calls: their store, and where mail nodes go (an SMTP relay, or the log). */
   private callScriptOptions(): CallScriptOptions {
     const { cpl } = this.config;
@@ -365,6 +364,7 @@ export class SipwayServer {
     return options;
   }
 
+  /** True for hosts that name this server: listener and advertised addresses, loopback, and local interfaces behind a wildcard bind. */
   isLocalHost(host: string, port: number | undefined): boolean {
     const h = host.toLowerCase().replace(/^\[|\]$/g, '');
     const listeners = this.listeners();

@@ -241,16 +241,15 @@ export class TransportLayer implements MessageSender {
 
   async resend(bytes: Buffer, destination: Destination): Promise<void> {
     if (this.state !== 'running') throw new TransportError('no-listener', 'the transport layer is not running', destination);
-    const target = await this.resolve(destination);
     if (destination.transport !== 'udp') {
       // Retransmissions are a datagram matter (§17); over a stream only the connection it went out on will do.
       const conn = destination.flowId !== undefined ? this.table.flow(destination.flowId) : undefined;
       if (!conn) throw new TransportError('write', 'the connection is gone', destination);
       await conn.write(bytes);
-      return;
+    } else {
+      const target = await this.resolve(destination);
+      await this.udpEndpointFor(destination, target.address).send(bytes, target.address, destination.port);
     }
-    const endpoint = this.udpEndpointFor(destination, target.address);
-    await endpoint.send(bytes, target.address, destination.port);
     this.counters.sent++;
   }
 

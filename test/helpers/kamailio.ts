@@ -47,7 +47,8 @@ export async function startKamailio(config: string, runDir: string, nextHop: str
   return running;
 }
 
-async function waitForOptions(port: number, child: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
+/** Until Kamailio answers OPTIONS for itself with 200 on 127.0.0.1:port (bounded by `timeoutMs`). */
+export async function waitForOptions(port: number, child: ChildProcess, log: () => string, timeoutMs: number): Promise<void> {
   const probe = dgram.createSocket('udp4');
   probe.on('error', () => {});
   let answered = false;
