@@ -1,7 +1,8 @@
 /**
- * SIPp through the default policy's PSTN routing while reloads swap the dialplan: a SIPp UAC calls a number, a
+ * SIPp through the default policy's PSTN routing. While reloads swap the dialplan: a SIPp UAC calls a number, a
  * SIPp UAS plays the gateway (reached under two gateway URIs, one per group), and the route in the store flips
  * between the groups with a reload every few milliseconds. No call may fail, and both routes carry calls.
+ * Failover: two SIPp UAS gateways, the first answering 503 (test/sipp/uas-503.xml), the second completing the call.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -71,6 +72,41 @@ test('SIPp: 200 calls to a number while reloadPolicy() swaps the dialplan every 
   } finally {
     reloading = false;
     await store.close();
+    await h.stop();
+  }
+});
+
+test('SIPp: gateway failover with two SIPp UAS gateways: the first answers 503, every call completes at the second', { timeout: 90000 }, async () => {
+  requireTool('sipp', 'sip-tester');
+  const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-failover-sipp-'));
+  const [downPort, upPort] = [await freePort(), await freePort()];
+  const h = await startProxy({}, {
+    gateways: {
+      gateways: [
+        { id: 'a-down', uri: `sip:127.0.0.1:${downPort}`, group: 'de' },
+        { id: 'b-up', uri: `sip:127.0.0.1:${upPort}`, group: 'de' },
+      ],
+      routes: [{ prefix: '0', group: 'de', cost: 1 }],
+    },
+  });
+  try {
+    for (const dir of ['down', 'up', 'uac']) mkdirSync(path.join(work, dir));
+    const calls = 50;
+    const down = runSippAsync('uas-503.xml', h.port, path.join(work, 'down'), ['-p', String(downPort), '-m', String(calls), '-timeout', '60s'], 70000);
+    const up = runSippAsync('uas-call.xml', h.port, path.join(work, 'up'), ['-p', String(upPort), '-m', String(calls), '-timeout', '60s'], 70000);
+    const caller = runSippAsync(
+      'uac-call.xml',
+      h.port,
+      path.join(work, 'uac'),
+      ['-s', '0301234', '-key', 'callee_domain', 'sipway.test', '-key', 'caller', 'alice', '-key', 'caller_domain', 'sipway.test', '-p', String(await freePort()), '-m', String(calls), '-r', '25', '-timeout', '60s'],
+      70000,
+    );
+    const [c, d, u] = await Promise.all([caller, down, up]);
+    assert.ok(c.successful === calls && c.failed === 0, `caller: ${c.successful} successful, ${c.failed} failed\n${c.stderr.slice(-1000)}`);
+    assert.ok(d.successful === calls && d.failed === 0, `gateway a (503): ${d.successful} successful, ${d.failed} failed\n${d.stderr.slice(-1000)}`);
+    assert.ok(u.successful === calls && u.failed === 0, `gateway b: ${u.successful} successful, ${u.failed} failed\n${u.stderr.slice(-1000)}`);
+    rmSync(work, { recursive: true, force: true });
+  } finally {
     await h.stop();
   }
 });
