@@ -13,6 +13,7 @@ export * from './parser.js';
 export * from './response.js';
 export * from './scanner.js';
 export * from './serializer.js';
+export * from './steering.js';
 export * from './uri.js';
 export * from './validate.js';
 export * from './via.js';
