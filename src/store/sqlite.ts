@@ -79,8 +79,9 @@ const MIGRATIONS: readonly string[] = [
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /**
- * Opens (creating if needed) `<dataDir>/sipway.db` and brings its schema up to date. One sipway process owns a
- * data directory: the location store keeps an index in memory that another writer would leave stale.
+ * Opens (creating if needed) `<dataDir>/sipway.db` and brings its schema up to date. The worker processes of one
+ * sipway server (`serve --workers`) may each open it: the SQLite stores keep no in-memory copy that another
+ * process's writes would leave stale, and busy_timeout makes a writer wait for another's lock instead of failing.
  */
 export function openDatabase(dataDir: string): SqliteDatabase {
   const file = join(dataDir, DATABASE_FILE);
@@ -90,9 +91,10 @@ export function openDatabase(dataDir: string): SqliteDatabase {
     db = new Database(file);
     // WAL lets readers (backups, the sqlite3 shell) work while sipway writes; NORMAL syncs at checkpoints, so a
     // power cut may lose the last few registrations but never corrupts the file, and UAs re-register anyway.
+    // busy_timeout first: switching to WAL takes a lock another process opening the file may hold.
+    db.pragma('busy_timeout = 5000');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
     migrate(db);
     return db;
   } catch (err) {
@@ -110,10 +112,13 @@ function migrate(db: SqliteDatabase): void {
       `${db.name} has schema version ${version}, newer than this sipway supports (${SCHEMA_VERSION}); upgrade sipway`,
     );
   }
-  for (let v = version; v < SCHEMA_VERSION; v++) {
-    db.transaction(() => {
+  if (version === SCHEMA_VERSION) return;
+  // Under the write lock, reading the version again: another process opening the file at the same moment may have
+  // migrated it in between, and must not have its migration applied twice.
+  db.transaction(() => {
+    for (let v = db.pragma('user_version', { simple: true }) as number; v < SCHEMA_VERSION; v++) {
       db.exec(MIGRATIONS[v]!);
       db.pragma(`user_version = ${v + 1}`);
-    })();
-  }
+    }
+  }).immediate();
 }

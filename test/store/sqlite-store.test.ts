@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { openStores } from '../../src/store/index.js';
 import { CorruptRecordError } from '../../src/store/record.js';
@@ -166,22 +168,138 @@ describe('SqliteLocationStore', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('refuses to load a corrupt row with an error naming it', async () => {
+  it('reports a corrupt row when its AOR is read, naming it, and keeps serving the others', async () => {
     const dir = tempDir();
     const db = openDatabase(dir);
+    const clock = new FakeClock(Date.now());
     db.prepare('INSERT INTO bindings (aor, binding_key, expires_at, binding) VALUES (?, ?, ?, ?)').run(
       'sip:x@example.com',
       'sip:x@h',
-      Date.now() + 60_000,
+      clock.now() + 60_000,
       '{"aor": "sip:x@example.com"',
     );
-    assert.throws(() => new SqliteLocationStore(db, new FakeClock(Date.now())), (err: unknown) =>
-      err instanceof CorruptRecordError && /sip:x@example\.com/.test(err.message),
-    );
+    const store = new SqliteLocationStore(db, clock);
+    const corrupt = (err: unknown): boolean =>
+      err instanceof CorruptRecordError && /sip:x@example\.com/.test(err.message);
+    await assert.rejects(store.lookup('sip:x@example.com'), corrupt);
+    await assert.rejects(store.modify('sip:x@example.com', () => ({ next: [], result: undefined })), corrupt);
+    assert.equal(rowCount(db), 1, 'a modify that could not read the AOR writes nothing');
+    await upsert(store, binding('sip:y@example.com', 1, clock.now()));
+    assert.equal((await store.lookup('sip:y@example.com')).length, 1);
+    // The way out for an operator: drop the AOR, its UAs register again.
+    await store.removeAor('sip:x@example.com');
+    assert.deepEqual(await store.lookup('sip:x@example.com'), []);
+    await store.close();
     db.close();
     rmSync(dir, { recursive: true, force: true });
   });
 });
+
+describe('SqliteLocationStore shared by several processes (serve --workers)', () => {
+  it('two handles on one data directory see each other\'s writes at once', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock(Date.now());
+    const [dbA, dbB] = [openDatabase(dir), openDatabase(dir)];
+    const [a, b] = [new SqliteLocationStore(dbA, clock), new SqliteLocationStore(dbB, clock)];
+    const alice = binding('sip:alice@example.com', 1, clock.now(), { expiresAt: clock.now() + 10_000 });
+    await upsert(a, alice);
+    assert.deepEqual(await b.lookup('sip:alice@example.com'), [alice]);
+    assert.equal(await b.count(), 1);
+    assert.deepEqual(await b.listAors(), ['sip:alice@example.com']);
+
+    await upsert(b, binding('sip:bob@example.com', 2, clock.now()));
+    assert.deepEqual((await a.listAors()).sort(), ['sip:alice@example.com', 'sip:bob@example.com']);
+    await b.removeAor('sip:alice@example.com');
+    assert.deepEqual(await a.lookup('sip:alice@example.com'), []);
+    assert.equal(await a.count(), 1);
+
+    // A modify through one handle starts from what the other wrote, not from a copy of its own.
+    await upsert(a, binding('sip:bob@example.com', 3, clock.now()));
+    assert.equal((await b.lookup('sip:bob@example.com')).length, 2);
+    await Promise.all([a.close(), b.close()]);
+    dbA.close();
+    dbB.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('modifies of one AOR alternating between two handles lose no update', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock(Date.now());
+    const [dbA, dbB] = [openDatabase(dir), openDatabase(dir)];
+    const stores = [new SqliteLocationStore(dbA, clock), new SqliteLocationStore(dbB, clock)];
+    const aor = 'sip:alice@example.com';
+    await Promise.all(Array.from({ length: 200 }, (_, n) => upsert(stores[n % 2]!, binding(aor, n, clock.now()))));
+    for (const store of stores) {
+      assert.equal((await store.lookup(aor)).length, 200);
+      assert.equal(await store.count(), 200);
+    }
+    await Promise.all(stores.map((s) => s.close()));
+    dbA.close();
+    dbB.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('worker processes registering on one AOR at the same time lose no update', { timeout: 30_000 }, async () => {
+    const dir = tempDir();
+    const clock = new FakeClock(Date.now());
+    // The test process opens first, so the schema exists before the workers start.
+    const db = openDatabase(dir);
+    const store = new SqliteLocationStore(db, clock);
+    const aor = 'sip:alice@example.com';
+    const perWorker = 150;
+    const workers = ['w1', 'w2'].map((name) => startWorker(dir, aor, name, perWorker));
+    try {
+      await Promise.all(workers.map((w) => w.ready));
+      for (const w of workers) w.child.stdin!.write('go\n');
+      // This process is a third writer, interleaving with the other two.
+      for (let n = 0; n < perWorker; n++) {
+        await upsert(store, binding(aor, n, clock.now()));
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(workers.map((w) => w.done));
+      const all = await store.lookup(aor);
+      assert.equal(all.length, 3 * perWorker);
+      for (const name of ['w1', 'w2']) assert.equal(all.filter((x) => x.node === name).length, perWorker, name);
+      assert.equal(await store.count(), 3 * perWorker);
+    } finally {
+      for (const w of workers) w.child.kill();
+      await store.close();
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+const WORKER = fileURLToPath(new URL('./sqlite-worker.js', import.meta.url));
+
+/** A worker process; `ready` and `done` resolve when it prints those lines and reject if it exits first. */
+function startWorker(dir: string, aor: string, name: string, count: number) {
+  const child = spawn(process.execPath, [WORKER, dir, aor, name, String(count)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  // Registered first: the line checks below run after the text is appended.
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  // 'close', not 'exit': it comes after the last output has been read.
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  const printed = (line: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (stdout.split('\n').includes(line)) resolve();
+      };
+      child.stdout!.on('data', check);
+      void exited.then((code) => {
+        check();
+        reject(new Error(`worker ${name} exited (${code}) before printing "${line}": ${stderr}`));
+      });
+    });
+  const ready = printed('ready');
+  const done = printed('done');
+  // Handled here too: a test that fails before awaiting `done` kills the worker in its finally block.
+  ready.catch(() => undefined);
+  done.catch(() => undefined);
+  return { child, ready, done };
+}
 
 describe('openStores({ dataDir })', () => {
   it('opens both stores on one database file that keeps subscribers and bindings across restarts', async () => {
