@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../util/errors.js';
 import { applyConfigObject, defaultConfig, finishConfig, loadConfigFile, parseListen, type ServerConfig } from '../server/config.js';
 import { SipwayServer } from '../server/server.js';
+import { isClusterWorker, runPrimary, runWorker, WorkerStartError } from '../server/cluster.js';
 import { UsageError } from './usage-error.js';
 import { USER_HELP, userCommand } from './user.js';
 import { LOCATION_HELP, locationCommand } from './location.js';
@@ -54,6 +55,7 @@ Options:
   --force-rport        answer requests at their source port even without ;rport (NAT, RFC 3581)
   --policy FILE        routing policy module, .ts or .js (docs/policy.md); SIGHUP or 'sipway reload' reloads it
   --admin HOST:PORT    loopback address of the admin endpoint for 'sipway reload' (default 127.0.0.1:5090)
+  --workers N|auto     worker processes sharing the listeners (default auto: one per CPU core; 1: one process)
   -h, --help           show this help`;
 
 function parse(args: string[], options: ParseArgsConfig['options']): ReturnType<typeof parseArgs> {
@@ -80,6 +82,7 @@ export function buildServeConfig(args: string[]): ServerConfig | 'help' {
     'force-rport': { type: 'boolean' },
     policy: { type: 'string' },
     admin: { type: 'string' },
+    workers: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) return 'help';
@@ -102,6 +105,11 @@ export function buildServeConfig(args: string[]): ServerConfig | 'help' {
   if (values['force-rport']) overrides.transport = { forceRport: true };
   if (typeof values.policy === 'string') overrides.policy = values.policy;
   if (typeof values.admin === 'string') overrides.admin = { listen: values.admin };
+  if (typeof values.workers === 'string') {
+    const w = values.workers;
+    if (w !== 'auto' && !/^\d+$/.test(w)) throw new UsageError(`--workers: '${w}' is not a number or 'auto'`);
+    overrides.workers = w === 'auto' ? w : Number(w);
+  }
   config = applyConfigObject(config, overrides, 'flags');
   return finishConfig(config);
 }
@@ -111,6 +119,14 @@ async function serve(args: string[]): Promise<number> {
   if (config === 'help') {
     console.log(SERVE_HELP);
     return 0;
+  }
+  if (isClusterWorker()) {
+    await runWorker(config);
+    return -1;
+  }
+  if (config.workers > 1) {
+    await runPrimary(config, config.workers);
+    return -1;
   }
   const server = new SipwayServer(config);
   await server.start();
@@ -175,7 +191,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof ConfigError || e instanceof UsageError) console.error(`sipway: ${e.message}`);
+    if (e instanceof ConfigError || e instanceof UsageError || e instanceof WorkerStartError) console.error(`sipway: ${e.message}`);
     else console.error(`sipway: ${(e as Error).stack ?? String(e)}`);
     process.exitCode = e instanceof UsageError ? 2 : 1;
   },

@@ -23,6 +23,8 @@ export interface NatKeepaliveOptions {
   fromUri?: string;
   /** Probe only bindings this node accepted (their flow is this node's socket); all bindings when absent. */
   nodeId?: string;
+  /** Call-IDs for the probes; a worker of several makes ones its own (their answers are steered by Call-ID). */
+  newCallId?: () => string;
 }
 
 export const DEFAULT_KEEPALIVE_INTERVAL_MS = 30_000;
@@ -197,7 +199,7 @@ export class NatKeepalive {
       .append('Max-Forwards', '1')
       .append('From', `<${from}>;tag=${newTag()}`)
       .append('To', `<${binding.aor}>`)
-      .append('Call-ID', newCallId())
+      .append('Call-ID', (this.options.newCallId ?? newCallId)())
       .append('CSeq', '1 OPTIONS')
       .append('Content-Length', '0');
     return new SipRequest('OPTIONS', contact.clone(), headers);

@@ -72,6 +72,11 @@ export interface ServerConfig {
   gateways: GatewayConfig;
   /** The config file the settings came from (absolute): a reload reads its `gateways` section again. */
   configFile?: string;
+  /**
+   * Worker processes of `sipway serve` sharing the listeners (docs/workers.md); default one per CPU core. 1 runs
+   * the server in the one process, without a cluster primary.
+   */
+  workers: number;
 }
 
 export function defaultConfig(): ServerConfig {
@@ -104,8 +109,11 @@ export function defaultConfig(): ServerConfig {
     nat: { keepalive: true, intervalMs: 30000, maxFailures: 3 },
     admin: { host: '127.0.0.1', port: DEFAULT_ADMIN_PORT },
     gateways: DEFAULT_GATEWAY_CONFIG,
+    workers: os.availableParallelism(),
   };
 }
+
+export const MAX_WORKERS = 64;
 
 export const DEFAULT_ADMIN_PORT = 5090;
 
@@ -283,6 +291,11 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
         break;
       case 'nodeId':
         c.nodeId = str(value, 'nodeId');
+        break;
+      case 'workers':
+        if (value === 'auto') c.workers = os.availableParallelism();
+        else if (!Number.isInteger(value)) throw new ConfigError('workers', `must be 'auto' or a whole number between 1 and ${MAX_WORKERS}`);
+        else c.workers = num(value, 'workers', 1, MAX_WORKERS);
         break;
       case 'auth':
         applyAuth(c, value);

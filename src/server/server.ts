@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../util/logger.js';
 import type { SipRequest, SipResponse } from '../message/index.js';
 import { TransportLayer } from '../transport/transport-layer.js';
 import type { BoundListener } from '../transport/types.js';
+import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
 import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
 import { AuthService, subscriberCredentials } from '../auth/index.js';
@@ -33,6 +34,18 @@ export interface ServerOverrides {
   destinationFilter?: (address: string) => boolean;
   /** Accept self-signed certificates when connecting out over TLS/WSS (labs, tests). */
   tlsRejectUnauthorized?: boolean;
+  /** This server is one worker of `serve --workers N` (src/server/cluster.ts). */
+  worker?: WorkerContext;
+}
+
+export interface WorkerContext {
+  bus: WorkerBus;
+  /**
+   * Secrets for what one worker issues and another must verify (nonces, temporary GRUUs), used where the config
+   * names none: the primary draws them once per run.
+   */
+  authSecret: string;
+  gruuSecret: string;
 }
 
 export const SERVER_NAME = 'sipway/0.1.0';
@@ -65,13 +78,16 @@ export class SipwayServer {
   private policy: RoutingPolicy | undefined;
   private admin: AdminEndpoint | undefined;
   private started = false;
+  private readonly worker: WorkerContext | undefined;
 
   constructor(
     readonly config: ServerConfig,
     overrides: ServerOverrides = {},
   ) {
     this.clock = overrides.clock ?? new SystemClock();
-    this.logger = overrides.logger ?? createLogger({ level: config.log.level, destination: config.log.file });
+    this.worker = overrides.worker;
+    const logger = overrides.logger ?? createLogger({ level: config.log.level, destination: config.log.file });
+    this.logger = this.worker ? logger.child({ worker: this.worker.bus.index }) : logger;
     const tls = config.tls ? readTls(config.tls) : undefined;
     this.transport = new TransportLayer({
       listen: config.listen,
@@ -87,6 +103,13 @@ export class SipwayServer {
       maxConnections: config.transport.maxConnections,
       idleTimeoutMs: config.transport.idleTimeoutMs,
       udpBufferBytes: config.transport.udpBufferBytes,
+      workers: overrides.worker?.bus,
+    });
+    overrides.worker?.bus.setHandler({
+      delivered: (bytes, source, stream) => this.transport.receivePassed(bytes, source, stream),
+      write: (flowId, bytes) => this.transport.writePassed(flowId, bytes),
+      flow: (open, flow) => this.transport.flowPassed(open, flow),
+      peersChanged: (changed) => this.transport.peersChanged(changed),
     });
     this.transactions = new TransactionLayer({
       sender: this.transport,
@@ -150,7 +173,7 @@ export class SipwayServer {
             logger: this.logger.child({ layer: 'auth' }),
             algorithms: c.auth.algorithms,
             nonceLifetimeMs: c.auth.nonceLifetimeMs,
-            secret: c.auth.secret,
+            secret: c.auth.secret ?? this.worker?.authSecret,
             throttle: c.auth.throttle,
           })
         : undefined;
@@ -166,7 +189,7 @@ export class SipwayServer {
       defaultExpires: c.registrar.defaultExpires,
       maxBindingsPerAor: c.registrar.maxBindingsPerAor,
       nodeId: c.nodeId,
-      gruuSecret: c.registrar.gruuSecret,
+      gruuSecret: c.registrar.gruuSecret ?? this.worker?.gruuSecret,
       isFlowAlive: (flowId) => this.transport.isFlowAlive(flowId),
       acceptScript: async (user, script) => {
         const parsed = await putCplScript(this.stores!.cpl, user, script, this.clock.now());
@@ -246,7 +269,9 @@ export class SipwayServer {
       await this.closeServices();
       throw e;
     }
-    if (c.nat.keepalive) {
+    // One prober per server: N workers would probe every binding N times.
+    if (c.nat.keepalive && (this.worker?.bus.index ?? 0) === 0) {
+      const bus = this.worker?.bus;
       this.keepalive = new NatKeepalive({
         location: this.stores.location,
         transactions: this.transactions,
@@ -256,10 +281,12 @@ export class SipwayServer {
         intervalMs: c.nat.intervalMs,
         maxFailures: c.nat.maxFailures,
         nodeId: c.nodeId,
+        newCallId: bus ? () => ownedCallId(bus.index, bus.count) : undefined,
       });
       this.keepalive.start();
     }
-    const adminAt = c.admin;
+    // Workers leave the admin endpoint to the primary, which relays reloads to each of them.
+    const adminAt = this.worker ? false : c.admin;
     if (adminAt) {
       const admin = new AdminEndpoint({ reload: () => this.reloadPolicy(), logger: this.logger.child({ layer: 'admin' }) });
       // Without its admin endpoint (the port is taken: another server on this host) the server still serves;
@@ -277,7 +304,7 @@ export class SipwayServer {
         store: this.config.store === 'sqlite' ? this.config.dataDir : this.config.store.replace(/\/\/[^@]*@/, '//***@'),
         registerAuth: this.config.auth.register,
       },
-      'sipway started',
+      this.worker ? 'worker started' : 'sipway started',
     );
   }
 

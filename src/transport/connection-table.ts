@@ -22,7 +22,11 @@ export class ConnectionTable {
   private readonly perSource = new Map<string, number>();
   private sockets = 0;
 
-  constructor(private readonly limits: ConnectionLimits) {}
+  constructor(
+    private readonly limits: ConnectionLimits,
+    /** Told of every flow added and removed (workers announce their connections to each other). */
+    private readonly onChange?: (conn: Connection, open: boolean) => void,
+  ) {}
 
   get size(): number {
     return this.byFlowId.size;
@@ -51,10 +55,12 @@ export class ConnectionTable {
   add(conn: Connection): void {
     this.byFlowId.set(conn.flowId, conn);
     this.byPeer.set(peerKey(conn.transport, conn.remoteAddress, conn.remotePort), conn);
+    this.onChange?.(conn, true);
   }
 
   remove(conn: Connection): void {
-    this.byFlowId.delete(conn.flowId);
+    if (!this.byFlowId.delete(conn.flowId)) return;
+    this.onChange?.(conn, false);
     const key = peerKey(conn.transport, conn.remoteAddress, conn.remotePort);
     if (this.byPeer.get(key) === conn) this.byPeer.delete(key);
   }

@@ -23,6 +23,8 @@ export interface ConnectionContext {
   clock: Clock;
   idleTimeoutMs: number;
   limits: MessageLimits;
+  /** Put after the transport in flow ids (`tcp-w1.…`): which of several workers holds the connection. */
+  flowTag?: string;
 }
 
 /** RFC 5626 §4.4.1: a double-CRLF ping is answered with a single CRLF pong. */
@@ -54,7 +56,7 @@ export abstract class Connection {
     readonly localPort: number,
     protected readonly ctx: ConnectionContext,
   ) {
-    this.flowId = `${transport}-${randomToken(16)}`;
+    this.flowId = `${transport}-${ctx.flowTag ?? ''}${randomToken(16)}`;
     this.lastActivity = ctx.clock.now();
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.armIdle(ctx.idleTimeoutMs);

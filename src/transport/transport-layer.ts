@@ -34,6 +34,8 @@ import {
 } from './types.js';
 import { UdpEndpoint } from './udp-endpoint.js';
 import { replaceTopVia, stampVia, viaDestination } from './via-stamp.js';
+import { flowOwner, type FlowInfo, type WorkerLink } from './worker-bus.js';
+import { ownerWorker } from '../message/steering.js';
 
 export interface TransportLayerOptions {
   listen: ListenSpec[];
@@ -57,6 +59,11 @@ export interface TransportLayerOptions {
   udpBufferBytes?: number;
   idleTimeoutMs?: number;
   connectTimeoutMs?: number;
+  /**
+   * One worker of several sharing the listeners (`serve --workers`): messages are passed to the worker owning their
+   * Call-ID, and writes to connections other workers hold go through them (src/transport/worker-bus.ts).
+   */
+  workers?: WorkerLink;
 }
 
 export interface TransportStats {
@@ -66,6 +73,8 @@ export interface TransportStats {
   parseErrors: number;
   dropped: number;
   badRequestsAnswered: number;
+  /** Messages that arrived here but belong to another worker's call, passed on to it. */
+  passedToWorkers: number;
   connectionsOpen: number;
   connectionsRejected: number;
 }
@@ -125,7 +134,11 @@ export class TransportLayer implements MessageSender {
   private readonly table: ConnectionTable;
   private readonly ctx: ConnectionContext;
   private readonly connectTimeoutMs: number;
-  private readonly counters = { received: 0, sent: 0, parseErrors: 0, dropped: 0, badRequestsAnswered: 0, connectionsRejected: 0 };
+  private readonly counters = { received: 0, sent: 0, parseErrors: 0, dropped: 0, badRequestsAnswered: 0, passedToWorkers: 0, connectionsRejected: 0 };
+  /** Set when this is one of several workers. */
+  private readonly workers: WorkerLink | undefined;
+  /** Other workers' open connections by peer (peerKey), so that a send to that peer goes through the one holding it. */
+  private readonly remotePeers = new Map<string, string>();
   private udp: UdpEndpoint[] = [];
   private streams: StreamListener[] = [];
   private bound: BoundEntry[] = [];
@@ -139,16 +152,26 @@ export class TransportLayer implements MessageSender {
     this.logger = options.logger ?? silentLogger();
     this.limits = resolveLimits(options.limits);
     this.connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 5000);
-    this.table = new ConnectionTable({
-      maxConnections: positive('maxConnections', options.maxConnections, 10_000),
-      maxConnectionsPerSource: positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 32),
-    });
+    this.workers = options.workers && options.workers.count > 1 ? options.workers : undefined;
+    this.table = new ConnectionTable(
+      {
+        maxConnections: positive('maxConnections', options.maxConnections, 10_000),
+        maxConnectionsPerSource: positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 32),
+      },
+      this.workers ? (conn, open) => this.workers!.announceFlow(open, flowInfo(conn)) : undefined,
+    );
     const events: ConnectionEvents = {
       message: (conn, bytes) => this.receive(bytes, this.sourceOf(conn), conn.transport === 'tcp' || conn.transport === 'tls'),
       framingError: (conn, error, head) => this.onFramingError(conn, error, head),
       closed: (conn) => this.table.remove(conn),
     };
-    this.ctx = { events, clock: this.clock, idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 120_000), limits: this.limits };
+    this.ctx = {
+      events,
+      clock: this.clock,
+      idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 120_000),
+      limits: this.limits,
+      flowTag: this.workers ? `w${this.workers.index}.` : undefined,
+    };
   }
 
   /** The transaction layer is built on top of the transport layer, so it is attached after construction. */
@@ -159,8 +182,10 @@ export class TransportLayer implements MessageSender {
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('TransportLayer.start() may be called once');
     const secureContext = this.secureContext();
-    for (const spec of this.options.listen) {
-      if (spec.transport === 'udp') this.udp.push(new UdpEndpoint(spec, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint), this.options.udpBufferBytes));
+    for (const [i, spec] of this.options.listen.entries()) {
+      // Workers share each UDP socket, so they must name it alike: a binding's flow is then alive on all of them.
+      const flowId = this.workers ? `udp-${this.workers.instance}-${i}` : undefined;
+      if (spec.transport === 'udp') this.udp.push(new UdpEndpoint(spec, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint), this.options.udpBufferBytes, flowId));
       else {
         this.streams.push(
           new StreamListener(spec, {
@@ -203,6 +228,8 @@ export class TransportLayer implements MessageSender {
    */
   isFlowAlive(flowId: string): boolean {
     if (this.table.flow(flowId)) return true;
+    // Another worker's connection: only that worker knows; a dead one shows when the write is dropped there.
+    if (this.remoteFlowOwner(flowId) !== undefined) return true;
     return this.udp.some((u) => u.flowId === flowId);
   }
 
@@ -228,6 +255,12 @@ export class TransportLayer implements MessageSender {
     const target = await this.resolve(dest);
     const bytes = serialized ?? serialize(message);
     if (dest.transport !== 'udp') {
+      const remoteFlow = this.remoteFlowFor(dest, target.address);
+      if (remoteFlow !== undefined) {
+        this.workers!.write(remoteFlow.owner, remoteFlow.flowId, bytes);
+        this.sent(message, bytes, { transport: dest.transport, address: target.address, port: dest.port, flowId: remoteFlow.flowId });
+        return;
+      }
       const conn = await this.connectionFor(message, dest, target);
       await conn.write(bytes);
       this.sent(message, bytes, { transport: dest.transport, address: conn.remoteAddress, port: conn.remotePort, flowId: conn.flowId });
@@ -243,6 +276,12 @@ export class TransportLayer implements MessageSender {
     if (this.state !== 'running') throw new TransportError('no-listener', 'the transport layer is not running', destination);
     if (destination.transport !== 'udp') {
       // Retransmissions are a datagram matter (§17); over a stream only the connection it went out on will do.
+      const owner = this.remoteFlowOwner(destination.flowId);
+      if (owner !== undefined) {
+        this.workers!.write(owner, destination.flowId!, bytes);
+        this.counters.sent++;
+        return;
+      }
       const conn = destination.flowId !== undefined ? this.table.flow(destination.flowId) : undefined;
       if (!conn) throw new TransportError('write', 'the connection is gone', destination);
       await conn.write(bytes);
@@ -270,8 +309,79 @@ export class TransportLayer implements MessageSender {
     this.receive(bytes, source, false);
   }
 
-  /** `stream`: Content-Length framed (TCP, TLS); datagrams and WebSocket messages are one message each. */
-  private receive(bytes: Buffer, source: MessageSource, stream: boolean): void {
+  /** A message another worker received for a call this worker owns (WorkerBusHandler.delivered). */
+  receivePassed(bytes: Buffer, source: MessageSource, stream: boolean): void {
+    if (this.state !== 'running') {
+      this.counters.dropped++;
+      return;
+    }
+    source.receivedAt = this.clock.now();
+    this.receive(bytes, source, stream, false);
+  }
+
+  /** Writes what another worker sent on a connection this worker holds (WorkerBusHandler.write). */
+  writePassed(flowId: string, bytes: Buffer): void {
+    const conn = this.table.flow(flowId);
+    if (!conn) {
+      this.counters.dropped++;
+      this.logger.debug({ flowId }, 'write for another worker dropped: the connection is gone');
+      return;
+    }
+    this.counters.sent++;
+    conn.write(bytes).catch((err: unknown) => this.logger.debug({ err, flowId }, 'write for another worker failed'));
+  }
+
+  /** Another worker opened or lost a connection (WorkerBusHandler.flow). */
+  flowPassed(open: boolean, flow: FlowInfo): void {
+    const key = peerKey(flow.transport as StreamTransport, flow.address, flow.port);
+    if (open) this.remotePeers.set(key, flow.flowId);
+    else if (this.remotePeers.get(key) === flow.flowId) this.remotePeers.delete(key);
+  }
+
+  /** Workers were replaced: forget their connections and tell the new ones about this worker's (WorkerBusHandler.peersChanged). */
+  peersChanged(changed: number[]): void {
+    const gone = new Set(changed);
+    for (const [key, flowId] of this.remotePeers) if (gone.has(flowOwner(flowId) ?? -1)) this.remotePeers.delete(key);
+    for (const conn of this.table.all()) if (conn.isOpen) this.workers?.announceFlow(true, flowInfo(conn));
+  }
+
+  /**
+   * The other worker's connection a stream send must go through: the destination's flow when another worker holds
+   * it, else (no connection of our own to the peer) the connection another worker has to that peer.
+   */
+  private remoteFlowFor(dest: Destination, address: string): { owner: number; flowId: string } | undefined {
+    if (!this.workers) return undefined;
+    const owner = this.remoteFlowOwner(dest.flowId);
+    if (owner !== undefined) return { owner, flowId: dest.flowId! };
+    if (dest.flowId !== undefined && this.table.flow(dest.flowId)) return undefined;
+    const transport = dest.transport as StreamTransport;
+    if (this.table.peer(transport, address, dest.port)) return undefined;
+    const flowId = this.remotePeers.get(peerKey(transport, address, dest.port));
+    const peerOwner = flowId === undefined ? undefined : flowOwner(flowId);
+    return flowId !== undefined && peerOwner !== undefined ? { owner: peerOwner, flowId } : undefined;
+  }
+
+  /** The worker holding a connection, when it is not this one. */
+  private remoteFlowOwner(flowId: string | undefined): number | undefined {
+    if (!this.workers || flowId === undefined) return undefined;
+    const owner = flowOwner(flowId);
+    return owner === undefined || owner === this.workers.index ? undefined : owner;
+  }
+
+  /**
+   * `stream`: Content-Length framed (TCP, TLS); datagrams and WebSocket messages are one message each. `steer`: pass
+   * a message owned by another worker on (before parsing it: the owner parses).
+   */
+  private receive(bytes: Buffer, source: MessageSource, stream: boolean, steer = true): void {
+    const workers = this.workers;
+    if (steer && workers) {
+      const owner = ownerWorker(bytes, workers.count);
+      // A stream's framer may reuse its buffer once this returns, and the bus sends asynchronously: copy those.
+      if (owner !== undefined && owner !== workers.index && workers.deliver(owner, source.transport === 'udp' ? bytes : Buffer.from(bytes), source, stream)) {
+        this.counters.passedToWorkers++;
+        return;
+      }
+    }
     try {
       const result = parseMessage(bytes, { stream, limits: this.limits });
       if (receiveChannel.hasSubscribers) receiveChannel.publish({ message: result.message, bytes, source } satisfies ReceiveEvent);
@@ -530,4 +640,8 @@ function positive(field: string, value: number | undefined, fallback: number): n
   if (value === undefined) return fallback;
   if (!Number.isFinite(value) || value <= 0) throw new ConfigError(field, `must be a positive number, not ${value}`);
   return value;
+}
+
+function flowInfo(conn: Connection): FlowInfo {
+  return { flowId: conn.flowId, transport: conn.transport, address: conn.remoteAddress, port: conn.remotePort };
 }

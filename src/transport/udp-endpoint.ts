@@ -13,7 +13,7 @@ export type DatagramHandler = (bytes: Buffer, remote: RemoteInfo, endpoint: UdpE
  * socket: a Destination carrying it is sent from this socket.
  */
 export class UdpEndpoint {
-  readonly flowId = `udp-${randomToken(16)}`;
+  readonly flowId: string;
   readonly family: 4 | 6;
   private readonly socket: Socket;
   private bound: { address: string; port: number } | undefined;
@@ -26,7 +26,10 @@ export class UdpEndpoint {
      * within milliseconds at a few thousand messages per second; every overflow is a lost request and a retransmission.
      */
     bufferBytes = DEFAULT_UDP_BUFFER_BYTES,
+    /** Several workers sharing the socket give it one id; by default a random one, so a restart changes it. */
+    flowId = `udp-${randomToken(16)}`,
   ) {
+    this.flowId = flowId;
     this.family = addressFamily(spec.host) ?? 4;
     this.socket = createSocket({ type: this.family === 6 ? 'udp6' : 'udp4', recvBufferSize: bufferBytes, sendBufferSize: bufferBytes });
     this.socket.on('message', (bytes, remote) => onDatagram(bytes, remote, this));

@@ -1,0 +1,300 @@
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { openDatabase } from '../store/index.js';
+import { WorkerBus } from '../transport/worker-bus.js';
+import { createLogger } from '../util/logger.js';
+import { AdminEndpoint, type ReloadResult } from './admin.js';
+import type { ServerConfig } from './config.js';
+import { SipwayServer } from './server.js';
+
+/**
+ * `sipway serve --workers N`: a primary process that owns nothing on the SIP path and N worker processes that each
+ * run a whole SipwayServer on the same listeners. Node's cluster module gives every worker the same UDP socket and
+ * spreads TCP/TLS/WS connections over them; the worker bus (src/transport/worker-bus.ts) then moves each message to
+ * the worker owning its Call-ID. Stores are shared through the database file or Redis; the primary keeps the admin
+ * endpoint and relays reloads and signals, and restarts a worker that dies.
+ *
+ * Primary and workers talk over the cluster IPC channel with the messages below (JSON, off the SIP path).
+ */
+type ToWorker =
+  | { t: 'init'; count: number; instance: string; authSecret: string; gruuSecret: string }
+  | { t: 'peers'; ports: number[] }
+  | { t: 'reload'; id: number }
+  | { t: 'stop' };
+
+type ToPrimary =
+  | { t: 'hello' }
+  | { t: 'bus'; port: number }
+  | { t: 'started'; listen: string[] }
+  | { t: 'failed'; error: string }
+  | { t: 'reloaded'; id: number; result: ReloadResult };
+
+const WORKER_INDEX_ENV = 'SIPWAY_WORKER_INDEX';
+
+/** A worker could not start (its error names the config field, like a ConfigError of a single process). */
+export class WorkerStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'WorkerStartError';
+  }
+}
+/** A worker that dies is restarted; more than this many deaths within RESTART_WINDOW_MS stop the server instead. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+const RESTART_DELAY_MS = 500;
+const STOP_GRACE_MS = 10_000;
+
+interface Slot {
+  worker: Worker;
+  busPort: number | undefined;
+  started: boolean;
+}
+
+export function isClusterWorker(): boolean {
+  return cluster.isWorker && process.env[WORKER_INDEX_ENV] !== undefined;
+}
+
+/**
+ * Runs the primary: forks the workers, waits until all have started (rejects with the first worker's start error,
+ * e.g. a port in use, after stopping the others), then supervises them until SIGTERM/SIGINT.
+ */
+export async function runPrimary(config: ServerConfig, count: number): Promise<void> {
+  const logger = createLogger({ level: config.log.level, destination: config.log.file }).child({ worker: 'primary' });
+  // Schema migrations run once, here, before N workers would race to apply them.
+  if (config.store === 'sqlite') openDatabase(config.dataDir).close();
+  const init: Omit<Extract<ToWorker, { t: 'init' }>, 't'> = {
+    count,
+    instance: randomBytes(6).toString('hex'),
+    authSecret: randomBytes(32).toString('hex'),
+    gruuSecret: randomBytes(32).toString('hex'),
+  };
+  const slots: Array<Slot | undefined> = new Array<Slot | undefined>(count).fill(undefined);
+  const deaths: number[] = [];
+  let phase: 'starting' | 'running' | 'stopping' = 'starting';
+  let reloadSeq = 0;
+  const reloads = new Map<number, { pending: number; failure: ReloadResult | undefined; done: (r: ReloadResult) => void }>();
+  let failStart: (err: Error) => void = () => undefined;
+  let allStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve, reject) => {
+    allStarted = resolve;
+    failStart = reject;
+  });
+  let firstListen: string[] = [];
+
+  const send = (slot: Slot | undefined, msg: ToWorker): void => {
+    if (slot && slot.worker.isConnected()) slot.worker.send(msg);
+  };
+  const broadcast = (msg: ToWorker): void => slots.forEach((s) => send(s, msg));
+  const announcePeers = (): void => {
+    if (slots.some((s) => s?.busPort === undefined)) return;
+    broadcast({ t: 'peers', ports: slots.map((s) => s!.busPort!) });
+  };
+
+  const fork = (index: number): void => {
+    const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
+    const slot: Slot = { worker, busPort: undefined, started: false };
+    slots[index] = slot;
+    worker.on('message', (msg: ToPrimary) => {
+      switch (msg.t) {
+        // Asked for, not pushed at 'online': IPC messages that arrive before the worker's module has loaded are lost.
+        case 'hello':
+          send(slot, { t: 'init', ...init });
+          break;
+        case 'bus':
+          slot.busPort = msg.port;
+          announcePeers();
+          break;
+        case 'started':
+          slot.started = true;
+          if (firstListen.length === 0) firstListen = msg.listen;
+          if (phase === 'starting' && slots.every((s) => s?.started)) allStarted();
+          else if (phase === 'running') logger.info({ index }, 'worker restarted');
+          break;
+        case 'failed':
+          if (phase === 'starting') failStart(new WorkerStartError(msg.error));
+          else logger.error({ index, error: msg.error }, 'worker failed to start');
+          break;
+        case 'reloaded': {
+          const r = reloads.get(msg.id);
+          if (!r) break;
+          if (!msg.result.ok && !r.failure) r.failure = msg.result;
+          if (--r.pending === 0) {
+            reloads.delete(msg.id);
+            r.done(r.failure ?? { ok: true });
+          }
+          break;
+        }
+      }
+    });
+    worker.on('exit', (code, signal) => {
+      if (slots[index] === slot) slots[index] = undefined;
+      // A reload waiting for this worker gets its answer from the others.
+      for (const [id, r] of reloads) {
+        if (--r.pending === 0) {
+          reloads.delete(id);
+          r.done(r.failure ?? { ok: true });
+        }
+      }
+      if (phase === 'stopping') return;
+      if (phase === 'starting') {
+        failStart(new WorkerStartError(`worker ${index} exited (${signal ?? code}) while starting`));
+        return;
+      }
+      const now = Date.now();
+      deaths.push(now);
+      while (deaths.length > 0 && deaths[0]! < now - RESTART_WINDOW_MS) deaths.shift();
+      if (deaths.length > MAX_RESTARTS) {
+        logger.fatal({ index, code, signal }, `workers died ${deaths.length} times within ${RESTART_WINDOW_MS / 1000} s; stopping`);
+        void stopAll(1);
+        return;
+      }
+      logger.error({ index, code, signal }, 'worker died; restarting it');
+      setTimeout(() => {
+        if (phase === 'running') fork(index);
+      }, RESTART_DELAY_MS);
+    });
+  };
+
+  const reloadAll = (): Promise<ReloadResult> =>
+    new Promise((resolve) => {
+      const live = slots.filter((s): s is Slot => s !== undefined && s.started);
+      if (live.length === 0) return resolve({ ok: false, error: 'no worker is running' });
+      const id = ++reloadSeq;
+      reloads.set(id, { pending: live.length, failure: undefined, done: resolve });
+      for (const s of live) send(s, { t: 'reload', id });
+    });
+
+  let admin: AdminEndpoint | undefined;
+  const stopAll = async (exitCode: number): Promise<never> => {
+    phase = 'stopping';
+    await admin?.stop();
+    const exits = slots
+      .filter((s): s is Slot => s !== undefined)
+      .map((s) => new Promise<void>((resolve) => (s.worker.isDead() ? resolve() : s.worker.once('exit', () => resolve()))));
+    broadcast({ t: 'stop' });
+    const grace = setTimeout(() => slots.forEach((s) => s?.worker.process.kill('SIGKILL')), STOP_GRACE_MS);
+    await Promise.all(exits);
+    clearTimeout(grace);
+    logger.info('sipway stopped');
+    await new Promise<void>((resolve) => logger.flush(() => resolve()));
+    process.exit(exitCode);
+  };
+
+  for (let i = 0; i < count; i++) fork(i);
+  try {
+    await started;
+  } catch (err) {
+    await stopQuietly(slots);
+    throw err;
+  }
+  phase = 'running';
+  if (config.admin) {
+    const at = config.admin;
+    const endpoint = new AdminEndpoint({ reload: reloadAll, logger: logger.child({ layer: 'admin' }) });
+    await endpoint.start(at.host, at.port).then(
+      () => (admin = endpoint),
+      (err: unknown) => logger.error({ err, admin: `${at.host}:${at.port}` }, 'admin endpoint not started'),
+    );
+  }
+  const onSignal = (signal: string): void => {
+    if (phase === 'stopping') return;
+    logger.info({ signal }, 'shutting down');
+    void stopAll(0);
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGHUP', () => {
+    void reloadAll().then((r) => (r.ok ? logger.info('workers reloaded') : logger.error({ error: r.error }, 'reload failed in a worker')));
+  });
+  logger.info(
+    {
+      workers: count,
+      listen: firstListen,
+      domains: config.domains,
+      store: config.store === 'sqlite' ? config.dataDir : config.store.replace(/\/\/[^@]*@/, '//***@'),
+      registerAuth: config.auth.register,
+    },
+    'sipway started',
+  );
+}
+
+function stopQuietly(slots: Array<Slot | undefined>): Promise<void> {
+  const live = slots.filter((s): s is Slot => s !== undefined && !s.worker.isDead());
+  return Promise.all(
+    live.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          s.worker.once('exit', () => resolve());
+          s.worker.process.kill('SIGKILL');
+        }),
+    ),
+  ).then(() => undefined);
+}
+
+/**
+ * Runs one worker: binds its bus, learns its peers, starts a SipwayServer sharing the listeners, and then follows
+ * the primary's orders. It exits when the primary goes away.
+ */
+export async function runWorker(config: ServerConfig): Promise<void> {
+  const index = Number(process.env[WORKER_INDEX_ENV]);
+  const tell = (msg: ToPrimary): void => {
+    if (process.connected) process.send!(msg);
+  };
+  const init = await new Promise<Extract<ToWorker, { t: 'init' }>>((resolve) => {
+    const onInit = (msg: ToWorker): void => {
+      if (msg.t !== 'init') return;
+      process.off('message', onInit);
+      resolve(msg);
+    };
+    process.on('message', onInit);
+    tell({ t: 'hello' });
+  });
+  const bus = new WorkerBus(index, init.count, init.instance);
+  let peersKnown: () => void = () => undefined;
+  const peers = new Promise<void>((resolve) => (peersKnown = resolve));
+  let server: SipwayServer | undefined;
+  let stopping = false;
+  const stop = (code: number): void => {
+    if (stopping) return;
+    stopping = true;
+    const done = (): never => {
+      bus.close();
+      process.exit(code);
+    };
+    if (server) server.stop().then(done, done);
+    else done();
+  };
+  process.on('message', (msg: ToWorker) => {
+    switch (msg.t) {
+      case 'peers':
+        bus.setPeers(msg.ports);
+        peersKnown();
+        break;
+      case 'reload':
+        if (!server) tell({ t: 'reloaded', id: msg.id, result: { ok: false, error: `worker ${index} is not running` } });
+        else void server.reloadPolicy().then((result) => tell({ t: 'reloaded', id: msg.id, result }));
+        break;
+      case 'stop':
+        stop(0);
+        break;
+    }
+  });
+  // The primary speaks for the server: a terminal's Ctrl-C or HUP reaches the whole process group.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
+  process.on('SIGTERM', () => stop(0));
+  process.on('disconnect', () => stop(0));
+  tell({ t: 'bus', port: await bus.bind() });
+  await peers;
+  const candidate = new SipwayServer(config, { worker: { bus, authSecret: init.authSecret, gruuSecret: init.gruuSecret } });
+  try {
+    await candidate.start();
+  } catch (err) {
+    tell({ t: 'failed', error: (err as Error).message });
+    bus.close();
+    process.exit(1);
+  }
+  server = candidate;
+  tell({ t: 'started', listen: server.listeners().map((l) => `${l.transport}:${l.advertised}`) });
+}
+
