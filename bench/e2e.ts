@@ -21,7 +21,7 @@ import { writeUsers } from '../test/helpers/sipp.js';
 import { projectRoot } from '../test/helpers/paths.js';
 import { Children, treeCpuMs, treeMemory } from './e2e/procs.js';
 import { percentile, runLoad, startUas, type LoadResult } from './e2e/sipp.js';
-import { DOMAIN, ensureTools, sipwayHasWorkersFlag, startServer, type BenchServer, type Role, type ServerName, type ServerOptions } from './e2e/servers.js';
+import { DOMAIN, ensureTools, startServer, type BenchServer, type Role, type ServerName, type ServerOptions } from './e2e/servers.js';
 
 const env = (name: string, fallback: number): number => {
   const v = Number(process.env[name]);
@@ -325,8 +325,7 @@ function printTable(bench: Bench): string {
 
 async function main(): Promise<void> {
   ensureTools();
-  const workersFlag = sipwayHasWorkersFlag();
-  const workers = env('BENCH_WORKERS', workersFlag ? os.cpus().length : 1);
+  const workers = env('BENCH_WORKERS', os.cpus().length);
   const kamailioVersion = spawnSync('kamailio', ['-v'], { encoding: 'utf8' }).stdout.split('\n')[0] ?? '';
   const sippVersion = (spawnSync('sipp', ['-v'], { encoding: 'utf8' }).stdout.match(/SIPp v[\w.\-]+/) ?? [''])[0];
   const children = new Children();
@@ -345,10 +344,10 @@ async function main(): Promise<void> {
   const started = Date.now();
   console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ${kamailioVersion}, ${sippVersion}`);
   console.log(
-    `workers: ${workers} (sipway ${workersFlag ? `--workers ${workers}` : 'single process: serve has no --workers yet'}; Kamailio -n ${workers} UDP workers); ` +
+    `workers: ${workers} (sipway --workers ${workers}; Kamailio -n ${workers} UDP workers); ` +
       `fixed rate ${CALL_RATE} calls/s and ${REG_RATE} REGISTER/s, ${SECONDS} s x ${RUNS} runs; ramp ${RAMP_SECONDS} s per step; ${PER_SIPP}/s per SIPp process`,
   );
-  const bench = new Bench(work, children, { workers, sipwayWorkersFlag: workersFlag, kamailioShmMb: 1024, dir: work, children });
+  const bench = new Bench(work, children, { workers, kamailioShmMb: 1024, dir: work, children });
   try {
     const users = SCENARIOS.has('3') ? prepareUsers(work) : undefined;
     for (const name of SERVERS) {

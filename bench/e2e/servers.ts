@@ -1,6 +1,6 @@
 /**
- * The two servers of bench:e2e on loopback UDP, each in a role: `sipway serve` (one Node process today, or
- * `--workers N` once the CLI has it) and Kamailio with a config of bench/kamailio/ and the same number of UDP workers.
+ * The two servers of bench:e2e on loopback UDP, each in a role: `sipway serve --workers N` and Kamailio with a config
+ * of bench/kamailio/ and the same number of UDP workers.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -29,8 +29,6 @@ export const DOMAIN = 'bench.test';
 
 export interface ServerOptions {
   workers: number;
-  /** Whether `sipway serve` takes --workers (checked once against its --help). */
-  sipwayWorkersFlag: boolean;
   /** Kamailio shared memory in MB (usrloc and tm live there). */
   kamailioShmMb: number;
   dir: string;
@@ -52,7 +50,7 @@ async function startSipway(role: Role, o: ServerOptions): Promise<BenchServer> {
     process.env.SIPWAY_BENCH_NEXT_HOP = role.nextHop;
     process.env.SIPWAY_BENCH_STATELESS = role.stateless ? '1' : '0';
   }
-  if (o.sipwayWorkersFlag) args.push('--workers', String(o.workers));
+  args.push('--workers', String(o.workers));
   const server = await startCliServer(args, 30000);
   o.children.add(server.child);
   return {
@@ -101,12 +99,6 @@ async function startKamailio(role: Role, o: ServerOptions): Promise<BenchServer>
     throw e;
   }
   return { name: 'kamailio', port, pid: child.pid!, stop };
-}
-
-/** Whether `sipway serve --help` lists --workers (multi-core serving is being built in parallel with this bench). */
-export function sipwayHasWorkersFlag(): boolean {
-  const r = spawnSync(process.execPath, [path.join(projectRoot, 'dist', 'src', 'cli', 'main.js'), 'serve', '--help'], { encoding: 'utf8', timeout: 20000 });
-  return /--workers\b/.test((r.stdout ?? '') + (r.stderr ?? ''));
 }
 
 /**

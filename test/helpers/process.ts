@@ -59,7 +59,10 @@ export interface RunningServer {
 export async function startCliServer(args: string[], timeoutMs = 15000): Promise<RunningServer> {
   // Benchmarks profile the server with e.g. SIPWAY_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
   const nodeArgs = (process.env.SIPWAY_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Two workers unless a test says otherwise: every CLI test then crosses the worker bus, whatever the machine's
+  // core count (the default, one worker per core, would make that differ between machines).
+  const workers = args.includes('--workers') ? [] : ['--workers', process.env.SIPWAY_TEST_WORKERS ?? '2'];
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', ...args, ...workers], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
