@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -129,6 +130,21 @@ test('a reload reaches every worker, a broken policy is refused by all, and a de
   } finally {
     ua.close();
     assert.equal(await server.stop(), 0);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a listener the workers cannot bind stops the start with the field named, and no worker is left behind', async () => {
+  const port = await freePort();
+  const taken = dgram.createSocket('udp4');
+  await new Promise<void>((resolve) => taken.bind(port, '127.0.0.1', resolve));
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-workers-'));
+  try {
+    const r = runCli(['serve', '--listen', `udp:127.0.0.1:${port}`, '--data', dir, '--workers', '2', '--admin', `127.0.0.1:${await freePort()}`], { timeoutMs: 20000 });
+    assert.equal(r.status, 1, 'the primary exits (spawnSync returns only once it has)');
+    assert.match(r.stderr, new RegExp(`sipway: listen: cannot bind udp:127\\.0\\.0\\.1:${port}: bind EADDRINUSE`));
+  } finally {
+    taken.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });
