@@ -31,6 +31,11 @@ export const DEFAULT_KEEPALIVE_INTERVAL_MS = 30_000;
 export const DEFAULT_KEEPALIVE_MAX_FAILURES = 3;
 export const DEFAULT_KEEPALIVE_MAX_IN_FLIGHT = 200;
 
+/** Bindings (or AORs) read between two yields to the event loop while a round walks the store. */
+const WALK_SLICE = 500;
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 /** Timers below this are not worth their cost: a large round sends several probes per tick instead. */
 const MIN_TICK_MS = 10;
 
@@ -76,7 +81,8 @@ interface FailureCount {
  * transport layer offers no way to send a CRLF ping on a connection. Bindings registered through a Path are
  * skipped too: the flow ends at the edge proxy, which keeps it alive (RFC 5626 §5.3).
  *
- * Each round enumerates the store (listAors, then lookup per AOR) and spreads its probes over the interval, with
+ * Each round walks the store (page by page where it can, else listAors and a lookup per AOR, yielding to the
+ * event loop between slices) and spreads its probes over the interval, with
  * at most maxInFlight unanswered at a time. A binding whose probe is still unanswered gets none in the next round.
  */
 export class NatKeepalive {
@@ -150,18 +156,34 @@ export class NatKeepalive {
   }
 
   private async candidates(): Promise<Probe[]> {
-    const { location, nodeId } = this.options;
+    const { location } = this.options;
     const out: Probe[] = [];
+    // The walk yields to the event loop between slices: at 100,000 bindings it must not stall calls for a second.
+    if (location.page) {
+      let cursor: string | undefined;
+      do {
+        const page = await location.page(cursor, WALK_SLICE);
+        for (const binding of page.bindings) this.consider(binding, out);
+        cursor = page.cursor;
+        await yieldToEventLoop();
+      } while (cursor !== undefined && this.state === 'running');
+      return out;
+    }
+    let n = 0;
     for (const aor of await location.listAors()) {
-      for (const binding of await location.lookup(aor)) {
-        if (binding.source.transport !== 'udp' || binding.path.length > 0 || !isBehindNat(binding)) continue;
-        if (nodeId !== undefined && binding.node !== undefined && binding.node !== nodeId) continue;
-        if (this.inFlight.has(identity(binding))) continue;
-        const contact = tryParseUri(binding.contact);
-        if (contact?.type === 'sip') out.push({ binding, contact });
-      }
+      for (const binding of await location.lookup(aor)) this.consider(binding, out);
+      if (++n % WALK_SLICE === 0) await yieldToEventLoop();
     }
     return out;
+  }
+
+  private consider(binding: Binding, out: Probe[]): void {
+    const { nodeId } = this.options;
+    if (binding.source.transport !== 'udp' || binding.path.length > 0 || !isBehindNat(binding)) return;
+    if (nodeId !== undefined && binding.node !== undefined && binding.node !== nodeId) return;
+    if (this.inFlight.has(identity(binding))) return;
+    const contact = tryParseUri(binding.contact);
+    if (contact?.type === 'sip') out.push({ binding, contact });
   }
 
   private probe({ binding, contact }: Probe): void {

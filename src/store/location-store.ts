@@ -24,6 +24,12 @@ export interface LocationStore {
   listAors(): Promise<string[]>;
   /** Number of unexpired bindings. */
   count(): Promise<number>;
+  /**
+   * Optional, for stores that can walk all bindings cheaply: up to `limit` unexpired bindings in a stable order,
+   * resuming after `cursor` (undefined: from the start); the returned cursor is undefined after the last page.
+   * Walkers (NAT keep-alive) use it instead of listAors + lookup per AOR, and yield between pages.
+   */
+  page?(cursor: string | undefined, limit: number): Promise<{ bindings: Binding[]; cursor: string | undefined }>;
   /** Purges expired entries now (the periodic sweep calls this); resolves to how many it removed. */
   sweep(): Promise<number>;
   /** Stops the sweep. Does not close the database or Redis connection the store was given. */

@@ -20,6 +20,7 @@ export class SqliteLocationStore implements LocationStore {
   private readonly selectAors: (now: number) => string[];
   private readonly countLive: (now: number) => number;
   private readonly deleteExpired: (now: number) => number;
+  private readonly selectPage: (after: readonly [string, string], now: number, limit: number) => Array<{ aor: string; key: string; binding: string }>;
 
   constructor(
     db: SqliteDatabase,
@@ -40,12 +41,17 @@ export class SqliteLocationStore implements LocationStore {
     ).pluck();
     const countLive = db.prepare<[number], number>('SELECT COUNT(*) FROM bindings WHERE expires_at > ?').pluck();
     const deleteExpired = db.prepare<[number]>('DELETE FROM bindings WHERE expires_at <= ?');
+    // Keyset pagination on the primary key: each page is an index range scan, however far the walk has got.
+    const selectPage = db.prepare<[string, string, number, number], { aor: string; key: string; binding: string }>(
+      'SELECT aor, binding_key AS key, binding FROM bindings WHERE (aor, binding_key) > (?, ?) AND expires_at > ? ORDER BY aor, binding_key LIMIT ?',
+    );
 
     this.selectLive = (aor, now) => selectLive.all(aor, now);
     this.deleteAor = (aor) => void deleteAor.run(aor);
     this.selectAors = (now) => selectAors.all(now);
     this.countLive = (now) => countLive.get(now) ?? 0;
     this.deleteExpired = (now) => deleteExpired.run(now).changes;
+    this.selectPage = (after, now, limit) => selectPage.all(after[0], after[1], now, limit);
 
     const modify = db.transaction((aor: string, mutate: Mutate): { result: unknown } => {
       // Read once the lock is held, so what expired while waiting for another worker's write is not handed on.
@@ -75,6 +81,22 @@ export class SqliteLocationStore implements LocationStore {
     return liveBindings(bindings, now);
   }
 
+  async page(cursor: string | undefined, limit: number): Promise<{ bindings: Binding[]; cursor: string | undefined }> {
+    const after = cursor === undefined ? (['', ''] as const) : decodeCursor(cursor);
+    const rows = this.selectPage(after, this.clock.now(), Math.max(1, Math.floor(limit)));
+    const bindings: Binding[] = [];
+    for (const row of rows) {
+      // A corrupt row must not end a walk over everyone else's bindings: it is reported when its AOR is read.
+      try {
+        bindings.push(parseRecord<Binding>(row.binding, `in table bindings for ${row.aor}`, checkBinding));
+      } catch {
+        continue;
+      }
+    }
+    const last = rows[rows.length - 1];
+    return { bindings, cursor: last && rows.length >= limit ? JSON.stringify([last.aor, last.key]) : undefined };
+  }
+
   async lookup(aor: string): Promise<Binding[]> {
     return this.read(aor, this.clock.now());
   }
@@ -102,4 +124,14 @@ export class SqliteLocationStore implements LocationStore {
   async close(): Promise<void> {
     await this.sweeper.stop();
   }
+}
+
+function decodeCursor(cursor: string): readonly [string, string] {
+  try {
+    const v: unknown = JSON.parse(cursor);
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return [v[0], v[1]];
+  } catch {
+    // fall through
+  }
+  throw new RangeError(`not a location page cursor: ${cursor.slice(0, 40)}`);
 }

@@ -3,7 +3,10 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { createResponse, parseMessage, serialize, type SipRequest } from '../../src/message/index.js';
 import { NatKeepalive, isBehindNat } from '../../src/registrar/keepalive.js';
-import { MemoryLocationStore, type Binding, type LocationStore } from '../../src/store/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { MemoryLocationStore, openDatabase, SqliteLocationStore, type Binding, type LocationStore } from '../../src/store/index.js';
 import { TransactionLayer, type ClientTransaction, type ClientTransactionHandlers } from '../../src/transaction/index.js';
 import { TransportError, TransportLayer, type BoundListener, type Destination, type MessageSender } from '../../src/transport/index.js';
 import { FakeClock, SystemClock } from '../../src/util/clock.js';
@@ -58,10 +61,9 @@ interface Sent {
 }
 
 /** A keep-alive on a fake clock with the transaction layer replaced by a recorder the test answers by hand. */
-function harness(options: { intervalMs?: number; maxFailures?: number; maxInFlight?: number; nodeId?: string } = {}) {
+function harness(options: { intervalMs?: number; maxFailures?: number; maxInFlight?: number; nodeId?: string } = {}, location: LocationStore = new MemoryLocationStore(new FakeClock(T0))) {
   const clock = new FakeClock(T0);
   // The store sweeps on a clock of its own, so that `clock.pending` counts only the keep-alive's timers.
-  const location = new MemoryLocationStore(new FakeClock(T0));
   const sent: Sent[] = [];
   const sender: MessageSender = {
     send: async () => {},
@@ -110,6 +112,41 @@ test('probes only NATed UDP bindings without Path, of this node, with an OPTIONS
   assert.match(request.via.branch ?? '', /^z9hG4bK/);
   h.keepalive.stop();
   assert.equal(h.clock.pending, 0);
+});
+
+test('a round walks the SQLite store page by page and probes the same bindings', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-keepalive-'));
+  const db = openDatabase(dir);
+  const h = harness({ nodeId: 'n1' }, new SqliteLocationStore(db, new FakeClock(T0)));
+  try {
+    // More NATed users than one page (500), plus the kinds a round must skip.
+    const nated = Array.from({ length: 1203 }, (_, i) =>
+      binding({ aor: `sip:u${i}@example.com`, contact: `sip:u${i}@192.168.1.10:5060`, node: 'n1' }),
+    );
+    await put(
+      h.location,
+      ...nated,
+      binding({ aor: 'sip:bob@example.com', contact: 'sip:bob@198.51.100.8:5060', source: { transport: 'udp', address: '198.51.100.8', port: 5060 } }),
+      binding({ aor: 'sip:erin@example.com', node: 'n2' }),
+    );
+    h.keepalive.start();
+    h.clock.advance(1000);
+    for (let i = 0; i < 50 && h.sent.length === 0; i++) await settle();
+    // The round spreads its probes over the interval (at most maxInFlight unanswered): answer them as they go.
+    let answered = 0;
+    for (let t = 0; t < 1000 && h.sent.length < nated.length; t += 10) {
+      while (answered < h.sent.length) h.answer(h.sent[answered++]!, 200);
+      h.clock.advance(10);
+      await settle();
+    }
+    assert.equal(h.sent.length, nated.length, 'every NATed binding of this node, once');
+    assert.equal(new Set(h.sent.map((s) => s.request.to.uri.toString())).size, nated.length);
+  } finally {
+    h.keepalive.stop();
+    await h.location.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('maxFailures timeouts in a row remove the binding; any response, even 404, resets the count', async () => {

@@ -222,6 +222,42 @@ describe('SqliteLocationStore shared by several processes (serve --workers)', ()
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('pages walk every unexpired binding exactly once, in slices, skipping expired and corrupt rows', async () => {
+    const dir = tempDir();
+    const clock = new FakeClock(Date.now());
+    const db = openDatabase(dir);
+    const store = new SqliteLocationStore(db, clock);
+    const expected = new Set<string>();
+    for (let u = 0; u < 37; u++) {
+      const aor = `sip:user${u}@example.com`;
+      for (let n = 0; n < 3; n++) {
+        // Every third user's third binding expires soon: it must not be walked once it has.
+        const soon = u % 3 === 0 && n === 2;
+        await upsert(store, binding(aor, n, clock.now(), soon ? { expiresAt: clock.now() + 1000 } : {}));
+        if (!soon) expected.add(`${aor} ${n}`);
+      }
+    }
+    db.prepare("INSERT INTO bindings (aor, binding_key, expires_at, binding) VALUES ('sip:zz@example.com', 'k', ?, '{oops')").run(clock.now() + 60_000);
+    clock.advance(2000);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const page = await store.page!(cursor, 10);
+      assert.ok(page.bindings.length <= 10);
+      for (const b of page.bindings) seen.push(`${b.aor} ${/ua(\d+)@/.exec(b.contact)![1]}`);
+      cursor = page.cursor;
+      pages++;
+    } while (cursor !== undefined);
+    assert.equal(seen.length, expected.size, 'no binding twice, none missing');
+    assert.deepEqual(new Set(seen), expected);
+    assert.ok(pages >= Math.ceil(expected.size / 10), `walked in slices (${pages} pages)`);
+    await assert.rejects(store.page!('not a cursor', 10), /not a location page cursor/);
+    await store.close();
+    db.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('modifies of one AOR alternating between two handles lose no update', async () => {
     const dir = tempDir();
     const clock = new FakeClock(Date.now());
