@@ -128,6 +128,9 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     });
     worker.on('exit', (code, signal) => {
       if (slots[index] === slot) slots[index] = undefined;
+      // Until its replacement is up, the others handle its share of calls themselves rather than pass them to
+      // a bus port nobody reads (0 = no such worker).
+      if (phase === 'running') broadcast({ t: 'peers', ports: slots.map((s) => s?.busPort ?? 0) });
       // A reload waiting for this worker gets its answer from the others.
       for (const [id, r] of reloads) {
         if (--r.pending === 0) {

@@ -103,7 +103,7 @@ export class WorkerBus implements WorkerLink {
     });
   }
 
-  /** The bus ports of all workers by index (this one's included), as the primary announced them. */
+  /** The bus ports of all workers by index (this one's included), as the primary announced them; 0 for a worker being replaced. */
   setPeers(ports: number[]): void {
     const changed = this.peers.length === 0 ? [] : ports.map((p, i) => (this.peers[i] !== p ? i : -1)).filter((i) => i >= 0 && i !== this.index);
     this.peers = ports;
@@ -126,7 +126,7 @@ export class WorkerBus implements WorkerLink {
 
   deliver(worker: number, bytes: Buffer, source: MessageSource, stream: boolean): boolean {
     const port = this.peers[worker];
-    if (port === undefined || worker === this.index) return false;
+    if (!port || worker === this.index) return false;
     const address = Buffer.from(source.address, 'latin1');
     const local = Buffer.from(source.localAddress, 'latin1');
     const flow = Buffer.from(source.flowId, 'latin1');
@@ -147,7 +147,7 @@ export class WorkerBus implements WorkerLink {
   write(worker: number, flowId: string, bytes: Buffer): void {
     const port = this.peers[worker];
     const flow = Buffer.from(flowId, 'latin1');
-    if (port === undefined || flow.length > 255 || 2 + flow.length + bytes.length > MAX_FRAME) {
+    if (!port || flow.length > 255 || 2 + flow.length + bytes.length > MAX_FRAME) {
       this.dropped++;
       return;
     }
@@ -165,7 +165,7 @@ export class WorkerBus implements WorkerLink {
     o = frame.writeUInt16BE(flow.port, o);
     for (const p of parts) o = writeShort(frame, p, o);
     this.peers.forEach((port, i) => {
-      if (i !== this.index) this.socket.send(frame, port, '127.0.0.1');
+      if (i !== this.index && port) this.socket.send(frame, port, '127.0.0.1');
     });
   }
 
