@@ -72,7 +72,16 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
   const deaths: number[] = [];
   let phase: 'starting' | 'running' | 'stopping' = 'starting';
   let reloadSeq = 0;
-  const reloads = new Map<number, { pending: number; failure: ReloadResult | undefined; done: (r: ReloadResult) => void }>();
+  /** Reloads in progress: the workers still to answer (a worker that exits is no longer waited for). */
+  const reloads = new Map<number, { waiting: Set<Worker>; failure: ReloadResult | undefined; done: (r: ReloadResult) => void }>();
+  const answered = (id: number, worker: Worker, result?: ReloadResult): void => {
+    const r = reloads.get(id);
+    if (!r || !r.waiting.delete(worker)) return;
+    if (result && !result.ok && !r.failure) r.failure = result;
+    if (r.waiting.size > 0) return;
+    reloads.delete(id);
+    r.done(r.failure ?? { ok: true });
+  };
   let failStart: (err: Error) => void = () => undefined;
   let allStarted: () => void = () => undefined;
   const started = new Promise<void>((resolve, reject) => {
@@ -85,10 +94,8 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     if (slot && slot.worker.isConnected()) slot.worker.send(msg);
   };
   const broadcast = (msg: ToWorker): void => slots.forEach((s) => send(s, msg));
-  const announcePeers = (): void => {
-    if (slots.some((s) => s?.busPort === undefined)) return;
-    broadcast({ t: 'peers', ports: slots.map((s) => s!.busPort!) });
-  };
+  /** Bus ports by worker index; 0 for a worker not (yet) there, whose share of calls the others then keep. */
+  const announcePeers = (): void => broadcast({ t: 'peers', ports: slots.map((s) => s?.busPort ?? 0) });
 
   const fork = (index: number): void => {
     const worker = cluster.fork({ [WORKER_INDEX_ENV]: String(index) });
@@ -102,7 +109,8 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
           break;
         case 'bus':
           slot.busPort = msg.port;
-          announcePeers();
+          // At start-up, once every worker has its bus: a worker starts serving only when it knows all the others.
+          if (phase !== 'starting' || slots.every((s) => s?.busPort !== undefined)) announcePeers();
           break;
         case 'started':
           slot.started = true;
@@ -114,30 +122,18 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
           if (phase === 'starting') failStart(new WorkerStartError(msg.error));
           else logger.error({ index, error: msg.error }, 'worker failed to start');
           break;
-        case 'reloaded': {
-          const r = reloads.get(msg.id);
-          if (!r) break;
-          if (!msg.result.ok && !r.failure) r.failure = msg.result;
-          if (--r.pending === 0) {
-            reloads.delete(msg.id);
-            r.done(r.failure ?? { ok: true });
-          }
+        case 'reloaded':
+          answered(msg.id, worker, msg.result);
           break;
-        }
       }
     });
     worker.on('exit', (code, signal) => {
       if (slots[index] === slot) slots[index] = undefined;
       // Until its replacement is up, the others handle its share of calls themselves rather than pass them to
-      // a bus port nobody reads (0 = no such worker).
-      if (phase === 'running') broadcast({ t: 'peers', ports: slots.map((s) => s?.busPort ?? 0) });
+      // a bus port nobody reads.
+      if (phase === 'running') announcePeers();
       // A reload waiting for this worker gets its answer from the others.
-      for (const [id, r] of reloads) {
-        if (--r.pending === 0) {
-          reloads.delete(id);
-          r.done(r.failure ?? { ok: true });
-        }
-      }
+      for (const id of [...reloads.keys()]) answered(id, worker);
       if (phase === 'stopping') return;
       if (phase === 'starting') {
         failStart(new WorkerStartError(`worker ${index} exited (${signal ?? code}) while starting`));
@@ -163,7 +159,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
       const live = slots.filter((s): s is Slot => s !== undefined && s.started);
       if (live.length === 0) return resolve({ ok: false, error: 'no worker is running' });
       const id = ++reloadSeq;
-      reloads.set(id, { pending: live.length, failure: undefined, done: resolve });
+      reloads.set(id, { waiting: new Set(live.map((s) => s.worker)), failure: undefined, done: resolve });
       for (const s of live) send(s, { t: 'reload', id });
     });
 
