@@ -36,7 +36,8 @@ requireTool('sipp', 'sip-tester');
 const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-bench-calls-'));
 console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); ${SECONDS} s per rate`);
 const port = await freePort();
-const server = await startCliServer(['--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', path.join(work, 'data'), '--no-auth', '--log-level', 'warn']);
+// One process: the CPU figure below is read from its pid alone (bench:e2e sums a whole worker tree).
+const server = await startCliServer(['--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', path.join(work, 'data'), '--no-auth', '--log-level', 'warn', '--workers', '1']);
 try {
   const bobPort = await freePort();
   const injection = path.join(work, 'bob.csv');
