@@ -5,7 +5,7 @@ import { WorkerBus } from '../transport/worker-bus.js';
 import { createLogger } from '../util/logger.js';
 import { AdminEndpoint, type ReloadResult } from './admin.js';
 import type { ServerConfig } from './config.js';
-import { SipwayServer } from './server.js';
+import { SipwayServer, startedLogFields } from './server.js';
 
 /**
  * `sipway serve --workers N`: a primary process that owns nothing on the SIP path and N worker processes that each
@@ -205,16 +205,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
   process.on('SIGHUP', () => {
     void reloadAll().then((r) => (r.ok ? logger.info('workers reloaded') : logger.error({ error: r.error }, 'reload failed in a worker')));
   });
-  logger.info(
-    {
-      workers: count,
-      listen: firstListen,
-      domains: config.domains,
-      store: config.store === 'sqlite' ? config.dataDir : config.store.replace(/\/\/[^@]*@/, '//***@'),
-      registerAuth: config.auth.register,
-    },
-    'sipway started',
-  );
+  logger.info({ workers: count, ...startedLogFields(config, firstListen) }, 'sipway started');
 }
 
 function stopQuietly(slots: Array<Slot | undefined>): Promise<void> {

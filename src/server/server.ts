@@ -298,12 +298,7 @@ export class SipwayServer {
     }
     this.started = true;
     this.logger.info(
-      {
-        listen: this.listeners().map((l) => `${l.transport}:${l.advertised}`),
-        domains: this.config.domains,
-        store: this.config.store === 'sqlite' ? this.config.dataDir : this.config.store.replace(/\/\/[^@]*@/, '//***@'),
-        registerAuth: this.config.auth.register,
-      },
+      startedLogFields(this.config, this.listeners().map((l) => `${l.transport}:${l.advertised}`)),
       this.worker ? 'worker started' : 'sipway started',
     );
   }
@@ -463,6 +458,17 @@ export class SipwayServer {
       'request',
     );
   }
+}
+
+/** What the "started" line says about a server (or, from the cluster primary, about all its workers). */
+export function startedLogFields(config: ServerConfig, listen: string[]): Record<string, unknown> {
+  return {
+    listen,
+    domains: config.domains,
+    // A Redis URL without its credentials.
+    store: config.store === 'sqlite' ? config.dataDir : config.store.replace(/\/\/[^@]*@/, '//***@'),
+    registerAuth: config.auth.register,
+  };
 }
 
 function safe(fn: () => string): string | undefined {
