@@ -130,8 +130,9 @@ export class WorkerBus implements WorkerLink {
     const address = Buffer.from(source.address, 'latin1');
     const local = Buffer.from(source.localAddress, 'latin1');
     const flow = Buffer.from(source.flowId, 'latin1');
-    const head = Buffer.allocUnsafe(1 + 1 + 1 + 2 + 2 + 3 + address.length + local.length + flow.length);
-    if (head.length + bytes.length > MAX_FRAME || address.length > 255 || local.length > 255 || flow.length > 255) return false;
+    const headLength = 1 + 1 + 1 + 2 + 2 + 3 + address.length + local.length + flow.length;
+    if (headLength + bytes.length > MAX_FRAME || address.length > 255 || local.length > 255 || flow.length > 255) return false;
+    const head = Buffer.allocUnsafe(headLength);
     let o = head.writeUInt8(DELIVER, 0);
     o = head.writeUInt8(Math.max(0, TRANSPORTS.indexOf(source.transport as (typeof TRANSPORTS)[number])), o);
     o = head.writeUInt8(stream ? 1 : 0, o);
