@@ -61,9 +61,9 @@ try {
       return runSippAsync('uac-call.xml', port, dir, [...args, '-m', String(count), '-r', String(rate), '-l', String(rate * 2), '-timeout', `${SECONDS + 60}s`, '-max_socket', '1000'], (SECONDS + 90) * 1000);
     };
     await calls('warm-up', 200, 1000);
-    for (const rate of RATES) {
+    for (const [i, rate] of RATES.entries()) {
       const before = cpuMs(pid);
-      const r = await calls(`uac-${rate}`, rate, rate * SECONDS);
+      const r = await calls(`uac-${i}-${rate}`, rate, rate * SECONDS);
       const used = cpuMs(pid) - before;
       const perCall = r.successful > 0 ? ((used * 1000) / r.successful).toFixed(0) : 'n/a';
       console.log(`${rate} cps offered, ${rate * SECONDS} calls: ${r.successful} successful, ${r.failed} failed, ${r.rate.toFixed(0)} cps (successful calls / SIPp's elapsed time); server CPU ${perCall} µs per call${r.status !== 0 ? ` (SIPp exit ${r.status}; last error: ${lastError(r.stderr)})` : ''}`);

@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
 import type { SipRequest, Via } from '../message/index.js';
+import { hash64Hex } from '../util/hash.js';
 import { MAGIC_COOKIE, randomToken } from '../util/ids.js';
 
 /**
@@ -23,8 +23,8 @@ const BRANCH = new RegExp(`^${PREFIX}([0-9a-f]{${HASH_LENGTH}})\\.([a-z0-9]+)$`)
  * loop detection loses nothing; the client's Via branch in `topVia` keeps transactions apart.
  */
 export function loopHash(req: SipRequest, topVia: Via): string {
-  const h = createHash('md5');
-  for (const part of [
+  // Not a secret, only a fingerprint compared by the same code on every worker: a fast 64-bit hash will do.
+  return hash64Hex([
     req.fromTag ?? '',
     req.callId,
     String(req.cseq.seq),
@@ -32,11 +32,7 @@ export function loopHash(req: SipRequest, topVia: Via): string {
     topVia.toString(),
     req.headers.list('route').join(','),
     req.headers.list('proxy-require').join(','),
-  ]) {
-    h.update(part);
-    h.update('\n');
-  }
-  return h.digest('hex').slice(0, HASH_LENGTH);
+  ]);
 }
 
 /** A branch for one client transaction of a stateful proxy: unique per branch, even for two branches to one target. */
