@@ -49,9 +49,18 @@ export function canonicalHeaderName(raw: string): string {
   return canonical;
 }
 
+// Spellings are asked for every header written that was not received as is; bounded like canonicalCache.
+const spellingCache = new Map<string, string>();
+
 export function headerSpelling(canonical: string): string {
-  const s = SPELLING[canonical];
-  if (s !== undefined) return s;
+  const hit = spellingCache.get(canonical);
+  if (hit !== undefined) return hit;
+  const spelled = SPELLING[canonical] ?? titleCase(canonical);
+  if (spellingCache.size < CANONICAL_CACHE_LIMIT) spellingCache.set(canonical, spelled);
+  return spelled;
+}
+
+function titleCase(canonical: string): string {
   let out = '';
   let upper = true;
   for (const ch of canonical) {

@@ -252,7 +252,8 @@ export class TransportLayer implements MessageSender {
   async send(message: AnyMessage, destination?: Destination, serialized?: Buffer): Promise<void> {
     if (this.state !== 'running') throw new TransportError('no-listener', 'the transport layer is not running', destination);
     const dest = destination ?? this.defaultDestination(message);
-    const target = await this.resolve(dest);
+    // An IP literal, as nearly every hop of a proxy is, needs no lookup: no promise to wait for.
+    const target = this.literalTarget(dest) ?? (await this.resolve(dest));
     const bytes = serialized ?? serialize(message);
     if (dest.transport !== 'udp') {
       const remoteFlow = this.remoteFlowFor(dest, target.address);
@@ -286,7 +287,7 @@ export class TransportLayer implements MessageSender {
       if (!conn) throw new TransportError('write', 'the connection is gone', destination);
       await conn.write(bytes);
     } else {
-      const target = await this.resolve(destination);
+      const target = this.literalTarget(destination) ?? (await this.resolve(destination));
       await this.udpEndpointFor(destination, target.address).send(bytes, target.address, destination.port);
     }
     this.counters.sent++;
@@ -483,21 +484,30 @@ export class TransportLayer implements MessageSender {
 
   /** Names are looked up (A/AAAA; RFC 3263 resolution belongs above), then the destination filter sees the address. */
   private async resolve(dest: Destination): Promise<Resolved> {
-    let address = dest.address.startsWith('[') ? dest.address.slice(1, -1) : dest.address;
-    let servername: string | undefined;
-    if (addressFamily(address) === undefined) {
-      servername = address;
-      try {
-        address = (await lookup(address)).address;
-      } catch (err) {
-        throw new TransportError('connect', `cannot resolve ${address}: ${(err as Error).message}`, dest);
-      }
+    const literal = this.literalTarget(dest);
+    if (literal) return literal;
+    const servername = dest.address;
+    let address: string;
+    try {
+      address = (await lookup(servername)).address;
+    } catch (err) {
+      throw new TransportError('connect', `cannot resolve ${servername}: ${(err as Error).message}`, dest);
     }
-    address = normalizeAddress(address);
+    return { address: this.allowed(normalizeAddress(address), dest), servername };
+  }
+
+  /** The target of a destination whose address is an IP literal; undefined for a name that needs a lookup. */
+  private literalTarget(dest: Destination): Resolved | undefined {
+    const address = dest.address.startsWith('[') ? dest.address.slice(1, -1) : dest.address;
+    if (addressFamily(address) === undefined) return undefined;
+    return { address: this.allowed(normalizeAddress(address), dest), servername: undefined };
+  }
+
+  private allowed(address: string, dest: Destination): string {
     if (this.options.destinationFilter && !this.options.destinationFilter(address)) {
       throw new TransportError('refused-destination', `destination ${address} refused by the destination filter`, dest);
     }
-    return { address, servername };
+    return address;
   }
 
   /**
