@@ -347,7 +347,13 @@ async function main(): Promise<void> {
     `workers: ${workers} (sipway --workers ${workers}; Kamailio -n ${workers} UDP workers); ` +
       `fixed rate ${CALL_RATE} calls/s and ${REG_RATE} REGISTER/s, ${SECONDS} s x ${RUNS} runs; ramp ${RAMP_SECONDS} s per step; ${PER_SIPP}/s per SIPp process`,
   );
-  const bench = new Bench(work, children, { workers, kamailioShmMb: 1024, dir: work, children });
+  const sipwayDefaults = process.env.BENCH_ACCOUNTING === '1';
+  console.log(
+    sipwayDefaults
+      ? 'sipway with accounting (CDRs in SQLite) and CPL on, its defaults; Kamailio without acc or cpl-c'
+      : 'accounting and CPL off in sipway, as in Kamailio (no acc, no cpl-c); BENCH_ACCOUNTING=1 keeps them on',
+  );
+  const bench = new Bench(work, children, { workers, kamailioShmMb: 1024, dir: work, children, sipwayDefaults });
   try {
     const users = SCENARIOS.has('3') ? prepareUsers(work) : undefined;
     for (const name of SERVERS) {

@@ -3,7 +3,7 @@
  * of bench/kamailio/ and the same number of UDP workers.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { waitForOptions } from '../../test/helpers/kamailio.js';
 import { freePort, startCliServer } from '../../test/helpers/process.js';
@@ -33,6 +33,8 @@ export interface ServerOptions {
   kamailioShmMb: number;
   dir: string;
   children: Children;
+  /** sipway with its default features (accounting and CPL on), which Kamailio's configs do not have. */
+  sipwayDefaults: boolean;
 }
 
 export async function startServer(name: ServerName, role: Role, o: ServerOptions): Promise<BenchServer> {
@@ -49,6 +51,13 @@ async function startSipway(role: Role, o: ServerOptions): Promise<BenchServer> {
     // The policy reads its next hop from the environment the server inherits.
     process.env.SIPWAY_BENCH_NEXT_HOP = role.nextHop;
     process.env.SIPWAY_BENCH_STATELESS = role.stateless ? '1' : '0';
+  }
+  // Kamailio's configs load neither acc nor cpl-c: sipway's call records and CPL scripts (on by default) are
+  // switched off so that both servers do the same work; BENCH_ACCOUNTING=1 keeps them on.
+  if (!o.sipwayDefaults) {
+    const config = path.join(o.dir, 'sipway-bench.json');
+    writeFileSync(config, JSON.stringify({ accounting: { enabled: false }, cpl: { enabled: false } }));
+    args.push('--config', config);
   }
   args.push('--workers', String(o.workers));
   const server = await startCliServer(args, 30000);
