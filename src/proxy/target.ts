@@ -98,8 +98,9 @@ export async function locate(uri: SipUri | TelUri, options: TargetOptions): Prom
  * - a registration over a connection that is still open: that connection (a UA behind NAT, or over WebSocket with
  *   its `.invalid` Contact, can be reached no other way);
  * - over UDP: the source when the Contact names the same host with another port (NAT port mapping), or a private
- *   address the REGISTER did not come from (a UA behind NAT). A public Contact registered from elsewhere (a
- *   third-party registration) is used as it is.
+ *   address the REGISTER did not come from (a UA behind NAT), or the source itself (so that the request leaves by
+ *   the socket the REGISTER came in on). A public Contact registered from elsewhere (a third-party registration)
+ *   is used as it is.
  * Behind a Path the edge proxy holds the flow, so the Path is followed instead.
  */
 function registeredFlow(t: Located, contact: SipUri | TelUri, isFlowAlive: ((flowId: string) => boolean) | undefined): Destination | undefined {
@@ -117,7 +118,14 @@ function registeredFlow(t: Located, contact: SipUri | TelUri, isFlowAlive: ((flo
   if (contact.type !== 'sip' || isIP(contact.hostname) === 0) return undefined;
   const host = normalizeAddress(contact.hostname);
   const port = contact.port ?? DEFAULT_PORTS[transport];
-  if (host === normalizeAddress(source.address)) return port === source.port ? undefined : source;
+  if (host === normalizeAddress(source.address)) {
+    if (port !== source.port) return source;
+    // The Contact is where the REGISTER came from: sent there over the socket it came in on, whatever port a worker
+    // would send its own requests from (transport.workerPorts). Phones may accept requests from their registrar's
+    // address and port only.
+    const sameTransport = contact.scheme === 'sip' && (contact.transportParam ?? 'udp') === transport;
+    return sameTransport && b.flowId !== undefined ? source : undefined;
+  }
   return isPrivateAddress(host) ? source : undefined;
 }
 
