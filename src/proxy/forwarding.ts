@@ -82,7 +82,8 @@ export class Forwarder {
       addRecordRoute(req, recordRouteValue(out, sips));
     }
     // rport as in our own requests (RFC 3581): responses find their way back if we sit behind a NAT.
-    prependVia(req, `SIP/2.0/${hop.transport.toUpperCase()} ${out.advertised};branch=${branch};rport`);
+    const sentBy = this.options.sender.viaSentBy?.(hop, out) ?? out.advertised;
+    prependVia(req, `SIP/2.0/${hop.transport.toUpperCase()} ${sentBy};branch=${branch};rport`);
     return req;
   }
 

@@ -25,7 +25,15 @@ export interface ServerConfig {
   tls?: { cert: string; key: string };
   limits: MessageLimits;
   timers: { T1: number; T2: number; T4: number };
-  transport: { forceRport: boolean; maxConnectionsPerSource: number; maxConnections: number; idleTimeoutMs: number; udpBufferBytes: number };
+  transport: {
+    forceRport: boolean;
+    maxConnectionsPerSource: number;
+    maxConnections: number;
+    idleTimeoutMs: number;
+    udpBufferBytes: number;
+    /** Workers send requests from ports of their own (TransportLayerOptions.workerPorts). */
+    workerPorts: boolean;
+  };
   /** Upper bound on live transactions (memory under floods). */
   maxTransactions: number;
   /** Option tags we support (Supported / Require checks). */
@@ -91,7 +99,7 @@ export function defaultConfig(): ServerConfig {
     log: { level: 'info' },
     limits: { ...DEFAULT_LIMITS },
     timers: { T1: 500, T2: 4000, T4: 5000 },
-    transport: { forceRport: false, maxConnectionsPerSource: 32, maxConnections: 10000, idleTimeoutMs: 120000, udpBufferBytes: 4 * 1024 * 1024 },
+    transport: { forceRport: false, maxConnectionsPerSource: 32, maxConnections: 10000, idleTimeoutMs: 120000, udpBufferBytes: 4 * 1024 * 1024, workerPorts: false },
     maxTransactions: 100000,
     supported: ['path', 'outbound', 'gruu'],
     nodeId: os.hostname() || 'sipway',
@@ -275,9 +283,9 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
       case 'transport':
         if (!isObject(value)) throw new ConfigError('transport', 'must be an object');
         for (const [k, v] of Object.entries(value)) {
-          if (k === 'forceRport') {
-            if (typeof v !== 'boolean') throw new ConfigError('transport.forceRport', 'must be true or false');
-            c.transport.forceRport = v;
+          if (k === 'forceRport' || k === 'workerPorts') {
+            if (typeof v !== 'boolean') throw new ConfigError(`transport.${k}`, 'must be true or false');
+            c.transport[k] = v;
           } else if (k === 'maxConnectionsPerSource' || k === 'maxConnections' || k === 'idleTimeoutMs' || k === 'udpBufferBytes') {
             c.transport[k] = num(v, `transport.${k}`, 1);
           } else throw new ConfigError(`transport.${k}`, 'unknown setting');

@@ -15,7 +15,7 @@ export function addVia(request: SipRequest, sender: MessageSender, destination: 
   const family = destination.address.includes(':') ? 6 : 4;
   const listener = sender.listenerFor(destination.transport, family);
   if (!listener) throw new TransportError('no-listener', `no ${destination.transport} listener to send from`, destination);
-  const [host, port] = splitHostPort(listener.advertised);
+  const [host, port] = splitHostPort(sender.viaSentBy?.(destination, listener) ?? listener.advertised);
   const via = new Via(destination.transport.toUpperCase(), host, port, new Params([['branch', newBranch()], ['rport', null]]));
   request.headers.prepend('via', via.toString());
   return via;

@@ -64,6 +64,14 @@ export interface TransportLayerOptions {
    * Call-ID, and writes to connections other workers hold go through them (src/transport/worker-bus.ts).
    */
   workers?: WorkerLink;
+  /**
+   * With several workers: each worker also binds its own UDP port beside every shared UDP listener and sends the
+   * requests it originates or forwards (those not bound to a flow) from there, naming that port in Via. Their
+   * responses then come straight to the worker holding the transaction: no wake-up of every worker on the shared
+   * socket and no pass over the worker bus. Requests to a flow (a registered UA behind NAT) and all responses
+   * still leave from the shared port. Default false.
+   */
+  workerPorts?: boolean;
 }
 
 export interface TransportStats {
@@ -140,6 +148,9 @@ export class TransportLayer implements MessageSender {
   /** Other workers' open connections by peer (peerKey), so that a send to that peer goes through the one holding it. */
   private readonly remotePeers = new Map<string, string>();
   private udp: UdpEndpoint[] = [];
+  /** The worker's own UDP ports (workerPorts), one per shared UDP listener, at the same index as `udp`. */
+  private ownUdp: UdpEndpoint[] = [];
+  private ownBound: BoundEntry[] = [];
   private streams: StreamListener[] = [];
   private bound: BoundEntry[] = [];
   /** Outbound connections being opened, so that concurrent sends to one peer share one connection. */
@@ -199,7 +210,17 @@ export class TransportLayer implements MessageSender {
         );
       }
     }
-    const results = await Promise.allSettled([...this.udp.map((u) => u.bind()), ...this.streams.map((s) => s.listen())]);
+    if (this.workers && this.options.workerPorts) {
+      for (const [i, shared] of this.udp.entries()) {
+        const flowId = `udp-${this.workers.instance}-${i}-w${this.workers.index}`;
+        this.ownUdp.push(new UdpEndpoint({ ...shared.spec, port: 0 }, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint), this.options.udpBufferBytes, flowId));
+      }
+    }
+    const results = await Promise.allSettled([
+      ...this.udp.map((u) => u.bind()),
+      ...this.ownUdp.map((u) => u.bind(true)),
+      ...this.streams.map((s) => s.listen()),
+    ]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) {
       await this.closeListeners();
@@ -207,6 +228,7 @@ export class TransportLayer implements MessageSender {
       throw new ConfigError('listen', (failed.reason as Error).message);
     }
     this.bound = [...this.udp, ...this.streams].map((l) => this.describe(l.spec, l.localAddress, l.localPort));
+    this.ownBound = this.ownUdp.map((l) => this.describe(l.spec, l.localAddress, l.localPort));
     this.state = 'running';
   }
 
@@ -241,6 +263,12 @@ export class TransportLayer implements MessageSender {
     return this.bound.find((b) => b.listener.transport === transport && (family === undefined || b.family === family))?.listener;
   }
 
+  viaSentBy(destination: Destination, listener: BoundListener): string {
+    if (this.ownUdp.length === 0 || destination.transport !== 'udp' || destination.flowId !== undefined) return listener.advertised;
+    const i = this.bound.findIndex((b) => b.listener === listener);
+    return this.ownBound[i]?.listener.advertised ?? listener.advertised;
+  }
+
   isReliable(transport: string): boolean {
     return isReliableTransport(transport);
   }
@@ -268,7 +296,7 @@ export class TransportLayer implements MessageSender {
       return;
     }
     if (message.isRequest && bytes.length > MAX_UDP_REQUEST && dest.flowId === undefined && (await this.sendOverTcp(message, dest, target))) return;
-    const endpoint = this.udpEndpointFor(dest, target.address);
+    const endpoint = this.udpEndpointFor(dest, target.address, message.isRequest);
     await endpoint.send(bytes, target.address, dest.port);
     this.sent(message, bytes, { transport: 'udp', address: target.address, port: dest.port, flowId: endpoint.flowId });
   }
@@ -288,7 +316,7 @@ export class TransportLayer implements MessageSender {
       await conn.write(bytes);
     } else {
       const target = this.literalTarget(destination) ?? (await this.resolve(destination));
-      await this.udpEndpointFor(destination, target.address).send(bytes, target.address, destination.port);
+      await this.udpEndpointFor(destination, target.address, !isResponseBytes(bytes)).send(bytes, target.address, destination.port);
     }
     this.counters.sent++;
   }
@@ -456,7 +484,8 @@ export class TransportLayer implements MessageSender {
     const via = response.via;
     const host = normalizeAddress(via.hostname);
     const port = via.port ?? DEFAULT_PORTS[viaTransport(via.transport) ?? 'udp'];
-    return this.bound.some((b) => b.listener.port === port && (b.host.toLowerCase() === host || b.localAddress === host));
+    const ours = (b: BoundEntry): boolean => b.listener.port === port && (b.host.toLowerCase() === host || b.localAddress === host);
+    return this.bound.some(ours) || this.ownBound.some(ours);
   }
 
   private sourceOf(conn: Connection): MessageSource {
@@ -598,14 +627,17 @@ export class TransportLayer implements MessageSender {
   }
 
   /** The socket named by the destination's flow id, else the first UDP socket of the address family. */
-  private udpEndpointFor(dest: Destination, address: string): UdpEndpoint {
+  /** `request`: a request, which leaves from the worker's own port when it has one and no flow is named (viaSentBy). */
+  private udpEndpointFor(dest: Destination, address: string, request: boolean): UdpEndpoint {
     const family = addressFamily(address);
-    const endpoint =
-      (dest.flowId !== undefined ? this.udp.find((u) => u.flowId === dest.flowId) : undefined) ??
-      this.udp.find((u) => u.family === family) ??
-      this.udp.find((u) => u.family === 6 && isWildcard(u.localAddress));
-    if (!endpoint) throw new TransportError('no-listener', `no udp listener for IPv${family} destination ${address}`, dest);
-    return endpoint;
+    if (dest.flowId !== undefined) {
+      const flow = this.udp.find((u) => u.flowId === dest.flowId);
+      if (flow) return flow;
+    }
+    const i = this.udp.findIndex((u) => u.family === family);
+    const index = i >= 0 ? i : this.udp.findIndex((u) => u.family === 6 && isWildcard(u.localAddress));
+    if (index < 0) throw new TransportError('no-listener', `no udp listener for IPv${family} destination ${address}`, dest);
+    return (request && dest.flowId === undefined ? this.ownUdp[index] : undefined) ?? this.udp[index]!;
   }
 
   private sent(message: AnyMessage, bytes: Buffer, destination: Destination): void {
@@ -636,8 +668,13 @@ export class TransportLayer implements MessageSender {
   }
 
   private async closeListeners(): Promise<void> {
-    await Promise.all([...this.udp.map((u) => u.close()), ...this.streams.map((s) => s.close())]);
+    await Promise.all([...this.udp.map((u) => u.close()), ...this.ownUdp.map((u) => u.close()), ...this.streams.map((s) => s.close())]);
   }
+}
+
+/** A response starts with its status line, `SIP/2.0 ...`; no request method starts with `SIP/`. */
+function isResponseBytes(bytes: Buffer): boolean {
+  return bytes.length > 4 && bytes[0] === 0x53 && bytes[1] === 0x49 && bytes[2] === 0x50 && bytes[3] === 0x2f;
 }
 
 /** `Bad Request - missing Call-ID`: printable ASCII only (the fault text may quote the peer's bytes), at most 100 chars. */

@@ -54,6 +54,11 @@ export interface MessageSender {
   isReliable(transport: string): boolean;
   /** The listener to use for sending to this destination (for our Via sent-by). */
   listenerFor(transport: TransportName, family?: 4 | 6): BoundListener | undefined;
+  /**
+   * The sent-by for our Via in a request to `destination` that `listener` (from listenerFor) sends: the listener's
+   * advertised address, or a worker's own port when requests leave from there. Without it: `listener.advertised`.
+   */
+  viaSentBy?(destination: Destination, listener: BoundListener): string;
 }
 
 /** Receives every parsed message from the transport layer (requests already carry received/rport, RFC 3581). */

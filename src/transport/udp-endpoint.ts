@@ -45,11 +45,15 @@ export class UdpEndpoint {
     return this.bound?.port ?? this.spec.port;
   }
 
-  bind(): Promise<void> {
+  /**
+   * `exclusive`: in a cluster worker, a socket of this process alone (a worker's own port) rather than one the
+   * primary shares among the workers.
+   */
+  bind(exclusive = false): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error): void => reject(new Error(`cannot bind ${formatListenSpec(this.spec)}: ${err.message}`));
       this.socket.once('error', onError);
-      this.socket.bind(this.spec.port, this.spec.host, () => {
+      this.socket.bind({ port: this.spec.port, address: this.spec.host, exclusive }, () => {
         this.socket.off('error', onError);
         const a = this.socket.address();
         this.bound = { address: a.address, port: a.port };

@@ -46,6 +46,8 @@ test('config file errors name the field', () => {
     assert.match(r.stderr, /timers\.T1: must be a number/);
     writeFileSync(file, JSON.stringify({ listne: [] }));
     assert.match(runCli(['serve', '--config', file]).stderr, /listne: unknown setting/);
+    writeFileSync(file, JSON.stringify({ transport: { workerPorts: 'yes' } }));
+    assert.match(runCli(['serve', '--config', file]).stderr, /transport\.workerPorts: must be true or false/);
     writeFileSync(file, '{ nope');
     assert.match(runCli(['serve', '--config', file]).stderr, /not valid JSON/);
     assert.match(runCli(['serve', '--config', path.join(dir, 'missing.json')]).stderr, /--config: cannot read/);

@@ -18,11 +18,11 @@ import { policySource } from '../policy/policy-harness.js';
 const DOMAIN = 'sipway.test';
 const CALLS = 24;
 
-async function startWorkers(dir: string, extra: string[] = []): Promise<{ server: RunningServer; port: number }> {
+async function startWorkers(dir: string, extra: string[] = [], settings: object = {}): Promise<{ server: RunningServer; port: number }> {
   const port = await freePort();
   // Callers are not challenged: the test is about where messages go, not about credentials.
   const config = path.join(dir, 'sipway.json');
-  writeFileSync(config, JSON.stringify({ proxy: { authenticateCallers: false } }));
+  writeFileSync(config, JSON.stringify({ proxy: { authenticateCallers: false }, ...settings }));
   const server = await startCliServer([
     '--config', config,
     '--listen', `udp:127.0.0.1:${port}`,
@@ -83,6 +83,58 @@ test('calls reach a user registered through another worker, over UDP and over a 
     bob.close();
     assert.equal(await server.stop(), 0, 'the primary stops its workers and exits 0');
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('with transport.workerPorts each worker forwards requests from a UDP port of its own, named in Via; by default from the shared port', async () => {
+  for (const workerPorts of [true, undefined]) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-workers-'));
+    const { server, port } = await startWorkers(dir, [], workerPorts === undefined ? {} : { transport: { workerPorts } });
+    const caller = await TestUa.udp('alice');
+    // Carol is reached at an address, not through a registration (a flow), and answers to the source port.
+    const carol = (await TestUa.udp('carol')).serve();
+    try {
+      for (let i = 0; i < CALLS; i++) {
+        const inv = invite(caller, { to: `sip:carol@127.0.0.1:${carol.port}` });
+        caller.send(inv, port);
+        const ok = await caller.response(inv.callId, 200, 5000);
+        const dialog = Dialog.caller(inv, ok);
+        caller.send(dialog.request(caller, 'ACK'), port);
+        const bye = dialog.request(caller, 'BYE');
+        caller.send(bye, port);
+        assert.equal((await caller.response(bye.callId, undefined, 5000)).status, 200, `BYE of call ${i}`);
+      }
+      const forwarded = carol.received.filter((r) => r.message.isRequest && (r.message.method === 'INVITE' || r.message.method === 'BYE'));
+      assert.ok(forwarded.length >= 2 * CALLS);
+      for (const r of forwarded) assert.equal(r.message.via.port, r.from.port, `${(r.message as SipRequest).method}: Via names the port it left from`);
+      const ports = new Set(forwarded.map((r) => r.from.port));
+      if (workerPorts === undefined) assert.deepEqual(ports, new Set([port]));
+      else {
+        assert.equal(ports.size, 2, `one port per worker: ${[...ports].join(', ')}`);
+        assert.ok(!ports.has(port), 'not the shared port');
+      }
+      // The caller still hears every response from the shared port it sent to.
+      assert.ok(caller.received.every((r) => r.from.port === port));
+
+      // A registered phone is called from the port it registered with, with worker ports too: some phones accept
+      // requests from their registrar's address and port only.
+      const bob = (await TestUa.udp('bob')).serve();
+      try {
+        await register(bob, port, 'bob', { domain: DOMAIN });
+        await callBob(caller, port, 4);
+        // (In-dialog requests go to the Contact like to any other address: docs/workers.md.)
+        const invites = bob.received.filter((r) => r.message.isRequest && r.message.method === 'INVITE');
+        assert.ok(invites.length >= 4);
+        assert.ok(invites.every((r) => r.from.port === port && r.message.via.port === port), 'INVITEs from the shared port');
+      } finally {
+        bob.close();
+      }
+    } finally {
+      caller.close();
+      carol.close();
+      assert.equal(await server.stop(), 0);
+      rmSync(dir, { recursive: true, force: true });
+    }
   }
 });
 
