@@ -31,6 +31,12 @@ const list = (name: string, fallback: string): number[] => (process.env[name] ??
 
 const SECONDS = env('BENCH_SECONDS', 3);
 const RUNS = env('BENCH_RUNS', 3);
+/**
+ * Calls (registrations) of the unreported warm-up, at 1,000/s or the fixed rate if higher. With two workers each
+ * sees half of them, and V8 needs a few thousand passes over the hot path to optimise it: with 450 warm-up calls
+ * the first fixed-rate run of sipway came out 30-40 % above the others.
+ */
+const WARMUP = env('BENCH_WARMUP', 3000);
 const CALL_RATE = env('BENCH_RATE', 300);
 const REG_RATE = env('BENCH_REG_RATE', 500);
 const CALL_RAMP = list('BENCH_RAMP', '500,1000,1500,2000,3000');
@@ -95,7 +101,7 @@ class Bench {
 
   /** Warm-up (unreported: V8 compiles the hot path), RUNS fixed-rate runs with CPU read around each, then the ramp. */
   async measure(key: string, server: BenchServer, w: Workload, withRamp: boolean): Promise<Measured> {
-    await this.load(server, w, w.rate, Math.ceil(w.rate * 1.5), 'warm-up');
+    await this.load(server, w, Math.max(w.rate, 1000), WARMUP, 'warm-up');
     await sleep(500);
     const m: Measured = { cpuUs: [], p50: [], p99: [], failed: 0 };
     for (let i = 0; i < RUNS; i++) {
@@ -353,7 +359,15 @@ async function main(): Promise<void> {
       ? 'sipway with accounting (CDRs in SQLite) and CPL on, its defaults; Kamailio without acc or cpl-c'
       : 'accounting and CPL off in sipway, as in Kamailio (no acc, no cpl-c); BENCH_ACCOUNTING=1 keeps them on',
   );
-  const bench = new Bench(work, children, { workers, kamailioShmMb: 1024, dir: work, children, sipwayDefaults });
+  const workerPorts = process.env.BENCH_WORKER_PORTS !== '0';
+  if (workers > 1) {
+    console.log(
+      workerPorts
+        ? 'sipway workers forward requests from ports of their own (transport.workerPorts true; BENCH_WORKER_PORTS=0: off, the default)'
+        : 'sipway workers send every request from the shared port (transport.workerPorts false, the default)',
+    );
+  }
+  const bench = new Bench(work, children, { workers, kamailioShmMb: 1024, dir: work, children, sipwayDefaults, workerPorts });
   try {
     const users = SCENARIOS.has('3') ? prepareUsers(work) : undefined;
     for (const name of SERVERS) {

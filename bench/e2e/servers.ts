@@ -35,6 +35,8 @@ export interface ServerOptions {
   children: Children;
   /** sipway with its default features (accounting and CPL on), which Kamailio's configs do not have. */
   sipwayDefaults: boolean;
+  /** sipway's workers send requests from ports of their own (transport.workerPorts; off by default). */
+  workerPorts: boolean;
 }
 
 export async function startServer(name: ServerName, role: Role, o: ServerOptions): Promise<BenchServer> {
@@ -54,9 +56,11 @@ async function startSipway(role: Role, o: ServerOptions): Promise<BenchServer> {
   }
   // Kamailio's configs load neither acc nor cpl-c: sipway's call records and CPL scripts (on by default) are
   // switched off so that both servers do the same work; BENCH_ACCOUNTING=1 keeps them on.
-  if (!o.sipwayDefaults) {
+  const settings: Record<string, unknown> = o.sipwayDefaults ? {} : { accounting: { enabled: false }, cpl: { enabled: false } };
+  if (o.workerPorts) settings.transport = { workerPorts: true };
+  if (Object.keys(settings).length > 0) {
     const config = path.join(o.dir, 'sipway-bench.json');
-    writeFileSync(config, JSON.stringify({ accounting: { enabled: false }, cpl: { enabled: false } }));
+    writeFileSync(config, JSON.stringify(settings));
     args.push('--config', config);
   }
   args.push('--workers', String(o.workers));
