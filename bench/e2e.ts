@@ -363,7 +363,7 @@ async function main(): Promise<void> {
   if (workers > 1) {
     console.log(
       workerPorts
-        ? 'sipway workers forward requests from ports of their own (transport.workerPorts true; BENCH_WORKER_PORTS=0: off, the default)'
+        ? 'sipway workers forward requests from ports of their own (transport.workerPorts; BENCH_WORKER_PORTS=0: off, the default)'
         : 'sipway workers send every request from the shared port (transport.workerPorts false, the default)',
     );
   }

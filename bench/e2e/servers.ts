@@ -57,7 +57,8 @@ async function startSipway(role: Role, o: ServerOptions): Promise<BenchServer> {
   // Kamailio's configs load neither acc nor cpl-c: sipway's call records and CPL scripts (on by default) are
   // switched off so that both servers do the same work; BENCH_ACCOUNTING=1 keeps them on.
   const settings: Record<string, unknown> = o.sipwayDefaults ? {} : { accounting: { enabled: false }, cpl: { enabled: false } };
-  if (o.workerPorts) settings.transport = { workerPorts: true };
+  // The workers' own ports follow the first one; a free port with free neighbours, almost always on loopback.
+  if (o.workerPorts && o.workers > 1) settings.transport = { workerPorts: await freePort() };
   if (Object.keys(settings).length > 0) {
     const config = path.join(o.dir, 'sipway-bench.json');
     writeFileSync(config, JSON.stringify(settings));

@@ -8,6 +8,8 @@ export interface IdentityOptions {
   isLocalHost(host: string, port: number | undefined): boolean;
   /** The bound listeners (what our Via and Record-Route values advertise). */
   listeners(): BoundListener[];
+  /** What our Vias may name besides: every worker's own port (transport.workerPorts). Default: listeners(). */
+  viaListeners?(): BoundListener[];
 }
 
 /** What names this proxy: served domains, its own addresses, the sent-by of its Vias and its Record-Route URIs. */
@@ -40,7 +42,7 @@ export class ProxyIdentity {
   isOurSentBy(via: Via): boolean {
     const host = normalizeAddress(via.hostname);
     const port = via.port ?? DEFAULT_PORTS[viaTransport(via.transport) ?? 'udp'];
-    return this.options.listeners().some((l) => {
+    return (this.options.viaListeners?.() ?? this.options.listeners()).some((l) => {
       const [h, p] = splitAdvertised(l.advertised);
       return p === port && normalizeAddress(h) === host;
     });

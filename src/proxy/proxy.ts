@@ -98,6 +98,7 @@ export class Proxy {
       domains: options.domains,
       isLocalHost: options.isLocalHost,
       listeners: () => options.sender.listeners(),
+      viaListeners: () => options.sender.viaListeners?.() ?? options.sender.listeners(),
     });
     const resolver = options.resolver ?? new DnsSipResolver({ clock: options.clock, logger: this.logger.child({ layer: 'dns' }) });
     this.forwarder = new Forwarder({ sender: options.sender, resolver });

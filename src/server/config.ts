@@ -31,8 +31,8 @@ export interface ServerConfig {
     maxConnections: number;
     idleTimeoutMs: number;
     udpBufferBytes: number;
-    /** Workers send requests from ports of their own (TransportLayerOptions.workerPorts). */
-    workerPorts: boolean;
+    /** The first of the workers' own UDP ports (TransportLayerOptions.workerPorts); false: none. */
+    workerPorts: number | false;
   };
   /** Upper bound on live transactions (memory under floods). */
   maxTransactions: number;
@@ -283,9 +283,14 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
       case 'transport':
         if (!isObject(value)) throw new ConfigError('transport', 'must be an object');
         for (const [k, v] of Object.entries(value)) {
-          if (k === 'forceRport' || k === 'workerPorts') {
-            if (typeof v !== 'boolean') throw new ConfigError(`transport.${k}`, 'must be true or false');
-            c.transport[k] = v;
+          if (k === 'forceRport') {
+            if (typeof v !== 'boolean') throw new ConfigError('transport.forceRport', 'must be true or false');
+            c.transport.forceRport = v;
+          } else if (k === 'workerPorts') {
+            if (v !== false && !(Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 65535)) {
+              throw new ConfigError('transport.workerPorts', 'must be false or the first worker port (1-65535)');
+            }
+            c.transport.workerPorts = v as number | false;
           } else if (k === 'maxConnectionsPerSource' || k === 'maxConnections' || k === 'idleTimeoutMs' || k === 'udpBufferBytes') {
             c.transport[k] = num(v, `transport.${k}`, 1);
           } else throw new ConfigError(`transport.${k}`, 'unknown setting');

@@ -104,7 +104,7 @@ export class SipwayServer {
       idleTimeoutMs: config.transport.idleTimeoutMs,
       udpBufferBytes: config.transport.udpBufferBytes,
       workers: overrides.worker?.bus,
-      workerPorts: config.transport.workerPorts,
+      workerPorts: config.transport.workerPorts === false ? undefined : config.transport.workerPorts,
     });
     overrides.worker?.bus.setHandler({
       delivered: (bytes, source, stream) => this.transport.receivePassed(bytes, source, stream),

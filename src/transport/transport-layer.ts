@@ -65,13 +65,14 @@ export interface TransportLayerOptions {
    */
   workers?: WorkerLink;
   /**
-   * With several workers: each worker also binds its own UDP port beside every shared UDP listener and sends the
-   * requests it originates or forwards (those not bound to a flow) from there, naming that port in Via. Their
-   * responses then come straight to the worker holding the transaction: no wake-up of every worker on the shared
-   * socket and no pass over the worker bus. Requests to a flow (a registered UA behind NAT) and all responses
-   * still leave from the shared port. Default false.
+   * With several workers: the first of the workers' own UDP ports. Beside shared UDP listener i, worker k binds
+   * port `workerPorts + i * count + k` on the same address and sends the requests it originates or forwards (those
+   * not bound to a flow) from there, naming that port in Via. Their responses then come straight to the worker
+   * holding the transaction: no wake-up of every worker on the shared socket and no pass over the worker bus.
+   * Requests to a flow (a registered UA) and all responses still leave from the shared port. Every worker knows
+   * every worker's ports, so a Via naming any of them is ours (§16.3 loop detection, §16.11, §18.1.2).
    */
-  workerPorts?: boolean;
+  workerPorts?: number;
 }
 
 export interface TransportStats {
@@ -148,9 +149,11 @@ export class TransportLayer implements MessageSender {
   /** Other workers' open connections by peer (peerKey), so that a send to that peer goes through the one holding it. */
   private readonly remotePeers = new Map<string, string>();
   private udp: UdpEndpoint[] = [];
-  /** The worker's own UDP ports (workerPorts), one per shared UDP listener, at the same index as `udp`. */
+  /** This worker's own UDP ports (workerPorts), one per shared UDP listener, at the same index as `udp`. */
   private ownUdp: UdpEndpoint[] = [];
   private ownBound: BoundEntry[] = [];
+  /** Every worker's own ports, this one's included: all are sent-by values of ours. */
+  private workerBound: BoundEntry[] = [];
   private streams: StreamListener[] = [];
   private bound: BoundEntry[] = [];
   /** Outbound connections being opened, so that concurrent sends to one peer share one connection. */
@@ -210,10 +213,16 @@ export class TransportLayer implements MessageSender {
         );
       }
     }
-    if (this.workers && this.options.workerPorts) {
+    const base = this.workers ? this.options.workerPorts : undefined;
+    if (base !== undefined && this.workers) {
+      const last = base + this.udp.length * this.workers.count - 1;
+      if (!Number.isInteger(base) || base < 1 || last > 65535) {
+        throw new ConfigError('transport.workerPorts', `${base} leaves no room for ${this.udp.length * this.workers.count} worker ports below 65536`);
+      }
       for (const [i, shared] of this.udp.entries()) {
+        const port = base + i * this.workers.count + this.workers.index;
         const flowId = `udp-${this.workers.instance}-${i}-w${this.workers.index}`;
-        this.ownUdp.push(new UdpEndpoint({ ...shared.spec, port: 0 }, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint), this.options.udpBufferBytes, flowId));
+        this.ownUdp.push(new UdpEndpoint({ ...shared.spec, port }, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint), this.options.udpBufferBytes, flowId));
       }
     }
     const results = await Promise.allSettled([
@@ -221,14 +230,21 @@ export class TransportLayer implements MessageSender {
       ...this.ownUdp.map((u) => u.bind(true)),
       ...this.streams.map((s) => s.listen()),
     ]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
+    const failed = results.findIndex((r) => r.status === 'rejected');
+    if (failed >= 0) {
       await this.closeListeners();
       this.state = 'stopped';
-      throw new ConfigError('listen', (failed.reason as Error).message);
+      const own = failed >= this.udp.length && failed < this.udp.length + this.ownUdp.length;
+      throw new ConfigError(own ? 'transport.workerPorts' : 'listen', ((results[failed] as PromiseRejectedResult).reason as Error).message);
     }
     this.bound = [...this.udp, ...this.streams].map((l) => this.describe(l.spec, l.localAddress, l.localPort));
     this.ownBound = this.ownUdp.map((l) => this.describe(l.spec, l.localAddress, l.localPort));
+    if (base !== undefined && this.workers) {
+      const count = this.workers.count;
+      this.workerBound = this.udp.flatMap((shared, i) =>
+        Array.from({ length: count }, (_, k) => this.describe({ ...shared.spec, port: base + i * count + k }, shared.localAddress, base + i * count + k)),
+      );
+    }
     this.state = 'running';
   }
 
@@ -261,6 +277,11 @@ export class TransportLayer implements MessageSender {
 
   listenerFor(transport: TransportName, family?: 4 | 6): BoundListener | undefined {
     return this.bound.find((b) => b.listener.transport === transport && (family === undefined || b.family === family))?.listener;
+  }
+
+  /** The listeners, and with workerPorts every worker's own ports: everything our Vias may name. */
+  viaListeners(): BoundListener[] {
+    return this.workerBound.length === 0 ? this.listeners() : [...this.listeners(), ...this.workerBound.map((b) => b.listener)];
   }
 
   viaSentBy(destination: Destination, listener: BoundListener): string {
@@ -485,7 +506,7 @@ export class TransportLayer implements MessageSender {
     const host = normalizeAddress(via.hostname);
     const port = via.port ?? DEFAULT_PORTS[viaTransport(via.transport) ?? 'udp'];
     const ours = (b: BoundEntry): boolean => b.listener.port === port && (b.host.toLowerCase() === host || b.localAddress === host);
-    return this.bound.some(ours) || this.ownBound.some(ours);
+    return this.bound.some(ours) || this.workerBound.some(ours);
   }
 
   private sourceOf(conn: Connection): MessageSource {

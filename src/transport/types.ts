@@ -59,6 +59,8 @@ export interface MessageSender {
    * advertised address, or a worker's own port when requests leave from there. Without it: `listener.advertised`.
    */
   viaSentBy?(destination: Destination, listener: BoundListener): string;
+  /** Every sent-by our Vias may name, when more than the listeners' (worker ports). Without it: listenerFor's. */
+  viaListeners?(): BoundListener[];
 }
 
 /** Receives every parsed message from the transport layer (requests already carry received/rport, RFC 3581). */

@@ -47,7 +47,7 @@ test('config file errors name the field', () => {
     writeFileSync(file, JSON.stringify({ listne: [] }));
     assert.match(runCli(['serve', '--config', file]).stderr, /listne: unknown setting/);
     writeFileSync(file, JSON.stringify({ transport: { workerPorts: 'yes' } }));
-    assert.match(runCli(['serve', '--config', file]).stderr, /transport\.workerPorts: must be true or false/);
+    assert.match(runCli(['serve', '--config', file]).stderr, /transport\.workerPorts: must be false or the first worker port \(1-65535\)/);
     writeFileSync(file, '{ nope');
     assert.match(runCli(['serve', '--config', file]).stderr, /not valid JSON/);
     assert.match(runCli(['serve', '--config', path.join(dir, 'missing.json')]).stderr, /--config: cannot read/);

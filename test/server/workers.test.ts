@@ -86,33 +86,35 @@ test('calls reach a user registered through another worker, over UDP and over a 
   }
 });
 
+/** Calls carol, reached at an address (no registration), through the server; each call answered and hung up. */
+async function callCarol(caller: TestUa, carol: TestUa, port: number, calls: number): Promise<void> {
+  for (let i = 0; i < calls; i++) {
+    const inv = invite(caller, { to: `sip:carol@127.0.0.1:${carol.port}` });
+    caller.send(inv, port);
+    const ok = await caller.response(inv.callId, 200, 5000);
+    const dialog = Dialog.caller(inv, ok);
+    caller.send(dialog.request(caller, 'ACK'), port);
+    const bye = dialog.request(caller, 'BYE');
+    caller.send(bye, port);
+    assert.equal((await caller.response(bye.callId, undefined, 5000)).status, 200, `BYE of call ${i}`);
+  }
+}
+
 test('with transport.workerPorts each worker forwards requests from a UDP port of its own, named in Via; by default from the shared port', async () => {
-  for (const workerPorts of [true, undefined]) {
+  for (const workerPorts of [await freePort(), undefined]) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-workers-'));
     const { server, port } = await startWorkers(dir, [], workerPorts === undefined ? {} : { transport: { workerPorts } });
     const caller = await TestUa.udp('alice');
     // Carol is reached at an address, not through a registration (a flow), and answers to the source port.
     const carol = (await TestUa.udp('carol')).serve();
     try {
-      for (let i = 0; i < CALLS; i++) {
-        const inv = invite(caller, { to: `sip:carol@127.0.0.1:${carol.port}` });
-        caller.send(inv, port);
-        const ok = await caller.response(inv.callId, 200, 5000);
-        const dialog = Dialog.caller(inv, ok);
-        caller.send(dialog.request(caller, 'ACK'), port);
-        const bye = dialog.request(caller, 'BYE');
-        caller.send(bye, port);
-        assert.equal((await caller.response(bye.callId, undefined, 5000)).status, 200, `BYE of call ${i}`);
-      }
+      await callCarol(caller, carol, port, CALLS);
       const forwarded = carol.received.filter((r) => r.message.isRequest && (r.message.method === 'INVITE' || r.message.method === 'BYE'));
       assert.ok(forwarded.length >= 2 * CALLS);
       for (const r of forwarded) assert.equal(r.message.via.port, r.from.port, `${(r.message as SipRequest).method}: Via names the port it left from`);
       const ports = new Set(forwarded.map((r) => r.from.port));
       if (workerPorts === undefined) assert.deepEqual(ports, new Set([port]));
-      else {
-        assert.equal(ports.size, 2, `one port per worker: ${[...ports].join(', ')}`);
-        assert.ok(!ports.has(port), 'not the shared port');
-      }
+      else assert.deepEqual(ports, new Set([workerPorts, workerPorts + 1]), 'worker k sends from workerPorts + k');
       // The caller still hears every response from the shared port it sent to.
       assert.ok(caller.received.every((r) => r.from.port === port));
 
@@ -135,6 +137,47 @@ test('with transport.workerPorts each worker forwards requests from a UDP port o
       assert.equal(await server.stop(), 0);
       rmSync(dir, { recursive: true, force: true });
     }
+  }
+});
+
+test('worker ports: stateless forwarding and loop detection know every worker\'s port as ours', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-workers-'));
+  const caller = await TestUa.udp('alice');
+  const carol = (await TestUa.udp('carol')).serve();
+  // Stateless (§16.11) to carol; anything for 'loop' goes back to the server itself, on its shared port.
+  const policy = path.join(dir, 'routing.mjs');
+  const workerPorts = await freePort();
+  const port = await freePort();
+  writeFileSync(
+    policy,
+    policySource(`export default P.definePolicy({
+      async onRequest(ctx) {
+        if (!P.sanity(ctx)) return;
+        if (await P.inDialog(ctx, { stateless: true })) return;
+        if (ctx.ruri.startsWith('sip:loop@')) return ctx.relay(['sip:loop@127.0.0.1:${port}']);
+        await ctx.relay(['sip:carol@127.0.0.1:${carol.port}'], { recordRoute: true, stateless: true });
+      },
+    });`),
+  );
+  const server = await startCliServer([
+    '--config', (writeFileSync(path.join(dir, 'sipway.json'), JSON.stringify({ proxy: { authenticateCallers: false }, transport: { workerPorts } })), path.join(dir, 'sipway.json')),
+    '--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', path.join(dir, 'data'), '--no-auth', '--workers', '2',
+    '--policy', policy, '--admin', `127.0.0.1:${await freePort()}`,
+  ]);
+  try {
+    await callCarol(caller, carol, port, CALLS);
+    assert.ok(carol.received.every((r) => r.from.port === workerPorts || r.from.port === workerPorts + 1), 'sent from the worker ports');
+    // A request relayed to ourselves comes back with a Via naming a worker port: 482, not a run down to 483.
+    for (let i = 0; i < 4; i++) {
+      const m = outOfDialog(caller, 'MESSAGE', `sip:loop@${DOMAIN}`);
+      caller.send(m, port);
+      assert.equal((await caller.response(m.callId, undefined, 5000)).status, 482, 'loop detected');
+    }
+  } finally {
+    caller.close();
+    carol.close();
+    assert.equal(await server.stop(), 0);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
