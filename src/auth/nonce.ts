@@ -9,6 +9,7 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../util/clock.js';
+import { secureRandomInto } from '../util/ids.js';
 import { ConfigError } from '../util/errors.js';
 
 export type NonceStatus = 'valid' | 'stale' | 'invalid';
@@ -68,7 +69,7 @@ export class NonceManager {
   issue(realm: string): string {
     const head = Buffer.alloc(TIMESTAMP_BYTES + RANDOM_BYTES);
     head.writeUIntBE(this.clock.now(), 0, TIMESTAMP_BYTES);
-    randomBytes(RANDOM_BYTES).copy(head, TIMESTAMP_BYTES);
+    secureRandomInto(head, TIMESTAMP_BYTES, RANDOM_BYTES);
     return Buffer.concat([head, this.mac(head, realm)]).toString('base64url');
   }
 
