@@ -18,8 +18,8 @@ import { policySource } from '../policy/policy-harness.js';
 const DOMAIN = 'sipway.test';
 const CALLS = 24;
 
-async function startWorkers(dir: string, extra: string[] = [], settings: object = {}): Promise<{ server: RunningServer; port: number }> {
-  const port = await freePort();
+async function startWorkers(dir: string, extra: string[] = [], settings: object = {}, listenPort?: number): Promise<{ server: RunningServer; port: number }> {
+  const port = listenPort ?? (await freePort());
   // Callers are not challenged: the test is about where messages go, not about credentials.
   const config = path.join(dir, 'sipway.json');
   writeFileSync(config, JSON.stringify({ proxy: { authenticateCallers: false }, ...settings }));
@@ -48,19 +48,24 @@ function workersThatHandled(output: string, method: string): Set<number> {
   return seen;
 }
 
-/** Calls bob from a UDP caller with a fresh Call-ID each time; every call must be answered 200 and hung up. */
-async function callBob(caller: TestUa, port: number, calls: number): Promise<void> {
+/** Calls `to` from a UDP caller with a fresh Call-ID each time; every call must be answered 200 and hung up. */
+async function callAndHangUp(caller: TestUa, port: number, to: string, calls: number): Promise<void> {
   for (let i = 0; i < calls; i++) {
-    const inv: SipRequest = invite(caller, { to: `sip:bob@${DOMAIN}` });
+    const inv: SipRequest = invite(caller, { to });
     caller.send(inv, port);
     const ok = await caller.response(inv.callId, 200, 5000);
     const dialog = Dialog.caller(inv, ok);
     caller.send(dialog.request(caller, 'ACK'), port);
     const bye = dialog.request(caller, 'BYE');
     caller.send(bye, port);
-    assert.equal((await caller.response(bye.callId, undefined, 5000)).status, 200, `BYE of call ${i}`);
+    assert.equal((await caller.response(bye.callId, undefined, 5000)).status, 200, `BYE of call ${i} to ${to}`);
   }
 }
+
+const callBob = (caller: TestUa, port: number, calls: number): Promise<void> => callAndHangUp(caller, port, `sip:bob@${DOMAIN}`, calls);
+/** carol is reached at her address, not through a registration (a flow). */
+const callCarol = (caller: TestUa, carol: TestUa, port: number, calls: number): Promise<void> =>
+  callAndHangUp(caller, port, `sip:carol@127.0.0.1:${carol.port}`, calls);
 
 test('calls reach a user registered through another worker, over UDP and over a TCP connection another worker holds', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-workers-'));
@@ -85,20 +90,6 @@ test('calls reach a user registered through another worker, over UDP and over a 
     rmSync(dir, { recursive: true, force: true });
   }
 });
-
-/** Calls carol, reached at an address (no registration), through the server; each call answered and hung up. */
-async function callCarol(caller: TestUa, carol: TestUa, port: number, calls: number): Promise<void> {
-  for (let i = 0; i < calls; i++) {
-    const inv = invite(caller, { to: `sip:carol@127.0.0.1:${carol.port}` });
-    caller.send(inv, port);
-    const ok = await caller.response(inv.callId, 200, 5000);
-    const dialog = Dialog.caller(inv, ok);
-    caller.send(dialog.request(caller, 'ACK'), port);
-    const bye = dialog.request(caller, 'BYE');
-    caller.send(bye, port);
-    assert.equal((await caller.response(bye.callId, undefined, 5000)).status, 200, `BYE of call ${i}`);
-  }
-}
 
 test('with transport.workerPorts each worker forwards requests from a UDP port of its own, named in Via; by default from the shared port', async () => {
   for (const workerPorts of [await freePort(), undefined]) {
@@ -159,11 +150,7 @@ test('worker ports: stateless forwarding and loop detection know every worker\'s
       },
     });`),
   );
-  const server = await startCliServer([
-    '--config', (writeFileSync(path.join(dir, 'sipway.json'), JSON.stringify({ proxy: { authenticateCallers: false }, transport: { workerPorts } })), path.join(dir, 'sipway.json')),
-    '--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', path.join(dir, 'data'), '--no-auth', '--workers', '2',
-    '--policy', policy, '--admin', `127.0.0.1:${await freePort()}`,
-  ]);
+  const { server } = await startWorkers(dir, ['--policy', policy], { transport: { workerPorts } }, port);
   try {
     await callCarol(caller, carol, port, CALLS);
     assert.ok(carol.received.every((r) => r.from.port === workerPorts || r.from.port === workerPorts + 1), 'sent from the worker ports');
