@@ -8,23 +8,17 @@
  * Run: npm run bench:calls   (BENCH_RATES=200,500,1000 and BENCH_SECONDS=10 override)
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startCliServer, freePort, requireTool } from '../test/helpers/process.js';
 import { runSipp, runSippAsync } from '../test/helpers/sipp.js';
 import { projectRoot } from '../test/helpers/paths.js';
+import { processStat } from './e2e/procs.js';
 
 const RATES = (process.env.BENCH_RATES ?? '200,500,1000').split(',').map(Number);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const DOMAIN = 'bench.test';
-const CLK_TCK = 100;
-
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of stat(5); after the ") " split they are at 11 and 12.
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-}
 
 /** SIPp's last "Aborting call ..." line, without its timestamp. */
 function lastError(stderr: string): string {
@@ -62,9 +56,9 @@ try {
     };
     await calls('warm-up', 200, 1000);
     for (const [i, rate] of RATES.entries()) {
-      const before = cpuMs(pid);
+      const before = processStat(pid).cpuMs;
       const r = await calls(`uac-${i}-${rate}`, rate, rate * SECONDS);
-      const used = cpuMs(pid) - before;
+      const used = processStat(pid).cpuMs - before;
       const perCall = r.successful > 0 ? ((used * 1000) / r.successful).toFixed(0) : 'n/a';
       console.log(`${rate} cps offered, ${rate * SECONDS} calls: ${r.successful} successful, ${r.failed} failed, ${r.rate.toFixed(0)} cps (successful calls / SIPp's elapsed time); server CPU ${perCall} µs per call${r.status !== 0 ? ` (SIPp exit ${r.status}; last error: ${lastError(r.stderr)})` : ''}`);
       await new Promise((res) => setTimeout(res, 2000));

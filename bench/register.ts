@@ -5,7 +5,7 @@
  *  2. Server memory per binding: RSS and V8 heap of `sipway serve` before and after 100,000 bindings.
  * Run: npm run bench:register   (BENCH_USERS / BENCH_BINDINGS / BENCH_RATE override the sizes; needs --expose-gc)
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli, startCliServer, freePort, requireTool } from '../test/helpers/process.js';
@@ -13,20 +13,12 @@ import { runSipp, runSippAsync, writeUsers } from '../test/helpers/sipp.js';
 import { SipwayServer } from '../src/server/server.js';
 import { applyConfigObject, defaultConfig, finishConfig } from '../src/server/config.js';
 import { silentLogger } from '../src/util/logger.js';
+import { processStat } from './e2e/procs.js';
 
 const USERS = Number(process.env.BENCH_USERS ?? 20000);
 const BINDINGS = Number(process.env.BENCH_BINDINGS ?? 100000);
 const RATE = Number(process.env.BENCH_RATE ?? 2000);
 const DOMAIN = 'bench.test';
-const CLK_TCK = 100;
-const PAGE = 4096;
-
-function procStat(pid: number): { cpuMs: number; rssBytes: number } {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  // utime and stime are fields 14 and 15 of stat(5); after the ") " split they are at 11 and 12. RSS (pages) at 21.
-  const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK;
-  return { cpuMs, rssBytes: Number(fields[21]) * PAGE };
-}
 
 async function authenticatedRegistrations(work: string): Promise<void> {
   const data = path.join(work, 'auth-data');
@@ -38,9 +30,9 @@ async function authenticatedRegistrations(work: string): Promise<void> {
   const server = await startCliServer(['--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', data, '--log-level', 'warn', '--workers', '1']);
   try {
     const pid = server.child.pid!;
-    const before = procStat(pid);
+    const before = processStat(pid);
     const r = runSipp('register-auth-uac.xml', port, work, ['-inf', injection, '-auth_uri', DOMAIN, '-m', String(USERS), '-r', String(RATE), '-l', String(RATE * 2), '-timeout', '300s', '-max_socket', '1000'], 600000);
-    const after = procStat(pid);
+    const after = processStat(pid);
     const cpuPerReg = ((after.cpuMs - before.cpuMs) * 1000) / Math.max(1, r.successful);
     console.log(`REGISTER with digest auth (SIPp ${RATE}/s offered, ${USERS} distinct users):`);
     console.log(`  ${r.successful} registered, ${r.failed} failed, ${r.rate.toFixed(0)} registrations/s sustained`);

@@ -8,20 +8,32 @@ import { readdirSync, readFileSync } from 'node:fs';
 
 /** USER_HZ: the unit of utime/stime in /proc/PID/stat (100 on Linux for every architecture we run on). */
 const CLK_TCK = 100;
+const PAGE_BYTES = 4096;
 
 interface ProcEntry {
   ppid: number;
   ticks: number;
+  rssPages: number;
 }
 
-/** utime + stime (fields 14, 15) and ppid (field 4) from stat(5); the comm field may hold spaces, so split after ") ". */
+/**
+ * utime + stime (fields 14, 15), ppid (field 4) and rss (field 24, pages) from stat(5); the comm field may hold
+ * spaces, so split after ") ".
+ */
 function readStat(pid: number): ProcEntry | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+    return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), rssPages: Number(fields[21]) };
   } catch {
     return undefined; // exited meanwhile
   }
+}
+
+/** CPU time (user + system, all threads) in milliseconds and RSS of one process, for benches that run one. */
+export function processStat(pid: number): { cpuMs: number; rssBytes: number } {
+  const st = readStat(pid);
+  if (!st) throw new Error(`process ${pid} has exited`);
+  return { cpuMs: (st.ticks * 1000) / CLK_TCK, rssBytes: st.rssPages * PAGE_BYTES };
 }
 
 /** The root and every live process whose parent chain leads to it. */
