@@ -9,6 +9,7 @@ import { callIdHash, callIdOwner, callIdSpan, ownerWorker } from '../../src/mess
 import { parseMessage } from '../../src/message/parser.js';
 import { readIndex } from '../helpers/conformance.js';
 import { sharedPath } from '../helpers/paths.js';
+import { seededRandom } from '../helpers/random.js';
 
 const START = 'INVITE sip:bob@example.com SIP/2.0';
 const VIA = 'Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1';
@@ -22,18 +23,6 @@ function found(text: string | Buffer): string | undefined {
 
 function request(...headers: string[]): string {
   return [START, VIA, ...headers, 'CSeq: 1 INVITE', '', ''].join('\r\n');
-}
-
-/** Deterministic PRNG (mulberry32), so a failure reproduces. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const WORD_CHARS = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`\'~()<>:\\"/[]?{}';
@@ -154,7 +143,7 @@ test('a worker count that is not a positive integer is refused', () => {
 });
 
 test('callIdOwner agrees with ownerWorker on 1,000 random Call-IDs for N = 2..8', () => {
-  const rand = prng(4475);
+  const rand = seededRandom(4475);
   for (let i = 0; i < 1000; i++) {
     const callId = randomCallId(rand);
     const compact = rand() < 0.3;
@@ -177,7 +166,7 @@ test('callIdOwner hashes the UTF-8 bytes Buffer.from would produce, surrogates i
 });
 
 test('four workers each own 20-30 % of 10,000 random Call-IDs', () => {
-  const rand = prng(3261);
+  const rand = seededRandom(3261);
   const counts = [0, 0, 0, 0];
   for (let i = 0; i < 10_000; i++) {
     const owner = ownerWorker(Buffer.from(request(`Call-ID: ${randomCallId(rand)}`)), 4);

@@ -8,6 +8,7 @@ import { ConfigError } from '../../src/util/errors.js';
 import { decodeMessage, DnsFormatError } from '../../src/transport/dns-message.js';
 import { DnsSipResolver, type DnsSipResolverOptions, type ResolvedTarget } from '../../src/transport/resolver.js';
 import { startDnsServer, type DnsServerOptions, type TestDnsServer, type Zone } from '../helpers/dns-server.js';
+import { seededRandom } from '../helpers/random.js';
 
 const TIMEOUT_MS = 500;
 
@@ -31,18 +32,6 @@ async function setup(options: DnsServerOptions, resolverOptions: DnsSipResolverO
 /** `transport address:port host`, one line per target: the order is the point of most assertions. */
 const brief = (targets: ResolvedTarget[]): string[] =>
   targets.map((t) => `${t.transport} ${t.address}:${t.port}${t.host === undefined ? '' : ' ' + t.host}`);
-
-/** A deterministic uniform source (mulberry32) for the RFC 2782 weighted selection. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A zone with the three RFC 3263 §4.1 NAPTR records, one SRV server for each, and their addresses. */
 const EXAMPLE: Zone = {
@@ -228,7 +217,7 @@ test('SRV: lowest priority first, RFC 2782 weighted selection within a priority 
   );
 
   const counts = new Map<string, number>();
-  const spread = resolverFor([dns], { random: seeded(7) }).resolver;
+  const spread = resolverFor([dns], { random: seededRandom(7) }).resolver;
   for (let i = 0; i < 4000; i++) {
     const first = (await spread.resolve(uri))[0]!.host!;
     counts.set(first, (counts.get(first) ?? 0) + 1);
