@@ -10,6 +10,7 @@
  * the empty line after the headers; its complete header lines are still scanned, a cut-off last line is not.
  */
 
+import { FNV_OFFSET_BASIS, FNV_PRIME } from '../util/hash.js';
 import { isLws } from './chars.js';
 
 const LF = 0x0a;
@@ -17,9 +18,6 @@ const CR = 0x0d;
 const SP = 0x20;
 const HTAB = 0x09;
 const COLON = 0x3a;
-
-const FNV_OFFSET_BASIS = 0x811c9dc5;
-const FNV_PRIME = 0x01000193;
 
 export interface ByteSpan {
   start: number;
