@@ -32,7 +32,7 @@ import {
   type MessageSender,
   type TransportName,
 } from './types.js';
-import { UdpEndpoint } from './udp-endpoint.js';
+import { UdpEndpoint, type DatagramHandler } from './udp-endpoint.js';
 import { replaceTopVia, stampVia, viaDestination } from './via-stamp.js';
 import { flowOwner, type FlowInfo, type WorkerLink } from './worker-bus.js';
 import { ownerWorker } from '../message/steering.js';
@@ -151,8 +151,9 @@ export class TransportLayer implements MessageSender {
   private udp: UdpEndpoint[] = [];
   /** This worker's own UDP ports (workerPorts), one per shared UDP listener, at the same index as `udp`. */
   private ownUdp: UdpEndpoint[] = [];
-  private ownBound: BoundEntry[] = [];
-  /** Every worker's own ports, this one's included: all are sent-by values of ours. */
+  /** Every UDP socket, shared or a worker's own, hands its datagrams here. */
+  private readonly datagram: DatagramHandler = (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint);
+  /** Every worker's own ports, this one's included, at workerPortIndex(listener, worker): all are sent-by values of ours. */
   private workerBound: BoundEntry[] = [];
   private streams: StreamListener[] = [];
   private bound: BoundEntry[] = [];
@@ -199,7 +200,7 @@ export class TransportLayer implements MessageSender {
     for (const [i, spec] of this.options.listen.entries()) {
       // Workers share each UDP socket, so they must name it alike: a binding's flow is then alive on all of them.
       const flowId = this.workers ? `udp-${this.workers.instance}-${i}` : undefined;
-      if (spec.transport === 'udp') this.udp.push(new UdpEndpoint(spec, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint), this.options.udpBufferBytes, flowId));
+      if (spec.transport === 'udp') this.udp.push(new UdpEndpoint(spec, this.datagram, this.options.udpBufferBytes, flowId));
       else {
         this.streams.push(
           new StreamListener(spec, {
@@ -215,14 +216,14 @@ export class TransportLayer implements MessageSender {
     }
     const base = this.workers ? this.options.workerPorts : undefined;
     if (base !== undefined && this.workers) {
-      const last = base + this.udp.length * this.workers.count - 1;
-      if (!Number.isInteger(base) || base < 1 || last > 65535) {
-        throw new ConfigError('transport.workerPorts', `${base} leaves no room for ${this.udp.length * this.workers.count} worker ports below 65536`);
+      const ports = this.udp.length * this.workers.count;
+      if (!Number.isInteger(base) || base < 1 || base + ports - 1 > 65535) {
+        throw new ConfigError('transport.workerPorts', `${base} leaves no room for ${ports} worker ports below 65536`);
       }
       for (const [i, shared] of this.udp.entries()) {
-        const port = base + i * this.workers.count + this.workers.index;
+        const port = base + this.workerPortIndex(i, this.workers.index);
         const flowId = `udp-${this.workers.instance}-${i}-w${this.workers.index}`;
-        this.ownUdp.push(new UdpEndpoint({ ...shared.spec, port }, (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint), this.options.udpBufferBytes, flowId));
+        this.ownUdp.push(new UdpEndpoint({ ...shared.spec, port }, this.datagram, this.options.udpBufferBytes, flowId));
       }
     }
     const results = await Promise.allSettled([
@@ -238,11 +239,13 @@ export class TransportLayer implements MessageSender {
       throw new ConfigError(own ? 'transport.workerPorts' : 'listen', ((results[failed] as PromiseRejectedResult).reason as Error).message);
     }
     this.bound = [...this.udp, ...this.streams].map((l) => this.describe(l.spec, l.localAddress, l.localPort));
-    this.ownBound = this.ownUdp.map((l) => this.describe(l.spec, l.localAddress, l.localPort));
     if (base !== undefined && this.workers) {
       const count = this.workers.count;
       this.workerBound = this.udp.flatMap((shared, i) =>
-        Array.from({ length: count }, (_, k) => this.describe({ ...shared.spec, port: base + i * count + k }, shared.localAddress, base + i * count + k)),
+        Array.from({ length: count }, (_, k) => {
+          const port = base + this.workerPortIndex(i, k);
+          return this.describe({ ...shared.spec, port }, shared.localAddress, port);
+        }),
       );
     }
     this.state = 'running';
@@ -285,9 +288,16 @@ export class TransportLayer implements MessageSender {
   }
 
   viaSentBy(destination: Destination, listener: BoundListener): string {
-    if (this.ownUdp.length === 0 || destination.transport !== 'udp' || destination.flowId !== undefined) return listener.advertised;
+    if (!this.workers || this.ownUdp.length === 0 || destination.transport !== 'udp' || destination.flowId !== undefined) return listener.advertised;
+    // UDP listeners come first in `bound`, in the order of `udp`.
     const i = this.bound.findIndex((b) => b.listener === listener);
-    return this.ownBound[i]?.listener.advertised ?? listener.advertised;
+    const own = i >= 0 && i < this.udp.length ? this.workerBound[this.workerPortIndex(i, this.workers.index)] : undefined;
+    return own?.listener.advertised ?? listener.advertised;
+  }
+
+  /** Where worker `worker`'s own port beside UDP listener `listener` is, counted from transport.workerPorts. */
+  private workerPortIndex(listener: number, worker: number): number {
+    return listener * this.workers!.count + worker;
   }
 
   isReliable(transport: string): boolean {
