@@ -36,19 +36,18 @@ function parse(text: string): AnyMessage {
   return r.message;
 }
 
+/** The header fields an OPTIONS and its 100 Trying share: the dialog and transaction identifiers of call i. */
+function shared(i: number): string[] {
+  return [`From: <sip:user${i}@bench.test>;tag=f${i}`, 'To: <sip:bench.test>', `Call-ID: ${i}-c7d9e1@198.51.100.1`, 'CSeq: 1 OPTIONS', 'Content-Length: 0', '', ''];
+}
+
 function options(i: number, side: 'in' | 'out'): SipRequest {
   const req = parse(
     [
       'OPTIONS sip:bench.test SIP/2.0',
       `Via: SIP/2.0/UDP 198.51.100.${i % 250}:5060;branch=z9hG4bK-${side}-${i}-a8f3c2;rport`,
       'Max-Forwards: 70',
-      `From: <sip:user${i}@bench.test>;tag=f${i}`,
-      'To: <sip:bench.test>',
-      `Call-ID: ${i}-c7d9e1@198.51.100.1`,
-      'CSeq: 1 OPTIONS',
-      'Content-Length: 0',
-      '',
-      '',
+      ...shared(i),
     ].join('\r\n'),
   ) as SipRequest;
   req.source = { transport: 'udp', address: `198.51.100.${i % 250}`, port: 5060, localAddress: '192.0.2.1', localPort: 5060, flowId: 'udp:1', receivedAt: 0 };
@@ -57,17 +56,7 @@ function options(i: number, side: 'in' | 'out'): SipRequest {
 
 function trying(i: number): SipResponse {
   return parse(
-    [
-      'SIP/2.0 100 Trying',
-      `Via: SIP/2.0/UDP 198.51.100.${i % 250}:5060;branch=z9hG4bK-out-${i}-a8f3c2;rport`,
-      `From: <sip:user${i}@bench.test>;tag=f${i}`,
-      'To: <sip:bench.test>',
-      `Call-ID: ${i}-c7d9e1@198.51.100.1`,
-      'CSeq: 1 OPTIONS',
-      'Content-Length: 0',
-      '',
-      '',
-    ].join('\r\n'),
+    ['SIP/2.0 100 Trying', `Via: SIP/2.0/UDP 198.51.100.${i % 250}:5060;branch=z9hG4bK-out-${i}-a8f3c2;rport`, ...shared(i)].join('\r\n'),
   ) as SipResponse;
 }
 
