@@ -167,9 +167,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
   const stopAll = async (exitCode: number): Promise<never> => {
     phase = 'stopping';
     await admin?.stop();
-    const exits = slots
-      .filter((s): s is Slot => s !== undefined)
-      .map((s) => new Promise<void>((resolve) => (s.worker.isDead() ? resolve() : s.worker.once('exit', () => resolve()))));
+    const exits = slots.filter((s): s is Slot => s !== undefined).map((s) => exited(s.worker));
     broadcast({ t: 'stop' });
     const grace = setTimeout(() => slots.forEach((s) => s?.worker.process.kill('SIGKILL')), STOP_GRACE_MS);
     await Promise.all(exits);
@@ -210,15 +208,14 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
 
 function stopQuietly(slots: Array<Slot | undefined>): Promise<void> {
   const live = slots.filter((s): s is Slot => s !== undefined && !s.worker.isDead());
-  return Promise.all(
-    live.map(
-      (s) =>
-        new Promise<void>((resolve) => {
-          s.worker.once('exit', () => resolve());
-          s.worker.process.kill('SIGKILL');
-        }),
-    ),
-  ).then(() => undefined);
+  const exits = live.map((s) => exited(s.worker));
+  for (const s of live) s.worker.process.kill('SIGKILL');
+  return Promise.all(exits).then(() => undefined);
+}
+
+/** Resolves once the worker's process has exited (at once if it has). */
+function exited(worker: Worker): Promise<void> {
+  return new Promise((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve())));
 }
 
 /**
