@@ -26,8 +26,9 @@ const RANK: Record<string, number> = {
   b2bua: 8,
   policy: 8,
   server: 9,
-  testing: 9,
-  cli: 10,
+  // Above the server: its test server starts a SipwayServer in the test process.
+  testing: 10,
+  cli: 11,
 };
 
 const srcDir = path.join(projectRoot, 'src');

@@ -1,9 +1,5 @@
-/** Builds wire bytes from readable lines: joins with CRLF and fixes Content-Length to the body. */
-export function wire(lines: string[], body = ''): Buffer {
-  const head = lines.filter((l) => !/^(content-length|l)\s*:/i.test(l));
-  head.push(`Content-Length: ${Buffer.byteLength(body)}`);
-  return Buffer.from(head.join('\r\n') + '\r\n\r\n' + body);
-}
+/** Builds wire bytes from readable lines (part of sipway/testing). */
+export { wire } from '../../src/testing/messages.js';
 
 export const INVITE_LINES = [
   'INVITE sip:bob@biloxi.example.com SIP/2.0',

@@ -1,78 +1,30 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createResponse, Headers, parseMessage, serialize, SipRequest, type AnyMessage, type SipResponse } from '../../src/message/index.js';
+import { createResponse, Headers, SipRequest, type SipResponse } from '../../src/message/index.js';
 import { addVia, TransactionLayer, type ClientTransaction } from '../../src/transaction/index.js';
-import type { BoundListener, Destination, MessageSender, TransportName } from '../../src/transport/types.js';
+import { LoopTransport } from '../../src/testing/loop-transport.js';
+import type { Destination, MessageSender } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { RecordingHandlers, RecordingUser, outgoingRequest } from './helpers.js';
 
 const LATENCY_MS = 10;
 
-/**
- * One end of an in-memory UDP link: what it sends is serialised, parsed again and delivered to the peer's layer
- * LATENCY_MS later on the shared fake clock, with the source the transport would record.
- */
-class LinkSender implements MessageSender {
-  peer: TransactionLayer | undefined;
-  readonly log: string[] = [];
-  /** Returns true for a message the network loses. */
-  lose: (message: AnyMessage) => boolean = () => false;
-
-  constructor(
-    private readonly clock: FakeClock,
-    private readonly address: string,
-  ) {}
-
-  resend(bytes: Buffer, destination: Destination): Promise<void> {
-    const r = parseMessage(bytes);
-    assert.ok(r.ok);
-    return this.send(r.message, destination);
-  }
-
-  send(message: AnyMessage, _destination?: Destination): Promise<void> {
-    const bytes = serialize(message);
-    const label = message.isRequest ? message.method : String(message.status);
-    if (this.lose(message)) {
-      this.log.push(`${label} (lost)`);
-      return Promise.resolve();
-    }
-    this.log.push(label);
-    this.clock.setTimer(LATENCY_MS, () => {
-      const r = parseMessage(bytes);
-      assert.ok(r.ok);
-      r.message.source = {
-        transport: 'udp',
-        address: this.address,
-        port: 5060,
-        localAddress: '0.0.0.0',
-        localPort: 5060,
-        flowId: 'udp:0.0.0.0:5060',
-        receivedAt: this.clock.now(),
-      };
-      this.peer!.receive(r.message);
-    });
-    return Promise.resolve();
-  }
-
-  isReliable(transport: string): boolean {
-    return transport !== 'udp';
-  }
-
-  listenerFor(transport: TransportName): BoundListener {
-    return { transport, host: this.address, port: 5060, advertised: `${this.address}:5060` };
-  }
+/** What a transport sent, in order: method or status, `(lost)` when the network lost it. */
+function log(transport: LoopTransport): string[] {
+  return transport.sent.map(({ message, lost }) => `${message.isRequest ? message.method : message.status}${lost ? ' (lost)' : ''}`);
 }
 
 const UAS: Destination = { transport: 'udp', address: '192.0.2.20', port: 5060 };
 
+/** Two layers on an in-memory UDP link: what one sends reaches the other LATENCY_MS later on the shared fake clock. */
 function link() {
   const clock = new FakeClock();
-  const uacSender = new LinkSender(clock, '192.0.2.10');
-  const uasSender = new LinkSender(clock, '192.0.2.20');
+  const uacSender = new LoopTransport({ clock, address: '192.0.2.10', latencyMs: LATENCY_MS });
+  const uasSender = new LoopTransport({ clock, address: '192.0.2.20', latencyMs: LATENCY_MS });
   const uac = new TransactionLayer({ sender: uacSender, clock });
   const uas = new TransactionLayer({ sender: uasSender, clock });
-  uacSender.peer = uas;
-  uasSender.peer = uac;
+  uacSender.deliverTo(uas);
+  uasSender.deliverTo(uac);
   const uacUser = new RecordingUser();
   uac.setUser(uacUser);
   return { clock, uac, uas, uacSender, uasSender, uacUser };
@@ -118,8 +70,8 @@ test('INVITE / 180 / 200 / ACK between two transaction layers', () => {
   assert.equal(uasUser.requests[0]!.st.state, 'Accepted');
   assert.equal(uasUser.acks.length, 1);
   assert.equal(uasUser.acks[0]!.ack.toTag, 'uas-tag');
-  assert.deepEqual(uacSender.log, ['INVITE', 'ACK']);
-  assert.deepEqual(uasSender.log, ['180', '200']);
+  assert.deepEqual(log(uacSender), ['INVITE', 'ACK']);
+  assert.deepEqual(log(uasSender), ['180', '200']);
 
   clock.advance(32_000);
   assert.equal(ct.state, 'Terminated');
@@ -149,8 +101,8 @@ test('a non-2xx with a lost ACK: the UAS retransmits the final response and the 
   assert.equal(st.state, 'Confirmed');
   assert.equal(uasUser.acks.length, 0, 'the ACK for a non-2xx stays in the transaction layer');
   // 100 Trying at 200 ms stopped the INVITE retransmission due at 500 ms; the 486 went twice, the ACK twice.
-  assert.deepEqual(uacSender.log, ['INVITE', 'ACK (lost)', 'ACK']);
-  assert.deepEqual(uasSender.log, ['100', '486', '486']);
+  assert.deepEqual(log(uacSender), ['INVITE', 'ACK (lost)', 'ACK']);
+  assert.deepEqual(log(uasSender), ['100', '486', '486']);
 
   clock.advance(40_000);
   assert.equal(ct.state, 'Terminated');

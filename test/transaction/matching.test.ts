@@ -4,13 +4,13 @@ import { readFileSync } from 'node:fs';
 import { createResponse, type SipRequest } from '../../src/message/index.js';
 import { clientKey, clientKeyOfResponse, InviteServerTransaction, NonInviteServerTransaction, serverKey } from '../../src/transaction/index.js';
 import { sharedPath } from '../helpers/paths.js';
-import { incomingRequest, parse, parseBytes, responseTo, setup } from './helpers.js';
+import { incomingRequest, parseBytes, parseText, responseTo, setup } from './helpers.js';
 
 const rfc4475 = (name: string): Buffer => readFileSync(sharedPath('conformance', 'rfc4475', name));
 
 /** A request derived from RFC 4475 inv2543 (RFC 2543 style: no branch, no From tag), as its sender would build it. */
 function inv2543Request(method: string, options: { uri?: string; toTag?: string } = {}): SipRequest {
-  return parse<SipRequest>(
+  return parseText<SipRequest>(
     [
       `${method} ${options.uri ?? 'sip:UserB@example.com'} SIP/2.0`,
       'Via: SIP/2.0/UDP iftgw.example.com',

@@ -11,8 +11,9 @@ import {
 } from '../../src/transaction/index.js';
 import { TransportError, type MessageSender } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/clock.js';
+import { LoopTransport } from '../../src/testing/loop-transport.js';
 import { ConfigError, SipError } from '../../src/util/errors.js';
-import { FakeSender, incomingRequest, outgoingRequest, RecordingHandlers, RecordingUser, responseTo, setup, UDP_DEST } from './helpers.js';
+import { incomingRequest, outgoingRequest, RecordingHandlers, RecordingUser, responseTo, setup, UDP_DEST } from './helpers.js';
 
 test('addVia puts our Via on top: transport, advertised sent-by, a fresh magic-cookie branch and rport', () => {
   const { sender } = setup();
@@ -177,7 +178,7 @@ test('sendRequest refuses programming errors: ACK, no RFC 3261 branch, reused br
 
 test('a throwing TU does not break the layer', () => {
   const clock = new FakeClock();
-  const sender = new FakeSender(clock);
+  const sender = new LoopTransport({ clock });
   const layer = new TransactionLayer({ sender, clock });
   layer.receive(incomingRequest('OPTIONS', { branch: 'z9hG4bKearly' }));
   assert.equal(layer.stats().serverTransactions, 0, 'dropped before a TU is attached');
