@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../helpers/paths.js';
 
-/** What a user gets from `npm install sipway` and from the build in a checkout. */
+/**
+ * What a user gets from `npm install sipway`: the package is packed from the built dist (as `npm publish` would)
+ * and installed into a fresh project, whose JS and TS then use every entry point and run the bin.
+ */
 
 interface PackageJson {
   name: string;
@@ -26,10 +30,103 @@ function run(file: string, args: string[], cwd: string): Promise<string> {
   });
 }
 
+/** `sipway`, `sipway/testing`, ... for every key of package.json's exports. */
+const entryPoints = Object.keys(pkg.exports).map((key) => (key === '.' ? pkg.name : `${pkg.name}/${key.slice(2)}`));
+
 test('the bin is executable as built: a rebuild leaves `npx sipway` runnable', async () => {
   const bin = path.join(projectRoot, pkg.bin['sipway']!);
   const mode = statSync(bin).mode;
   assert.equal(mode & 0o111, 0o111, `${bin} has mode ${(mode & 0o777).toString(8)}: not executable`);
   // Run as the shell runs it (shebang line, no `node` in front).
   assert.equal((await run(bin, ['--version'], projectRoot)).trim(), pkg.version);
+});
+
+test('the packed package installs into a fresh project; every entry point loads from JS and type-checks from TS', { timeout: 150_000 }, async (t) => {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-package-'));
+  t.after(() => rmSync(work, { recursive: true, force: true }));
+
+  // `prepare` would rebuild dist (rm -rf dist) under the other test files running now: pack what `npm test` built.
+  const packed = JSON.parse(await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], projectRoot)) as Array<{
+    filename: string;
+    files: Array<{ path: string }>;
+  }>;
+  const files = packed[0]!.files.map((f) => f.path);
+  const stray = files.filter((f) => !/^(dist\/src\/|docs\/[^/]+\.md$|README\.md$|LICENSE$|package\.json$)/.test(f));
+  assert.deepEqual(stray, [], 'the tarball holds only the built library, its docs and the README');
+  assert.deepEqual(files.filter((f) => /(^|\/)(test|bench)\//.test(f)), [], 'no test or bench files in the tarball');
+  for (const target of [...Object.values(pkg.exports), ...Object.values(pkg.bin)]) {
+    assert.ok(files.includes(path.posix.normalize(target)), `the tarball lacks ${target}, which package.json points to`);
+  }
+
+  const app = path.join(work, 'app');
+  mkdirSync(app);
+  writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }));
+  // --ignore-scripts: better-sqlite3 would compile its binding for a minute; it is loaded only when a database is
+  // opened, which nothing here does. @types/node is what any TypeScript project on Node has.
+  await run(
+    'npm',
+    ['install', path.join(work, packed[0]!.filename), '@types/node@20', '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund'],
+    app,
+  );
+
+  writeFileSync(
+    path.join(app, 'check.mjs'),
+    `
+const entries = ${JSON.stringify(entryPoints)};
+const loaded = {};
+for (const entry of entries) loaded[entry] = Object.keys(await import(entry)).length;
+const sipway = await import('sipway');
+const testing = await import('sipway/testing');
+if (testing.FakeClock !== sipway.FakeClock) throw new Error('sipway/testing has a FakeClock of its own');
+// A scripted request through the root's serializer and parser, sent over a loop transport by a transaction layer.
+const clock = new testing.FakeClock();
+const transport = new testing.LoopTransport({ clock });
+const layer = new sipway.TransactionLayer({ sender: transport, clock });
+const request = testing.outgoingRequest('OPTIONS');
+const destination = { transport: 'udp', address: '192.0.2.20', port: 5060 };
+sipway.addVia(request, transport, destination);
+layer.sendRequest(request, destination, { onResponse() {}, onTimeout() {}, onTransportError() {} });
+clock.advance(1000);
+const parsed = sipway.parseMessage(sipway.serialize(transport.sent[0].message));
+console.log(JSON.stringify({ loaded, sent: transport.requests('OPTIONS').length, method: parsed.ok && parsed.message.method }));
+`,
+  );
+  const result = JSON.parse(await run(process.execPath, ['check.mjs'], app)) as { loaded: Record<string, number>; sent: number; method: string };
+  for (const entry of entryPoints) assert.ok(result.loaded[entry]! > 0, `${entry} exports something`);
+  assert.equal(result.sent, 2, 'the OPTIONS went out and was retransmitted once (Timer E at 500 ms)');
+  assert.equal(result.method, 'OPTIONS');
+
+  writeFileSync(
+    path.join(app, 'tsconfig.json'),
+    JSON.stringify({ compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false }, files: ['check.ts'] }),
+  );
+  writeFileSync(
+    path.join(app, 'check.ts'),
+    `
+import { computeHa1, defaultConfig, parseMessage, SipRequest, TransactionLayer, type ServerConfig } from 'sipway';
+import { FakeClock, LoopTransport, startTestServer, type TestServer } from 'sipway/testing';
+import { definePolicy, sanity } from 'sipway/policy';
+// @ts-expect-error: the typings are real, so a name sipway does not export is an error
+import { noSuchExport } from 'sipway';
+
+const clock = new FakeClock();
+const layer: TransactionLayer = new TransactionLayer({ sender: new LoopTransport({ clock }), clock });
+const parsed = parseMessage(Buffer.from('OPTIONS sip:a@b SIP/2.0\\r\\n\\r\\n'));
+const method: string | undefined = parsed.ok && parsed.message instanceof SipRequest ? parsed.message.method : undefined;
+const ha1: string = computeHa1('alice', 'example.com', 'secret', 'MD5');
+const config: ServerConfig = defaultConfig();
+const start: (config?: Record<string, unknown>) => Promise<TestServer> = startTestServer;
+export const policy = definePolicy({
+  async onRequest(ctx) {
+    if (!sanity(ctx)) return;
+    await ctx.relay();
+  },
+});
+export { layer, method, ha1, config, start, noSuchExport };
+`,
+  );
+  await run(process.execPath, [path.join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', app], app);
+
+  const installedBin = path.join(app, 'node_modules', '.bin', 'sipway');
+  assert.equal((await run(installedBin, ['--version'], app)).trim(), pkg.version);
 });
