@@ -130,3 +130,14 @@ export { layer, method, ha1, config, start, noSuchExport };
   const installedBin = path.join(app, 'node_modules', '.bin', 'sipway');
   assert.equal((await run(installedBin, ['--version'], app)).trim(), pkg.version);
 });
+
+test("package.json's description names only what README's 'What the server does today' describes", () => {
+  const { description } = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { description: string };
+  const readme = readFileSync(path.join(projectRoot, 'README.md'), 'utf8');
+  const today = /^## What the server does today\n([\s\S]*?)^## /m.exec(readme)?.[1]?.toLowerCase();
+  assert.ok(today, "README has a section 'What the server does today'");
+  // "A SIP server platform for Node.js: a, b and c": each of a, b, c must be something that section describes.
+  const promises = description.slice(description.indexOf(':') + 1).split(/,| and /).map((p) => p.trim().replace(/^an? /, ''));
+  assert.ok(promises.length > 1, `the description lists what sipway is: ${description}`);
+  assert.deepEqual(promises.filter((p) => !today.includes(p.toLowerCase())), [], `description: ${description}`);
+});
