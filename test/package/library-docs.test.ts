@@ -30,7 +30,8 @@ test("docs/library.md's examples type-check (strict) and run against the package
   writeFileSync(
     path.join(dir, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'], outDir: '.', rootDir: '.' },
+      // The declaration files themselves are checked by package.test.ts; here only the examples' use of them.
+      compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'], outDir: '.', rootDir: '.', skipLibCheck: true },
       files: names.map((n) => `${n}.ts`),
     }),
   );
