@@ -38,3 +38,25 @@ test("docs/library.md's examples type-check (strict) and run against the package
   await run(process.execPath, [path.join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', dir], dir);
   for (const name of names) await run(process.execPath, [`${name}.js`], dir);
 });
+
+/** The names in the first column of the export table under `heading`. */
+function tableNames(doc: string, heading: string): string[] {
+  const section = doc.slice(doc.indexOf(`\n## ${heading}\n`)).split(/\n## /)[1]!;
+  return [...section.matchAll(/^\| (.*?) \|/gm)].flatMap((row) => [...row[1]!.matchAll(/`([A-Za-z_][\w]*)/g)].map((m) => m[1]!));
+}
+
+test('docs/library.md names every export of sipway and sipway/testing, and nothing they do not export', async () => {
+  const doc = readFileSync(path.join(projectRoot, 'docs', 'library.md'), 'utf8');
+  for (const [heading, entry] of [
+    ['`sipway`', 'index'],
+    ['`sipway/testing`', 'testing/index'],
+  ] as const) {
+    const documented = new Set(tableNames(doc, heading));
+    const values = Object.keys((await import(path.join(projectRoot, 'dist', 'src', `${entry}.js`))) as object);
+    assert.deepEqual(values.filter((name) => !documented.has(name)), [], `exports of ${heading} the page does not describe`);
+    // Types are only in the declarations.
+    const declarations = readFileSync(path.join(projectRoot, 'dist', 'src', `${entry}.d.ts`), 'utf8');
+    const unknown = [...documented].filter((name) => !values.includes(name) && !new RegExp(`\\b${name}\\b`).test(declarations));
+    assert.deepEqual(unknown, [], `names in the ${heading} table that it does not export`);
+  }
+});
