@@ -100,7 +100,8 @@ export function buildServeConfig(args: string[]): ServerConfig | 'help' {
   if (values['no-auth']) overrides.auth = { register: false };
   if (typeof values['log-level'] === 'string') overrides.log = { level: values['log-level'] };
   if (values['tls-cert'] !== undefined || values['tls-key'] !== undefined) {
-    overrides.tls = { cert: values['tls-cert'] ?? config.tls?.cert, key: values['tls-key'] ?? config.tls?.key };
+    // The flags replace the files; the config file's other TLS settings (ca, verification) stay.
+    overrides.tls = { ...config.tls, cert: values['tls-cert'] ?? config.tls?.cert, key: values['tls-key'] ?? config.tls?.key };
   }
   if (values['force-rport']) overrides.transport = { forceRport: true };
   if (typeof values.policy === 'string') overrides.policy = values.policy;

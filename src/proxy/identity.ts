@@ -1,5 +1,5 @@
 import type { MessageSource, Uri, Via } from '../message/index.js';
-import { DEFAULT_PORTS, normalizeAddress, viaTransport, type BoundListener } from '../transport/index.js';
+import { DEFAULT_PORTS, FlowTokens, normalizeAddress, viaTransport, type BoundListener } from '../transport/index.js';
 
 export interface IdentityOptions {
   /** Domains this server is responsible for. */
@@ -33,9 +33,12 @@ export class ProxyIdentity {
     return uri.type === 'sip' && (this.isServedDomain(uri.host) || this.options.isLocalHost(uri.hostname, uri.port));
   }
 
-  /** A URI of the form we put into Record-Route (§16.6 step 4): no user part, `lr`, one of our addresses. */
+  /**
+   * A URI of the form we put into Record-Route (§16.6 step 4): no user part or a flow token, `lr`, one of our
+   * addresses.
+   */
   isOurRecordRoute(uri: Uri): boolean {
-    return uri.type === 'sip' && uri.user === undefined && uri.lr && this.options.isLocalHost(uri.hostname, uri.port);
+    return uri.type === 'sip' && (uri.user === undefined || FlowTokens.isToken(uri.user)) && uri.lr && this.options.isLocalHost(uri.hostname, uri.port);
   }
 
   /** §16.3 step 4: a Via whose sent-by is one we advertise, so a Via this element wrote. */

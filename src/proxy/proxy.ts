@@ -3,15 +3,15 @@ import { parseDigestCredentials, type AuthService } from '../auth/index.js';
 import { createResponse, type ResponseOptions, type SipRequest, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
 import type { SubscriberStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
-import { DnsSipResolver, type SipResolver } from '../transport/index.js';
+import { DnsSipResolver, flowOf, type FlowTokens, type SipResolver } from '../transport/index.js';
 import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { loopHash } from './branch-id.js';
 import { checkProxyConfig, defaultProxyConfig, type ForkingMode, type ProxyConfig } from './config.js';
-import { Forwarder, type ProxySender } from './forwarding.js';
+import { Forwarder, type ProxySender, type RecordRouting } from './forwarding.js';
 import { ProxyIdentity } from './identity.js';
 import { ResponseContext, type ContextRequest, type RelayHooks, type ResponseContextEnv } from './response-context.js';
-import { routedCopy } from './route-processing.js';
+import { routedCopy, type RouteFlow } from './route-processing.js';
 import { forwardStatelessly, strayVerdict } from './stateless.js';
 import { ProxyCounters, type ProxyStats } from './stats.js';
 import { determineTargets, locate, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
@@ -39,6 +39,11 @@ export interface ProxyOptions extends Partial<ProxyConfig> {
   accounting?: CallAccounting;
   /** Server header of the responses the proxy makes itself. */
   serverName?: string;
+  /**
+   * Flow tokens in Record-Route (RFC 5626 §5.3), so that in-dialog requests reach phones over the flow they use
+   * (behind NAT, over TLS or WebSocket); without them those requests follow the Request-URI (the Contact).
+   */
+  flowTokens?: FlowTokens;
 }
 
 /** What a routing policy may decide for one request, over the configuration. */
@@ -58,6 +63,8 @@ export interface RoutingDecision {
 export interface ProxyRequest {
   readonly request: SipRequest;
   readonly work: SipRequest;
+  /** The flow the route set names (RFC 5626 §5.3), or a forged token: decided by §16.4 on the working copy. */
+  readonly routeFlow: RouteFlow;
   readonly st: ServerTransaction;
   /** A To tag: a request inside a dialog. */
   readonly inDialog: boolean;
@@ -101,8 +108,14 @@ export class Proxy {
       viaListeners: () => options.sender.viaListeners?.() ?? options.sender.listeners(),
     });
     const resolver = options.resolver ?? new DnsSipResolver({ clock: options.clock, logger: this.logger.child({ layer: 'dns' }) });
-    this.forwarder = new Forwarder({ sender: options.sender, resolver });
-    this.targets = { identity: this.identity, location: options.location, subscribers: options.subscribers, isFlowAlive: options.isFlowAlive };
+    this.forwarder = new Forwarder({ sender: options.sender, resolver, tokens: options.flowTokens });
+    this.targets = {
+      identity: this.identity,
+      location: options.location,
+      subscribers: options.subscribers,
+      isFlowAlive: options.isFlowAlive,
+      flowDestination: options.sender.flowDestination ? (flow) => options.sender.flowDestination!(flow) : undefined,
+    };
     this.contextEnv = {
       transactions: options.transactions,
       forwarder: this.forwarder,
@@ -137,9 +150,11 @@ export class Proxy {
   /** Starts handling a request: §16.4 on a working copy. */
   begin(req: SipRequest, st: ServerTransaction): ProxyRequest {
     this.counters.requests++;
+    const { work, flow } = routedCopy(req, this.identity, this.options.flowTokens);
     return {
       request: req,
-      work: routedCopy(req, this.identity),
+      work,
+      routeFlow: flow,
       st,
       inDialog: req.toTag !== undefined,
       hash: loopHash(req, req.via),
@@ -147,8 +162,17 @@ export class Proxy {
     };
   }
 
-  /** §16.3 steps 3-4: answers 483 or 482 and returns false when the request must not be forwarded. */
+  /**
+   * §16.3 steps 3-4: answers 483 or 482 and returns false when the request must not be forwarded; so is a request
+   * whose route set carries a flow token we did not issue (403): it must not be steered into another phone's flow.
+   */
   validate(pr: ProxyRequest): boolean {
+    if (pr.routeFlow.kind === 'forged') {
+      this.counters.forgedFlowTokens++;
+      this.logger.warn({ callId: pr.request.callId, src: pr.request.source?.address }, 'request with a forged flow token refused');
+      this.respond(pr.st, 403, { reason: 'Forbidden - invalid flow token' });
+      return false;
+    }
     const fault = checkForwardable(pr.request, (via) => this.identity.isOurSentBy(via));
     if (!fault) return true;
     if (fault === 482) this.counters.loops++;
@@ -203,7 +227,7 @@ export class Proxy {
 
   /** §16.5 target set of the working copy (location service, Path, received-based routing behind NAT). */
   lookup(pr: ProxyRequest): Promise<TargetPlan> {
-    return determineTargets(pr.work, this.targets);
+    return determineTargets(pr.work, this.targets, pr.routeFlow);
   }
 
   /** §16.5 targets of any URI, as if it were the Request-URI of a request without Route (a policy's own lookups). */
@@ -220,7 +244,7 @@ export class Proxy {
     if (!this.awaitingFinal(pr)) return answeredMeanwhile(hooks);
     this.logger.debug({ method: pr.request.method, callId: pr.request.callId, ruri: pr.work.uri.toString(), plan: plan.kind === 'reply' ? plan.status : plan.targets.length }, 'routing');
     if (plan.kind === 'reply') {
-      this.reply(pr, plan.status, {}, plan.located);
+      this.reply(pr, plan.status, plan.reason === undefined ? {} : { reason: plan.reason }, plan.located);
       return;
     }
     const ruri = pr.work.uri;
@@ -250,14 +274,13 @@ export class Proxy {
       return;
     }
     const stateless = req.method === 'CANCEL' || (decision.stateless ?? this.config.stateless);
-    const recordRoute = (decision.recordRoute ?? this.config.recordRoute) && recordRoutable(req.method);
-    const inbound = this.identity.inboundListener(req.source);
+    const recordRoute = (decision.recordRoute ?? this.config.recordRoute) && recordRoutable(req.method) ? this.recordRouting(req) : undefined;
     if (stateless) {
       st.terminate();
-      await this.forwardStateless(req, pr.work, targets[0]!, pr.hash, recordRoute, inbound);
+      await this.forwardStateless(req, pr.work, targets[0]!, pr.hash, recordRoute);
       return;
     }
-    const spec: ContextRequest = { request: req, work: pr.work, hash: pr.hash, forking: decision.forking ?? this.config.forking, recordRoute, inbound };
+    const spec: ContextRequest = { request: req, work: pr.work, hash: pr.hash, forking: decision.forking ?? this.config.forking, recordRoute };
     if (decision.branchTimeoutMs !== undefined) spec.branchTimeoutMs = decision.branchTimeoutMs;
     if (hooks) spec.hooks = hooks;
     const ctx = new ResponseContext(this.contextEnv, st, spec, (res) => this.settled(pr, res));
@@ -265,6 +288,16 @@ export class Proxy {
     st.onTerminated(() => this.contexts.delete(st));
     this.counters.forwarded++;
     ctx.start(targets);
+  }
+
+  /**
+   * The Record-Route of a request: the listener it came in on and, for a request a phone sent us itself (its only
+   * Via is its own), the phone's flow for a token: requests of the dialog towards the phone then use that flow.
+   */
+  private recordRouting(req: SipRequest): RecordRouting {
+    const inbound = this.identity.inboundListener(req.source);
+    const fromPhone = this.options.flowTokens !== undefined && req.source !== undefined && req.vias.length === 1;
+    return { inbound, inboundFlow: fromPhone ? flowOf(req.source!) : undefined };
   }
 
   /** A final (or provisional) response of our own to the request; a final one goes to accounting. */
@@ -301,10 +334,14 @@ export class Proxy {
 
   private async relayAck(ack: SipRequest): Promise<void> {
     if (checkForwardable(ack, (via) => this.identity.isOurSentBy(via)) !== undefined) return;
-    const work = routedCopy(ack, this.identity);
-    const plan = await determineTargets(work, this.targets);
+    const { work, flow } = routedCopy(ack, this.identity, this.options.flowTokens);
+    if (flow.kind === 'forged') {
+      this.counters.forgedFlowTokens++;
+      return;
+    }
+    const plan = await determineTargets(work, this.targets, flow);
     if (plan.kind !== 'targets') return;
-    await this.forwardStateless(ack, work, plan.targets[0]!, loopHash(ack, ack.via), false, undefined);
+    await this.forwardStateless(ack, work, plan.targets[0]!, loopHash(ack, ack.via), undefined);
   }
 
   /** A response no client transaction took (see strayVerdict). */
@@ -331,12 +368,11 @@ export class Proxy {
     work: SipRequest,
     target: Target,
     hash: string,
-    recordRoute: boolean,
-    inbound: ReturnType<ProxyIdentity['inboundListener']>,
+    recordRoute: RecordRouting | undefined,
   ): Promise<void> {
     this.counters.forwarded++;
     this.counters.forwardedStateless++;
-    const sent = await forwardStatelessly(this.forwarder, this.options.sender, work, target, hash, recordRoute, inbound);
+    const sent = await forwardStatelessly(this.forwarder, this.options.sender, work, target, hash, recordRoute);
     if (sent || req.method === 'ACK') return;
     // §16.9: nowhere to send it is a 503 of the next hop, which goes upstream as a 500 (§16.7 step 6).
     this.counters.response(500);

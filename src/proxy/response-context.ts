@@ -16,14 +16,14 @@ import {
   type ServerTransaction,
   type TransactionLayer,
 } from '../transaction/index.js';
-import { TransportError, type BoundListener, type Destination } from '../transport/index.js';
+import { TransportError, type Destination } from '../transport/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { SipError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
 import { aggregateChallenges, selectBest } from './best-response.js';
 import { statefulBranch } from './branch-id.js';
 import type { ForkingMode, ProxyConfig } from './config.js';
-import type { Forwarder, PreparedBranch } from './forwarding.js';
+import type { Forwarder, PreparedBranch, RecordRouting } from './forwarding.js';
 import type { ProxyCounters } from './stats.js';
 import type { Target } from './target.js';
 
@@ -47,8 +47,8 @@ export interface ContextRequest {
   /** Loop-detection hash of `request` (branch-id.ts). */
   hash: string;
   forking: ForkingMode;
-  recordRoute: boolean;
-  inbound: BoundListener | undefined;
+  /** How branches record-route; undefined: they do not. */
+  recordRoute: RecordRouting | undefined;
   /** A no-answer limit for every INVITE branch; without it only serial forking limits a branch (serialBranchTimeoutMs). */
   branchTimeoutMs?: number;
   hooks?: RelayHooks;
@@ -223,7 +223,7 @@ export class ResponseContext {
     const prepared = b.prepared!;
     for (let hop = prepared.hops.shift(); hop; hop = prepared.hops.shift()) {
       try {
-        const req = this.env.forwarder.build(prepared, hop, statefulBranch(this.spec.hash), this.spec.recordRoute, this.spec.inbound);
+        const req = this.env.forwarder.build(prepared, hop, statefulBranch(this.spec.hash), this.spec.recordRoute);
         b.hop = hop;
         b.ct = this.env.transactions.sendRequest(req, hop, this.handlers(b));
       } catch (e) {

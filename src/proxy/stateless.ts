@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { removeTopVia, type SipRequest, type SipResponse } from '../message/index.js';
-import { TransportError, viaDestination, type BoundListener, type Destination } from '../transport/index.js';
+import { TransportError, viaDestination, type Destination } from '../transport/index.js';
 import { parseBranch, statelessBranch } from './branch-id.js';
-import type { Forwarder, ProxySender } from './forwarding.js';
+import type { Forwarder, ProxySender, RecordRouting } from './forwarding.js';
 import type { ProxyIdentity } from './identity.js';
 import type { Target } from './target.js';
 
@@ -17,13 +17,12 @@ export async function forwardStatelessly(
   work: SipRequest,
   target: Target,
   hash: string,
-  recordRoute: boolean,
-  inbound: BoundListener | undefined,
+  recordRoute: RecordRouting | undefined,
 ): Promise<boolean> {
   const prepared = await forwarder.prepare(work, target);
   for (const hop of prepared.hops) {
     try {
-      await sender.send(forwarder.build(prepared, hop, statelessBranch(hash), recordRoute, inbound), hop);
+      await sender.send(forwarder.build(prepared, hop, statelessBranch(hash), recordRoute), hop);
       return true;
     } catch (e) {
       if (!(e instanceof TransportError)) throw e;

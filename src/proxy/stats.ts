@@ -21,6 +21,8 @@ export interface ProxyStats {
   strayDropped: number;
   /** Of `strayDropped`, those whose next Via named a broadcast, multicast or unspecified address (RFC 4475 bcast). */
   broadcastDropped: number;
+  /** Requests refused (403, or an ACK dropped) because their route set carried a flow token we did not issue. */
+  forgedFlowTokens: number;
   /** Response contexts alive now. */
   contexts: number;
 }
@@ -36,6 +38,7 @@ export class ProxyCounters {
   strayForwarded = 0;
   strayDropped = 0;
   broadcastDropped = 0;
+  forgedFlowTokens = 0;
   private readonly byClass: Record<StatusClass, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, '6xx': 0 };
 
   response(status: number): void {
@@ -48,6 +51,7 @@ export class ProxyCounters {
       requests: this.requests,
       forwarded: this.forwarded,
       forwardedStateless: this.forwardedStateless,
+      forgedFlowTokens: this.forgedFlowTokens,
       branches: this.branches,
       responses: { ...this.byClass },
       loops: this.loops,

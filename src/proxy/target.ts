@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import { tryParseUri, type SipRequest, type SipUri, type TelUri } from '../message/index.js';
 import type { LookupResult, Target as Located } from '../registrar/index.js';
 import type { SubscriberStore } from '../store/index.js';
-import { DEFAULT_PORTS, isReliableTransport, normalizeAddress, type Destination, type TransportName } from '../transport/index.js';
+import { DEFAULT_PORTS, isInvalidName, isReliableTransport, normalizeAddress, type Destination, type Flow, type TransportName } from '../transport/index.js';
+import type { RouteFlow } from './route-processing.js';
 import type { ProxyIdentity } from './identity.js';
 
 /** One element of the target set (§16.5) and how to reach it. */
@@ -22,7 +23,7 @@ export interface Target {
 export type TargetPlan =
   | { kind: 'targets'; targets: Target[]; located: boolean }
   /** `located`: the answer comes from a location lookup (a user of ours who is not online). */
-  | { kind: 'reply'; status: number; located: boolean };
+  | { kind: 'reply'; status: number; located: boolean; reason?: string };
 
 /** The location service as the proxy uses it (the registrar's lookup). */
 export interface LocationService {
@@ -36,6 +37,8 @@ export interface TargetOptions {
   subscribers?: SubscriberStore;
   /** Whether a transport flow (connection) still exists. */
   isFlowAlive?: (flowId: string) => boolean;
+  /** Where a request for a flow goes; undefined when the flow is gone (TransportLayer.flowDestination). */
+  flowDestination?: (flow: Flow) => Destination | undefined;
 }
 
 /**
@@ -43,12 +46,28 @@ export interface TargetOptions {
  * says with its Request-URI unchanged; a Request-URI in a served domain is replaced by the bindings of the location
  * service; anything else is its own single target.
  */
-export async function determineTargets(req: SipRequest, options: TargetOptions): Promise<TargetPlan> {
+export async function determineTargets(req: SipRequest, options: TargetOptions, routeFlow?: RouteFlow): Promise<TargetPlan> {
   const uri = req.uri;
   if (uri.type === 'absolute') return { kind: 'reply', status: 416, located: false };
+  if (routeFlow?.kind === 'flow') return flowTarget(uri, routeFlow.flow, options);
+  // Also where a routing policy skipped validate(): a forged token never falls back to the Request-URI.
+  if (routeFlow?.kind === 'forged') return { kind: 'reply', status: 403, located: false, reason: 'Forbidden - invalid flow token' };
   if (req.headers.has('route')) return only(uri);
+  // RFC 6761 §6.4: a name under .invalid never resolves (a WebSocket client's Contact); only its flow reaches it.
+  if (uri.type === 'sip' && isInvalidName(uri.hostname)) return { kind: 'reply', status: 480, located: false, reason: 'Temporarily Unavailable - no flow to the .invalid host' };
   return locate(uri, options);
 }
+
+/**
+ * RFC 5626 §5.3: a request whose route set names a phone's flow goes over that flow, whatever its Request-URI; a
+ * flow that has gone is a 430 (Flow Failed), and the phone's next request opens a new one.
+ */
+function flowTarget(uri: SipUri | TelUri, flow: Flow, options: TargetOptions): TargetPlan {
+  const destination = options.flowDestination?.(flow);
+  if (!destination) return { kind: 'reply', status: 430, located: false, reason: 'Flow Failed' };
+  return { kind: 'targets', targets: [{ uri, routeSet: [], q: 1, destination }], located: false };
+}
+
 
 /** A URI that is its own single target. */
 function only(uri: SipUri | TelUri): TargetPlan {

@@ -10,6 +10,24 @@ import { DEFAULT_GATEWAY_CONFIG, parseGatewayConfig, type GatewayConfig } from '
 import { DEFAULT_MAX_RING_SECONDS } from '../policy/cpl/interpreter.js';
 import { canonicalZone } from '../policy/cpl/datetime.js';
 
+/** TLS for tls:/wss: listeners and for connections sipway opens (docs/transports.md#tls). */
+export interface TlsConfig {
+  /** PEM certificate (chain) and private key of the listeners. */
+  cert: string;
+  key: string;
+  /** PEM CA bundle trusted for peers' certificates, in both directions (default: Node's built-in roots). */
+  ca?: string;
+  /** Ask clients for a certificate: 'none' (default), 'request' (verified if sent), 'require' (refused without). */
+  verifyClient: 'none' | 'request' | 'require';
+  /** Verify the certificates of servers sipway connects to (default true). */
+  verifyServer: boolean;
+  /** Certificate and key sipway presents when it connects out (mutual TLS with a peer or trunk). */
+  clientCert?: string;
+  clientKey?: string;
+  /** Lowest protocol version, both directions (default TLSv1.2). */
+  minVersion: 'TLSv1.2' | 'TLSv1.3';
+}
+
 export interface ServerConfig {
   /** Sockets to listen on. Default: UDP and TCP on 0.0.0.0:5060. */
   listen: ListenSpec[];
@@ -22,7 +40,7 @@ export interface ServerConfig {
   /** Host to advertise in Via/Record-Route when listening on a wildcard address. */
   advertisedHost?: string;
   log: { level: string; file?: string };
-  tls?: { cert: string; key: string };
+  tls?: TlsConfig;
   limits: MessageLimits;
   timers: { T1: number; T2: number; T4: number };
   transport: {
@@ -71,7 +89,15 @@ export interface ServerConfig {
   /** Call detail records (docs/accounting.md): always in the node's SQLite file under `data`, optionally JSON lines. */
   accounting: { enabled: boolean; jsonlFile?: string; maxCallDurationMs: number };
   /** NAT keep-alive OPTIONS to bindings behind NAT (docs/nat.md). */
-  nat: { keepalive: boolean; intervalMs: number; maxFailures: number };
+  nat: {
+    keepalive: boolean;
+    intervalMs: number;
+    maxFailures: number;
+    /** Flow tokens in Record-Route (RFC 5626 §5.3): in-dialog requests reach phones over the flow they use. */
+    flowTokens: boolean;
+    /** Key of the tokens' HMAC; default a random key kept in `data/flow-token.key` (survives restarts). */
+    flowTokenSecret?: string;
+  };
   /** The routing policy module (docs/policy.md), an absolute path; without it the proxy's default routing. */
   policy?: string;
   /** The admin endpoint (`sipway reload`): HTTP on a loopback address, or false for none. */
@@ -114,7 +140,7 @@ export function defaultConfig(): ServerConfig {
     proxy: defaultProxyConfig(),
     dns: { timeoutMs: 2000, blocklistMs: 60000 },
     accounting: { enabled: true, maxCallDurationMs: 6 * 3600_000 },
-    nat: { keepalive: true, intervalMs: 30000, maxFailures: 3 },
+    nat: { keepalive: true, intervalMs: 30000, maxFailures: 3, flowTokens: true },
     admin: { host: '127.0.0.1', port: DEFAULT_ADMIN_PORT },
     gateways: DEFAULT_GATEWAY_CONFIG,
     workers: os.availableParallelism(),
@@ -148,8 +174,49 @@ function defaultDomains(): string[] {
 
 const TRANSPORTS: TransportName[] = ['udp', 'tcp', 'tls', 'ws', 'wss'];
 
-/** Parses `udp:127.0.0.1:5060`, `tls:[::1]:5061`, `tcp:5070`, `ws:0.0.0.0` (default port per transport). */
-export function parseListen(spec: string, field = 'listen'): ListenSpec {
+function readTls(value: unknown): TlsConfig {
+  if (!isObject(value)) throw new ConfigError('tls', 'must be an object with cert and key');
+  const tls: TlsConfig = { cert: str(value.cert, 'tls.cert'), key: str(value.key, 'tls.key'), verifyClient: 'none', verifyServer: true, minVersion: 'TLSv1.2' };
+  for (const [k, v] of Object.entries(value)) {
+    const field = `tls.${k}`;
+    if (k === 'cert' || k === 'key') continue;
+    if (k === 'ca') tls.ca = str(v, field);
+    else if (k === 'clientCert') tls.clientCert = str(v, field);
+    else if (k === 'clientKey') tls.clientKey = str(v, field);
+    else if (k === 'verifyClient') {
+      if (v !== 'none' && v !== 'request' && v !== 'require') throw new ConfigError(field, `must be 'none', 'request' or 'require'`);
+      tls.verifyClient = v;
+    } else if (k === 'verifyServer') {
+      if (typeof v !== 'boolean') throw new ConfigError(field, 'must be true or false');
+      tls.verifyServer = v;
+    } else if (k === 'minVersion') {
+      if (v !== 'TLSv1.2' && v !== 'TLSv1.3') throw new ConfigError(field, `must be 'TLSv1.2' or 'TLSv1.3'`);
+      tls.minVersion = v;
+    } else throw new ConfigError(field, 'unknown setting');
+  }
+  if ((tls.clientCert === undefined) !== (tls.clientKey === undefined)) {
+    throw new ConfigError(tls.clientCert === undefined ? 'tls.clientCert' : 'tls.clientKey', 'clientCert and clientKey go together');
+  }
+  return tls;
+}
+
+/**
+ * Parses `udp:127.0.0.1:5060`, `tls:[::1]:5061`, `tcp:5070`, `ws:0.0.0.0` (default port per transport), optionally
+ * followed by `advertise HOST[:PORT]`, the address to name in Via and Record-Route (Kamailio's form, for a server
+ * behind 1:1 NAT): `udp:10.0.0.10:5060 advertise 203.0.113.7:5060`.
+ */
+export function parseListen(text: string, field = 'listen'): ListenSpec {
+  const [spec, advertise, ...rest] = text.trim().split(/\s+advertise\s+/i) as [string, string | undefined, ...string[]];
+  if (rest.length > 0) throw new ConfigError(field, `'${text}' names advertise twice`);
+  const listen = parseBareListen(spec, field);
+  if (advertise === undefined) return listen;
+  if (!/^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/.test(advertise) || Number(advertise.split(':').pop()) > 65535) {
+    throw new ConfigError(field, `advertise '${advertise}' is not HOST[:PORT]`);
+  }
+  return { ...listen, advertise };
+}
+
+function parseBareListen(spec: string, field: string): ListenSpec {
   const m = /^([a-z]+):(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+))?(?::(\d+))?$/.exec(spec.trim());
   const bare = /^([a-z]+):(\d+)$/.exec(spec.trim());
   if (bare) return listenOf(bare[1]!, '0.0.0.0', bare[2]!, spec, field);
@@ -263,8 +330,7 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
         }
         break;
       case 'tls':
-        if (!isObject(value)) throw new ConfigError('tls', 'must be an object with cert and key');
-        c.tls = { cert: str(value.cert, 'tls.cert'), key: str(value.key, 'tls.key') };
+        c.tls = readTls(value);
         break;
       case 'limits':
         if (!isObject(value)) throw new ConfigError('limits', 'must be an object');
@@ -347,7 +413,11 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
           if (k === 'keepalive') {
             if (typeof v !== 'boolean') throw new ConfigError('nat.keepalive', 'must be true or false');
             c.nat.keepalive = v;
-          } else if (k === 'intervalMs') c.nat.intervalMs = num(v, 'nat.intervalMs', 100);
+          } else if (k === 'flowTokens') {
+            if (typeof v !== 'boolean') throw new ConfigError('nat.flowTokens', 'must be true or false');
+            c.nat.flowTokens = v;
+          } else if (k === 'flowTokenSecret') c.nat.flowTokenSecret = secret(v, 'nat.flowTokenSecret');
+          else if (k === 'intervalMs') c.nat.intervalMs = num(v, 'nat.intervalMs', 100);
           else if (k === 'maxFailures') c.nat.maxFailures = num(v, 'nat.maxFailures', 1, 100);
           else throw new ConfigError(`nat.${k}`, 'unknown setting');
         }

@@ -1,12 +1,15 @@
 import os from 'node:os';
 import net from 'node:net';
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { SystemClock, type Clock } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import type { SipRequest, SipResponse } from '../message/index.js';
 import { TransportLayer } from '../transport/transport-layer.js';
-import type { BoundListener } from '../transport/types.js';
+import type { BoundListener, TlsOptions } from '../transport/types.js';
+import { FlowTokens } from '../transport/flow-token.js';
 import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
 import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
@@ -25,7 +28,7 @@ import { AdminEndpoint } from './admin.js';
 import { ServerCore } from './core.js';
 import { formatCplError, putCplScript, SmtpRelayMailer } from '../policy/cpl/index.js';
 import type { CallScriptOptions } from '../policy/cpl-calls.js';
-import { loadConfigFile, type ServerConfig } from './config.js';
+import { loadConfigFile, type ServerConfig, type TlsConfig } from './config.js';
 
 export interface ServerOverrides {
   clock?: Clock;
@@ -234,6 +237,7 @@ export class SipwayServer {
       clock: this.clock,
       logger: this.logger.child({ layer: 'proxy' }),
       serverName: SERVER_NAME,
+      flowTokens: c.nat.flowTokens ? new FlowTokens(flowTokenKey(c), 'nat.flowTokenSecret') : undefined,
     });
     this.proxyService = proxy;
     const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }), c.cpl.enabled ? this.callScriptOptions() : undefined);
@@ -391,10 +395,10 @@ export class SipwayServer {
   isLocalHost(host: string, port: number | undefined): boolean {
     const h = host.toLowerCase().replace(/^\[|\]$/g, '');
     const listeners = this.listeners();
-    if (port !== undefined && !listeners.some((l) => l.port === port)) return false;
+    if (port !== undefined && !listeners.some((l) => l.port === port || advertisedPortOf(l) === port)) return false;
     if (h === this.config.advertisedHost?.toLowerCase()) return true;
     for (const l of listeners) {
-      if (l.host === h) return true;
+      if (l.host === h || advertisedHostOf(l) === h) return true;
       if (l.host === '0.0.0.0' || l.host === '::') {
         if (h === 'localhost' || this.interfaceAddresses.has(h)) return true;
       }
@@ -480,7 +484,7 @@ function safe(fn: () => string): string | undefined {
   }
 }
 
-function readTls(tls: { cert: string; key: string }): { cert: Buffer; key: Buffer } {
+function readTls(tls: TlsConfig): TlsOptions {
   const read = (file: string, field: string): Buffer => {
     try {
       return readFileSync(file);
@@ -488,7 +492,55 @@ function readTls(tls: { cert: string; key: string }): { cert: Buffer; key: Buffe
       throw new ConfigError(field, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
   };
-  return { cert: read(tls.cert, 'tls.cert'), key: read(tls.key, 'tls.key') };
+  const out: TlsOptions = {
+    cert: read(tls.cert, 'tls.cert'),
+    key: read(tls.key, 'tls.key'),
+    verifyClient: tls.verifyClient,
+    verifyServer: tls.verifyServer,
+    minVersion: tls.minVersion,
+  };
+  if (tls.ca !== undefined) out.ca = read(tls.ca, 'tls.ca');
+  if (tls.clientCert !== undefined && tls.clientKey !== undefined) {
+    out.clientCert = read(tls.clientCert, 'tls.clientCert');
+    out.clientKey = read(tls.clientKey, 'tls.clientKey');
+  }
+  return out;
+}
+
+/**
+ * The flow-token key: the configured secret, else one kept in the data directory so that the tokens in the route
+ * sets of calls in progress (UDP flows outlive a restart) still verify after one. Created once, atomically: the
+ * workers of a cluster start together and must all read the same key.
+ */
+function flowTokenKey(config: ServerConfig): string | Buffer {
+  if (config.nat.flowTokenSecret !== undefined) return config.nat.flowTokenSecret;
+  const file = path.join(config.dataDir, 'flow-token.key');
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError('nat.flowTokenSecret', `cannot read ${file}: ${(e as Error).message}`);
+  }
+  mkdirSync(config.dataDir, { recursive: true });
+  const temp = `${file}.${process.pid}.tmp`;
+  writeFileSync(temp, randomBytes(32), { mode: 0o600 });
+  try {
+    linkSync(temp, file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError('nat.flowTokenSecret', `cannot write ${file}: ${(e as Error).message}`);
+  } finally {
+    unlinkSync(temp);
+  }
+  return readFileSync(file);
+}
+
+/** The host part of a listener's advertised host:port, lower case, without IPv6 brackets. */
+function advertisedHostOf(l: BoundListener): string {
+  const colon = l.advertised.lastIndexOf(':');
+  return l.advertised.slice(0, colon).replace(/^\[|\]$/g, '').toLowerCase();
+}
+
+function advertisedPortOf(l: BoundListener): number {
+  return Number(l.advertised.slice(l.advertised.lastIndexOf(':') + 1));
 }
 
 function localAddresses(): Set<string> {

@@ -12,8 +12,7 @@ const MAX_FORWARDS = '70';
  * listener serves that transport.
  */
 export function addVia(request: SipRequest, sender: MessageSender, destination: Destination): Via {
-  const family = destination.address.includes(':') ? 6 : 4;
-  const listener = sender.listenerFor(destination.transport, family);
+  const listener = sender.listenerFor(destination);
   if (!listener) throw new TransportError('no-listener', `no ${destination.transport} listener to send from`, destination);
   const [host, port] = splitHostPort(sender.viaSentBy?.(destination, listener) ?? listener.advertised);
   const via = new Via(destination.transport.toUpperCase(), host, port, new Params([['branch', newBranch()], ['rport', null]]));

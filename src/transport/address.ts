@@ -30,6 +30,24 @@ export function bracketed(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
+/** The eight 16-bit groups of an IPv6 address (`::` expanded; a zone id `%eth0` ignored). */
+export function ipv6Groups(address: string): number[] {
+  const [head = '', tail] = address.split('%')[0]!.split('::') as [string, string | undefined];
+  const left = head === '' ? [] : head.split(':');
+  const right = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return groups.map((g) => parseInt(g, 16) || 0);
+}
+
+/**
+ * RFC 6761 §6.4: `invalid.` and the names under it never resolve, and must not be looked up (a WebSocket client's
+ * Contact names a random host under .invalid: only its connection reaches it).
+ */
+export function isInvalidName(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  return h === 'invalid' || h.endsWith('.invalid');
+}
+
 export function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::';
 }

@@ -1,6 +1,6 @@
 export * from './types.js';
 export * from './response-route.js';
-export { parseListenSpec, formatListenSpec, hostPort, normalizeAddress } from './address.js';
+export { parseListenSpec, formatListenSpec, hostPort, isInvalidName, normalizeAddress } from './address.js';
 export { stampVia, viaDestination } from './via-stamp.js';
 export {
   TransportLayer,
@@ -12,3 +12,4 @@ export {
   type SendEvent,
 } from './transport-layer.js';
 export { DnsSipResolver, DNS_RESOLVER_DEFAULTS, type DnsSipResolverOptions, type ResolvedTarget, type SipResolver } from './resolver.js';
+export { FlowTokens, flowOf, cameOver, type Flow, type FlowTokenResult } from './flow-token.js';

@@ -3,7 +3,7 @@ import type { SipUri, Uri } from '../message/index.js';
 import { SystemClock, type Clock } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { normalizeAddress } from './address.js';
+import { isInvalidName, normalizeAddress } from './address.js';
 import { CachingDnsLookup } from './dns-cache.js';
 import { DnsClient, parseDnsServer, systemDnsServers } from './dns-client.js';
 import { canonicalName, isEncodableName, type RecordOf } from './dns-message.js';
@@ -151,7 +151,7 @@ export class DnsSipResolver implements SipResolver {
     if (isIP(target) !== 0) {
       return chosen ? [{ transport: chosen, address: normalizeAddress(target), port: uri.port ?? DEFAULT_PORTS[chosen] }] : [];
     }
-    if (!isEncodableName(target) || canonicalName(target) === '') return [];
+    if (!isEncodableName(target) || canonicalName(target) === '' || isInvalidName(target)) return [];
     const name = canonicalName(target);
     // §4.2: an explicit port means A/AAAA only, no SRV.
     if (uri.port !== undefined) return chosen ? this.hostTargets(name, chosen, uri.port) : [];

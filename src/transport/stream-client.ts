@@ -6,6 +6,14 @@ import { hostPort } from './address.js';
 import { SocketConnection, WsConnection, type Connection, type ConnectionContext, type StreamTransport } from './connection.js';
 import { TransportError } from './types.js';
 
+export interface ClientTls {
+  rejectUnauthorized: boolean;
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
+}
+
 export interface DialOptions {
   transport: StreamTransport;
   address: string;
@@ -14,7 +22,8 @@ export interface DialOptions {
   servername: string | undefined;
   /** Bind the client socket to our listener's address on multi-homed hosts. */
   localAddress: string | undefined;
-  rejectUnauthorized: boolean;
+  /** TLS client settings for tls and wss: verification, trusted CAs, our certificate, minimum version. */
+  tls: ClientTls;
   timeoutMs: number;
   ctx: ConnectionContext;
 }
@@ -48,7 +57,7 @@ export function dial(o: DialOptions): Promise<Connection> {
         break;
       }
       case 'tls': {
-        const socket = tlsConnect({ ...common, servername: o.servername, rejectUnauthorized: o.rejectUnauthorized }, () =>
+        const socket = tlsConnect({ ...common, ...o.tls, servername: o.servername }, () =>
           succeed(new SocketConnection('tls', socket, o.ctx)),
         );
         abort = () => socket.destroy();
@@ -61,8 +70,8 @@ export function dial(o: DialOptions): Promise<Connection> {
         // ws hands its options to tls.connect, which takes servername although ClientOptions does not declare it.
         const options: ClientOptions & { servername?: string } = {
           localAddress: o.localAddress,
+          ...o.tls,
           servername: o.servername,
-          rejectUnauthorized: o.rejectUnauthorized,
           maxPayload: o.ctx.limits.maxMessageSize,
         };
         const ws = new WebSocket(`${scheme}://${hostPort(o.address, o.port)}/`, 'sip', options);

@@ -12,6 +12,8 @@ export interface StreamListenerSetup {
   table: ConnectionTable;
   /** Required for tls and wss listeners. */
   secureContext: SecureContext | undefined;
+  /** Whether TLS clients are asked for a certificate, and whether one is required (TlsOptions.verifyClient). */
+  verifyClient: 'none' | 'request' | 'require';
   /** Bound on the TLS and WebSocket handshakes of an accepted socket. */
   handshakeTimeoutMs: number;
   accepted(conn: Connection): void;
@@ -116,10 +118,21 @@ export class StreamListener {
       this.upgrades!.emit('connection', raw);
       return;
     }
-    const tls = new TLSSocket(raw, { isServer: true, secureContext: this.setup.secureContext });
+    const verify = this.setup.verifyClient;
+    const tls = new TLSSocket(raw, {
+      isServer: true,
+      secureContext: this.setup.secureContext,
+      requestCert: verify !== 'none',
+      rejectUnauthorized: verify === 'require',
+    });
     tls.on('error', () => raw.destroy());
     // 'secure' is the server-side handshake completion event of a TLSSocket (what tls.Server builds on).
     tls.once('secure', () => {
+      // 'request': a client may come without a certificate, but not with one that does not verify.
+      if (verify === 'request' && !tls.authorized && Object.keys(tls.getPeerCertificate()).length > 0) {
+        tls.destroy();
+        return;
+      }
       if (this.transport === 'tls') {
         established(new SocketConnection('tls', tls, this.setup.ctx));
         return;

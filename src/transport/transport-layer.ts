@@ -1,3 +1,4 @@
+import { X509Certificate } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { lookup } from 'node:dns/promises';
 import type { RemoteInfo } from 'node:dgram';
@@ -17,11 +18,13 @@ import {
 import { SystemClock, type Clock } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { addressFamily, advertisedHost, bracketed, formatListenSpec, hostPort, isWildcard, normalizeAddress } from './address.js';
+import { addressFamily, advertisedHost, bracketed, formatListenSpec, hostPort, isInvalidName, isWildcard, normalizeAddress } from './address.js';
+import type { Flow } from './flow-token.js';
+import { candidatesFor, chooseListener, LocalRoutes, needsRoute, type BoundEntry } from './local-routes.js';
 import { ConnectionTable, peerKey } from './connection-table.js';
 import { isOnlyNewlines, type Connection, type ConnectionContext, type ConnectionEvents, type StreamTransport } from './connection.js';
 import { DEFAULT_PORTS, isReliableTransport, responseDestination, viaTransport } from './response-route.js';
-import { dial } from './stream-client.js';
+import { dial, type ClientTls } from './stream-client.js';
 import { StreamListener } from './stream-listener.js';
 import {
   TransportError,
@@ -30,6 +33,7 @@ import {
   type ListenSpec,
   type MessageReceiver,
   type MessageSender,
+  type TlsOptions,
   type TransportName,
 } from './types.js';
 import { UdpEndpoint, type DatagramHandler } from './udp-endpoint.js';
@@ -43,9 +47,9 @@ export interface TransportLayerOptions {
   clock?: Clock;
   logger?: Logger;
   limits?: Partial<MessageLimits>;
-  /** PEM certificate and key for tls: and wss: listeners. */
-  tls?: { cert: string | Buffer; key: string | Buffer };
-  /** Verify the certificates of TLS / WSS servers we connect to (default true). */
+  /** Certificates and verification for tls: and wss: listeners and the connections we open (docs/transports.md). */
+  tls?: TlsOptions;
+  /** Overrides tls.verifyServer (tests and labs with self-signed peers). */
   tlsRejectUnauthorized?: boolean;
   /** Via sent-by host for listeners bound to 0.0.0.0 / :: (a public name or the NAT's public address). */
   advertisedHost?: string;
@@ -115,14 +119,6 @@ const sendChannel = channel(SEND_CHANNEL);
 const MAX_UDP_REQUEST = 1300;
 const MAX_REASON_LENGTH = 100;
 
-interface BoundEntry {
-  listener: BoundListener;
-  family: 4 | 6;
-  /** sent-by host as advertised (no brackets), and the address actually bound. */
-  host: string;
-  localAddress: string;
-}
-
 interface Resolved {
   address: string;
   /** The name the destination was given by, for TLS; undefined when it was an IP address. */
@@ -159,6 +155,8 @@ export class TransportLayer implements MessageSender {
   private bound: BoundEntry[] = [];
   /** Outbound connections being opened, so that concurrent sends to one peer share one connection. */
   private readonly connecting = new Map<string, Promise<Connection>>();
+  /** The kernel's choice of local address per destination, for servers with several addresses (see LocalRoutes). */
+  private readonly routes: LocalRoutes;
   private state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(private readonly options: TransportLayerOptions) {
@@ -167,6 +165,7 @@ export class TransportLayer implements MessageSender {
     this.logger = options.logger ?? silentLogger();
     this.limits = resolveLimits(options.limits);
     this.connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 5000);
+    this.routes = new LocalRoutes(this.clock);
     this.workers = options.workers && options.workers.count > 1 ? options.workers : undefined;
     this.table = new ConnectionTable(
       {
@@ -207,6 +206,7 @@ export class TransportLayer implements MessageSender {
             ctx: this.ctx,
             table: this.table,
             secureContext,
+            verifyClient: this.options.tls?.verifyClient ?? 'none',
             handshakeTimeoutMs: this.connectTimeoutMs,
             accepted: (conn) => this.table.add(conn),
             rejected: () => this.counters.connectionsRejected++,
@@ -278,8 +278,64 @@ export class TransportLayer implements MessageSender {
     return this.bound.map((b) => b.listener);
   }
 
-  listenerFor(transport: TransportName, family?: 4 | 6): BoundListener | undefined {
-    return this.bound.find((b) => b.listener.transport === transport && (family === undefined || b.family === family))?.listener;
+  listenerFor(destination: Destination | TransportName, family?: 4 | 6): BoundListener | undefined {
+    if (typeof destination === 'string') {
+      return this.bound.find((b) => b.listener.transport === destination && (family === undefined || b.family === family))?.listener;
+    }
+    return this.sendingEntry(destination)?.listener;
+  }
+
+  /**
+   * Learns which local address the kernel sends from to each of these destinations, where that decides between
+   * listeners (several bound to specific addresses): call before building a request's Via for them.
+   */
+  learnRoutes(destinations: readonly Destination[]): Promise<void> | undefined {
+    const learning: Array<Promise<void>> = [];
+    for (const d of destinations) {
+      if (d.flowId !== undefined) continue;
+      const family = addressFamily(d.address);
+      if (family !== undefined && needsRoute(candidatesFor(this.bound, d, family))) learning.push(this.routes.learn(d.address));
+    }
+    // Nothing to learn is the common case (one address per transport): no promise to wait for on the hot path.
+    return learning.length === 0 ? undefined : Promise.all(learning).then(() => undefined);
+  }
+
+  /**
+   * Where a request for `flow` goes (RFC 5626 §5.3): over its connection while that is open, or for UDP from the
+   * socket it reached to the address and port its datagrams came from. Undefined when the flow is gone.
+   */
+  flowDestination(flow: Flow): Destination | undefined {
+    const to = { transport: flow.transport, address: flow.address, port: flow.port };
+    if (flow.connectionId !== undefined) return this.isFlowAlive(flow.connectionId) ? { ...to, flowId: flow.connectionId } : undefined;
+    const socket = this.udp.find((u) => u.localPort === flow.localPort && normalizeAddress(u.localAddress) === flow.localAddress);
+    return socket ? { ...to, flowId: socket.flowId } : undefined;
+  }
+
+  /**
+   * The bound listener that sends to `dest`: a stream's open connection is the listener it came in on (or, for one
+   * we opened, the listener of its transport on its local address); otherwise the choice of `udpEndpointFor` and
+   * `dial`, which this must agree with.
+   */
+  private sendingEntry(dest: Destination): BoundEntry | undefined {
+    const address = dest.address.startsWith('[') ? dest.address.slice(1, -1) : dest.address;
+    if (dest.transport === 'udp') {
+      const i = this.udpIndexFor(dest, address);
+      return i === undefined ? undefined : this.bound[i];
+    }
+    const conn = (dest.flowId !== undefined ? this.table.flow(dest.flowId) : undefined) ?? this.table.peer(dest.transport, normalizeAddress(address), dest.port);
+    if (conn) {
+      const same = this.bound.filter((b) => b.listener.transport === conn.transport);
+      const local = same.find((b) => b.localAddress === conn.localAddress && b.listener.port === conn.localPort) ?? same.find((b) => b.localAddress === conn.localAddress);
+      const entry = local ?? same.find((b) => isWildcard(b.localAddress));
+      if (entry) return entry;
+    }
+    return this.streamEntryFor(dest.transport, address);
+  }
+
+  /** The stream listener a new connection to `address` is opened from (its address is the connection's local one). */
+  private streamEntryFor(transport: TransportName, address: string): BoundEntry | undefined {
+    const family = addressFamily(address) ?? 4;
+    return chooseListener(candidatesFor(this.bound, { transport }, family), address, this.routes);
   }
 
   /** The listeners, and with workerPorts every worker's own ports: everything our Vias may name. */
@@ -515,7 +571,7 @@ export class TransportLayer implements MessageSender {
     const via = response.via;
     const host = normalizeAddress(via.hostname);
     const port = via.port ?? DEFAULT_PORTS[viaTransport(via.transport) ?? 'udp'];
-    const ours = (b: BoundEntry): boolean => b.listener.port === port && (b.host.toLowerCase() === host || b.localAddress === host);
+    const ours = (b: BoundEntry): boolean => (b.advertisedPort === port && b.host.toLowerCase() === host) || (b.listener.port === port && b.localAddress === host);
     return this.bound.some(ours) || this.workerBound.some(ours);
   }
 
@@ -547,6 +603,7 @@ export class TransportLayer implements MessageSender {
     const literal = this.literalTarget(dest);
     if (literal) return literal;
     const servername = dest.address;
+    if (isInvalidName(servername)) throw new TransportError('connect', `${servername} is under .invalid and never resolves (RFC 6761)`, dest);
     let address: string;
     try {
       address = (await lookup(servername)).address;
@@ -603,7 +660,7 @@ export class TransportLayer implements MessageSender {
     if (!this.table.admit(undefined)) {
       throw new TransportError('connect', 'connection limit (maxConnections) reached', { transport, address: target.address, port });
     }
-    const listener = this.bound.find((b) => b.listener.transport === transport && b.family === addressFamily(target.address));
+    const listener = this.streamEntryFor(transport, target.address);
     let conn: Connection;
     try {
       conn = await dial({
@@ -612,7 +669,7 @@ export class TransportLayer implements MessageSender {
         port,
         servername: target.servername,
         localAddress: listener && !isWildcard(listener.localAddress) ? listener.localAddress : undefined,
-        rejectUnauthorized: this.options.tlsRejectUnauthorized !== false,
+        tls: this.clientTls,
         timeoutMs: this.connectTimeoutMs,
         ctx: this.ctx,
       });
@@ -634,8 +691,7 @@ export class TransportLayer implements MessageSender {
    * restored) when there is no TCP listener or the connection cannot be made, so that the caller falls back to UDP.
    */
   private async sendOverTcp(request: SipRequest, dest: Destination, target: Resolved): Promise<boolean> {
-    const family = addressFamily(target.address);
-    const tcp = this.bound.find((b) => b.listener.transport === 'tcp' && b.family === family);
+    const tcp = this.streamEntryFor('tcp', target.address);
     if (!tcp) return false;
     const udpVia = request.via;
     const tcpVia = udpVia.clone();
@@ -657,18 +713,25 @@ export class TransportLayer implements MessageSender {
     return true;
   }
 
-  /** The socket named by the destination's flow id, else the first UDP socket of the address family. */
-  /** `request`: a request, which leaves from the worker's own port when it has one and no flow is named (viaSentBy). */
+  /**
+   * The socket named by the destination's flow id, else the UDP socket chosen for the address (see chooseListener).
+   * `request`: a request, which leaves from the worker's own port when it has one and no flow is named (viaSentBy).
+   */
   private udpEndpointFor(dest: Destination, address: string, request: boolean): UdpEndpoint {
-    const family = addressFamily(address);
-    if (dest.flowId !== undefined) {
-      const flow = this.udp.find((u) => u.flowId === dest.flowId);
-      if (flow) return flow;
-    }
-    const i = this.udp.findIndex((u) => u.family === family);
-    const index = i >= 0 ? i : this.udp.findIndex((u) => u.family === 6 && isWildcard(u.localAddress));
-    if (index < 0) throw new TransportError('no-listener', `no udp listener for IPv${family} destination ${address}`, dest);
+    const index = this.udpIndexFor(dest, address);
+    if (index === undefined) throw new TransportError('no-listener', `no udp listener for IPv${addressFamily(address) ?? '?'} destination ${address}`, dest);
     return (request && dest.flowId === undefined ? this.ownUdp[index] : undefined) ?? this.udp[index]!;
+  }
+
+  /** Index into `udp` (and `bound`, whose UDP entries come first in the same order) of the socket for `dest`. */
+  private udpIndexFor(dest: Destination, address: string): number | undefined {
+    if (dest.flowId !== undefined) {
+      const i = this.udp.findIndex((u) => u.flowId === dest.flowId);
+      if (i >= 0) return i;
+    }
+    const family = addressFamily(address) ?? 4;
+    const entry = chooseListener(candidatesFor(this.bound.slice(0, this.udp.length), { transport: 'udp' }, family), address, this.routes);
+    return entry === undefined ? undefined : this.bound.indexOf(entry);
   }
 
   private sent(message: AnyMessage, bytes: Buffer, destination: Destination): void {
@@ -678,29 +741,50 @@ export class TransportLayer implements MessageSender {
 
   // ---- lifecycle helpers ----
 
+  /** What tls.connect needs for the connections we open (client side of TlsOptions). */
+  private get clientTls(): ClientTls {
+    const tls = this.options.tls;
+    const out: ClientTls = { rejectUnauthorized: this.options.tlsRejectUnauthorized ?? tls?.verifyServer ?? true };
+    if (tls?.ca !== undefined) out.ca = tls.ca;
+    if (tls?.clientCert !== undefined && tls.clientKey !== undefined) [out.cert, out.key] = [tls.clientCert, tls.clientKey];
+    if (tls?.minVersion !== undefined) out.minVersion = tls.minVersion;
+    return out;
+  }
+
   private secureContext(): SecureContext | undefined {
     const secure = this.options.listen.filter((l) => l.transport === 'tls' || l.transport === 'wss');
-    if (secure.length === 0) return undefined;
+    if (secure.length === 0) {
+      if (this.options.tls) checkClientTls(this.options.tls);
+      return undefined;
+    }
     const where = secure.map(formatListenSpec).join(', ');
     const tls = this.options.tls;
     if (!tls?.cert) throw new ConfigError('tls.cert', `a PEM certificate is required for ${where}`);
     if (!tls.key) throw new ConfigError('tls.key', `a PEM private key is required for ${where}`);
+    checkClientTls(tls);
     try {
-      return createSecureContext({ cert: tls.cert, key: tls.key });
+      return createSecureContext({ cert: tls.cert, key: tls.key, ca: tls.ca, minVersion: tls.minVersion ?? 'TLSv1.2' });
     } catch (err) {
       throw new ConfigError('tls.cert', `the certificate and key cannot be used (${(err as Error).message})`);
     }
   }
 
   private describe(spec: ListenSpec, localAddress: string, port: number): BoundEntry {
-    const host = advertisedHost(localAddress, this.options.advertisedHost);
     const family = addressFamily(localAddress) ?? 4;
-    return { listener: { ...spec, port, advertised: hostPort(host, port) }, family, host, localAddress: normalizeAddress(localAddress) };
+    const [host, advertisedPort] = spec.advertise ? splitAdvertise(spec.advertise, port) : [advertisedHost(localAddress, this.options.advertisedHost), port];
+    return { listener: { ...spec, port, advertised: hostPort(host, advertisedPort) }, family, host, advertisedPort, localAddress: normalizeAddress(localAddress) };
   }
 
   private async closeListeners(): Promise<void> {
     await Promise.all([...this.udp.map((u) => u.close()), ...this.ownUdp.map((u) => u.close()), ...this.streams.map((s) => s.close())]);
   }
+}
+
+/** `203.0.113.1:5060`, `[2001:db8::1]`, `sip.example.com` of a listener's `advertise`: host and port (default: bound). */
+function splitAdvertise(advertise: string, boundPort: number): [string, number] {
+  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(advertise);
+  if (!m) return [advertise, boundPort];
+  return [m[1] ?? m[2]!, m[3] === undefined ? boundPort : Number(m[3])];
 }
 
 /** A response starts with its status line, `SIP/2.0 ...`; no request method starts with `SIP/`. */
@@ -712,6 +796,29 @@ function isResponseBytes(bytes: Buffer): boolean {
 function faultReason(error: ParseError): string {
   const text = `${reasonPhrase(error.status)} - ${error.reason}`.replace(/[^\x20-\x7e]+/g, '?');
   return text.length > MAX_REASON_LENGTH ? text.slice(0, MAX_REASON_LENGTH) : text;
+}
+
+/** The CA bundle and our client certificate, checked at start rather than at the first connection out. */
+function checkClientTls(tls: TlsOptions): void {
+  if (tls.ca !== undefined) {
+    // createSecureContext takes a bundle without a single certificate in it silently: read each one.
+    const pems = tls.ca.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (pems.length === 0) throw new ConfigError('tls.ca', 'the CA bundle holds no PEM certificate');
+    for (const pem of pems) {
+      try {
+        new X509Certificate(pem);
+      } catch (err) {
+        throw new ConfigError('tls.ca', `the CA bundle cannot be used (${(err as Error).message})`);
+      }
+    }
+  }
+  if (tls.clientCert !== undefined && tls.clientKey !== undefined) {
+    try {
+      createSecureContext({ cert: tls.clientCert, key: tls.clientKey });
+    } catch (err) {
+      throw new ConfigError('tls.clientCert', `the client certificate and key cannot be used (${(err as Error).message})`);
+    }
+  }
 }
 
 function positive(field: string, value: number | undefined, fallback: number): number {

@@ -16,12 +16,33 @@ export interface ListenSpec {
   transport: TransportName;
   host: string;
   port: number;
+  /**
+   * host[:port] to name in Via and Record-Route instead of the bound address (a server behind 1:1 NAT, Kamailio's
+   * `advertise`); the port defaults to the bound one.
+   */
+  advertise?: string;
 }
 
 /** A bound listening endpoint: the actual port when 0 was asked for, and what goes into our Via / Record-Route. */
 export interface BoundListener extends ListenSpec {
   /** host[:port] to advertise (IPv6 in brackets). */
   advertised: string;
+}
+
+/** TLS of the tls:/wss: listeners and of the connections we open (PEM contents, not file names). */
+export interface TlsOptions {
+  cert: string | Buffer;
+  key: string | Buffer;
+  /** CA bundle trusted for peers' certificates, both directions; default Node's built-in roots. */
+  ca?: string | Buffer;
+  /** Ask clients for a certificate: not at all (default), verified when sent, or required. */
+  verifyClient?: 'none' | 'request' | 'require';
+  /** Verify the certificates of servers we connect to (default true). */
+  verifyServer?: boolean;
+  /** What we present when we connect out (mutual TLS). */
+  clientCert?: string | Buffer;
+  clientKey?: string | Buffer;
+  minVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
 export type TransportErrorKind = 'connect' | 'write' | 'closed' | 'refused-destination' | 'no-listener';
@@ -52,8 +73,12 @@ export interface MessageSender {
   resend(bytes: Buffer, destination: Destination): Promise<void>;
   /** Whether a transport is reliable (no retransmissions at the transaction layer, §17.1.1.2). */
   isReliable(transport: string): boolean;
-  /** The listener to use for sending to this destination (for our Via sent-by). */
-  listenerFor(transport: TransportName, family?: 4 | 6): BoundListener | undefined;
+  /**
+   * Given a destination: the listener whose socket `send` will use for it, which our Via sent-by and Record-Route
+   * must name. Given a transport (and family): the first listener of that transport, for a default sent-by.
+   * Undefined when no listener serves it.
+   */
+  listenerFor(destination: Destination | TransportName, family?: 4 | 6): BoundListener | undefined;
   /**
    * The sent-by for our Via in a request to `destination` that `listener` (from listenerFor) sends: the listener's
    * advertised address, or a worker's own port when requests leave from there. Without it: `listener.advertised`.

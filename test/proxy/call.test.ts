@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createResponse } from '../../src/message/index.js';
 import { parseBranch } from '../../src/proxy/index.js';
 import { startProxy } from './harness.js';
-import { cancelOf, Dialog, invite, register } from './ua.js';
+import { cancelOf, Dialog, invite, register, tokened, untokened } from './ua.js';
 
 test('basic call: INVITE/100/180/200/ACK/BYE through the proxy, record-routed, BYE along the route set', async () => {
   const h = await startProxy();
@@ -22,13 +22,15 @@ test('basic call: INVITE/100/180/200/ACK/BYE through the proxy, record-routed, B
     assert.equal(atBob.vias.length, 2);
     assert.ok(parseBranch(atBob.via.branch), `our branch: ${atBob.via.branch}`);
     assert.equal(atBob.via.sentBy, `127.0.0.1:${h.port}`);
-    assert.deepEqual(atBob.headers.list('record-route'), [`<sip:127.0.0.1:${h.port};lr>`]);
+    // Both parties are phones on flows of their own: a value each, each with a flow token (RFC 5626 §5.3).
+    assert.deepEqual(untokened(atBob.headers.list('record-route')), [`<sip:127.0.0.1:${h.port};lr>`, `<sip:127.0.0.1:${h.port};lr>`]);
+    assert.equal(tokened(atBob.headers.list('record-route')), 2);
 
     const ringing = await alice.response(inv.callId, 180);
     assert.equal(ringing.vias.length, 1, 'our Via is removed from forwarded responses');
     const ok = await alice.response(inv.callId, 200);
     assert.equal(ok.vias.length, 1);
-    assert.deepEqual(ok.headers.list('record-route'), [`<sip:127.0.0.1:${h.port};lr>`]);
+    assert.deepEqual(ok.headers.list('record-route'), atBob.headers.list('record-route'));
 
     // §12.1.2: the caller's route set is the Record-Route reversed; ACK and BYE go through the proxy.
     const caller = Dialog.caller(inv, ok);
@@ -66,7 +68,7 @@ test('BYE from the callee follows the Record-Route in order back to the caller',
     await bob.request('ACK');
 
     const callee = Dialog.callee(atBob, ok);
-    assert.deepEqual(callee.routeSet, [`<sip:127.0.0.1:${h.port};lr>`]);
+    assert.deepEqual(untokened(callee.routeSet), [`<sip:127.0.0.1:${h.port};lr>`, `<sip:127.0.0.1:${h.port};lr>`]);
     const bye = callee.request(bob, 'BYE');
     bob.send(bye, h.port);
     const atAlice = (await alice.request('BYE')).message;

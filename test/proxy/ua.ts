@@ -35,6 +35,8 @@ export interface UasBehaviour {
   delayMs?: number;
   /** Extra header fields of the final response. */
   headers?: Array<[string, string]>;
+  /** Contact of a 2xx; default this UA's own address (a phone behind NAT names a private one). */
+  contact?: string;
 }
 
 let seq = 0;
@@ -184,7 +186,7 @@ export class TestUa {
         if (status === null) return;
         const final = (): void => {
           const headers: Array<[string, string]> = [...(b.headers ?? [])];
-          if (status < 300) headers.push(['Contact', `<${this.contact()}>`]);
+          if (status < 300) headers.push(['Contact', `<${b.contact ?? this.contact()}>`]);
           const body = status < 300 ? Buffer.from(SDP) : undefined;
           state.final = createResponse(req, status, { toTag: state.toTag, headers, body, contentType: 'application/sdp' });
           reply(state.final);
@@ -216,6 +218,8 @@ export interface InviteOptions {
   extra?: string[];
   maxForwards?: number;
   callId?: string;
+  /** Contact; default this UA's own address. */
+  contact?: string;
 }
 
 /** A new INVITE from `ua` (not sent). */
@@ -228,7 +232,7 @@ export function invite(ua: TestUa, o: InviteOptions): SipRequest {
     `To: <${o.to}>`,
     `Call-ID: ${o.callId ?? unique('call') + '@test'}`,
     'CSeq: 1 INVITE',
-    `Contact: <${ua.contact('caller')}>`,
+    `Contact: <${o.contact ?? ua.contact('caller')}>`,
     'Content-Type: application/sdp',
     ...(o.extra ?? []),
   ];
@@ -276,7 +280,7 @@ export async function register(
   ua: TestUa,
   serverPort: number,
   user: string,
-  o: { domain?: string; contact?: string; contactParams?: string; extra?: string[] } = {},
+  o: { domain?: string; contact?: string; contactParams?: string; extra?: string[]; server?: string } = {},
 ): Promise<SipResponse> {
   const domain = o.domain ?? 'sipway.test';
   const callId = unique('reg');
@@ -292,7 +296,7 @@ export async function register(
     'Expires: 3600',
     ...(o.extra ?? []),
   ];
-  ua.send(wire(lines), serverPort);
+  ua.send(wire(lines), serverPort, o.server);
   const res = await ua.response(callId);
   assert.equal(res.status, 200, `REGISTER ${user}: ${res.status} ${res.reason}`);
   return res;
@@ -343,6 +347,18 @@ export class Dialog {
     ];
     return parse(wire(lines)) as SipRequest;
   }
+}
+
+/**
+ * Record-Route or Route values with their flow tokens (RFC 5626 §5.3) taken out: what is left is the interfaces
+ * they name. `tokened` counts the values that carried one.
+ */
+export function untokened(values: readonly string[]): string[] {
+  return values.map((v) => v.replace(/sip:ft\.[A-Za-z0-9_-]+@/, 'sip:'));
+}
+
+export function tokened(values: readonly string[]): number {
+  return values.filter((v) => /sip:ft\.[A-Za-z0-9_-]+@/.test(v)).length;
 }
 
 export function parse(bytes: Buffer): AnyMessage {

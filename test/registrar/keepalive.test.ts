@@ -69,7 +69,7 @@ function harness(options: { intervalMs?: number; maxFailures?: number; maxInFlig
     send: async () => {},
     resend: async () => {},
     isReliable: (t) => t !== 'udp',
-    listenerFor: (transport): BoundListener => ({ transport, host: '192.0.2.10', port: 5060, advertised: '192.0.2.10:5060' }),
+    listenerFor: (): BoundListener => ({ transport: 'udp', host: '192.0.2.10', port: 5060, advertised: '192.0.2.10:5060' }),
   };
   const transactions = {
     sendRequest(request: SipRequest, destination: Destination, handlers: ClientTransactionHandlers<ClientTransaction>): ClientTransaction {

@@ -9,7 +9,7 @@ import {
   TransactionLayer,
   type TransactionEvent,
 } from '../../src/transaction/index.js';
-import { TransportError, type MessageSender } from '../../src/transport/types.js';
+import { TransportError, type Destination, type MessageSender } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { LoopTransport } from '../../src/testing/loop-transport.js';
 import { ConfigError, SipError } from '../../src/util/errors.js';
@@ -24,19 +24,21 @@ test('addVia puts our Via on top: transport, advertised sent-by, a fresh magic-c
   assert.equal(request.via.rport, null);
   assert.equal(request.vias.length, 2);
   assert.notEqual(addVia(outgoingRequest('OPTIONS'), sender, UDP_DEST).branch, via.branch);
-  const families: Array<4 | 6 | undefined> = [];
+  const asked: Array<Destination | string> = [];
   const v6: MessageSender = {
     send: () => Promise.resolve(),
     resend: () => Promise.resolve(),
     isReliable: () => false,
-    listenerFor: (transport, family) => {
-      families.push(family);
-      return { transport, host: '::', port: 5062, advertised: '[2001:db8::10]:5062' };
+    listenerFor: (destination) => {
+      asked.push(destination);
+      return { transport: 'tcp', host: '::', port: 5062, advertised: '[2001:db8::10]:5062' };
     },
   };
   const v6Request = outgoingRequest('OPTIONS');
-  addVia(v6Request, v6, { transport: 'tcp', address: '2001:db8::20', port: 5060 });
-  assert.deepEqual([v6Request.via.transport, v6Request.via.host, v6Request.via.port, families], ['TCP', '[2001:db8::10]', 5062, [6]]);
+  const v6Dest: Destination = { transport: 'tcp', address: '2001:db8::20', port: 5060 };
+  addVia(v6Request, v6, v6Dest);
+  // The sender is asked about the destination itself: the listener that will send it names the Via.
+  assert.deepEqual([v6Request.via.transport, v6Request.via.host, v6Request.via.port, asked], ['TCP', '[2001:db8::10]', 5062, [v6Dest]]);
   const none: MessageSender = { ...v6, listenerFor: () => undefined };
   assert.throws(() => addVia(outgoingRequest('OPTIONS'), none, UDP_DEST), (e: unknown) => e instanceof TransportError && e.kind === 'no-listener');
 });

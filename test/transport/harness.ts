@@ -1,6 +1,6 @@
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -225,6 +225,38 @@ export function selfSignedCert(): { cert: Buffer; key: Buffer } {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+export interface TestPki {
+  ca: Buffer;
+  /** Signed by `ca` for localhost and 127.0.0.1 (server and client use). */
+  server: { cert: Buffer; key: Buffer };
+  client: { cert: Buffer; key: Buffer };
+  /** Signed by another CA nobody trusts. */
+  foreign: { cert: Buffer; key: Buffer };
+  /** The directory with every file (ca.pem, server.pem, server.key, ...), removed at process exit. */
+  dir: string;
+}
+
+/** A throwaway CA with a server and a client certificate, and a certificate of a foreign CA, made with openssl. */
+export function testPki(): TestPki {
+  const dir = mkdtempSync(join(tmpdir(), 'sipway-pki-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const run = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const ca = (name: string): void => run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-days', '2', '-keyout', `${name}.key`, '-out', `${name}.pem`);
+  const leaf = (name: string, issuer: string): void => {
+    run('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
+    const ext = join(dir, `${name}.ext`);
+    writeFileSync(ext, 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n');
+    run('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', `${name}.pem`);
+  };
+  ca('ca');
+  ca('foreign-ca');
+  leaf('server', 'ca');
+  leaf('client', 'ca');
+  leaf('foreign', 'foreign-ca');
+  const pair = (name: string): { cert: Buffer; key: Buffer } => ({ cert: readFileSync(join(dir, `${name}.pem`)), key: readFileSync(join(dir, `${name}.key`)) });
+  return { ca: readFileSync(join(dir, 'ca.pem')), server: pair('server'), client: pair('client'), foreign: pair('foreign'), dir };
 }
 
 export function asResponse(m: AnyMessage): SipResponse {
