@@ -1,8 +1,6 @@
-import { X509Certificate } from 'node:crypto';
 import { channel } from 'node:diagnostics_channel';
 import { lookup } from 'node:dns/promises';
 import type { RemoteInfo } from 'node:dgram';
-import { createSecureContext, type SecureContext } from 'node:tls';
 import {
   createResponse,
   parseMessage,
@@ -18,9 +16,11 @@ import {
 import { SystemClock, type Clock } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { addressFamily, advertisedHost, bracketed, formatListenSpec, hostPort, isInvalidName, isWildcard, normalizeAddress } from './address.js';
+import { addressFamily, bracketed, hostPort, isInvalidName, isWildcard, normalizeAddress } from './address.js';
 import type { Flow } from './flow-token.js';
-import { candidatesFor, chooseListener, LocalRoutes, needsRoute, type BoundEntry } from './local-routes.js';
+import { ListenerSet } from './listener-set.js';
+import { listenerSecureContext, clientTls } from './tls-settings.js';
+import { WorkerFlows } from './worker-flows.js';
 import { ConnectionTable, peerKey } from './connection-table.js';
 import { isOnlyNewlines, type Connection, type ConnectionContext, type ConnectionEvents, type StreamTransport } from './connection.js';
 import { DEFAULT_PORTS, isReliableTransport, responseDestination, viaTransport } from './response-route.js';
@@ -38,7 +38,7 @@ import {
 } from './types.js';
 import { UdpEndpoint, type DatagramHandler } from './udp-endpoint.js';
 import { replaceTopVia, stampVia, viaDestination } from './via-stamp.js';
-import { flowOwner, type FlowInfo, type WorkerLink } from './worker-bus.js';
+import type { FlowInfo, WorkerLink } from './worker-bus.js';
 import { ownerWorker } from '../message/steering.js';
 
 export interface TransportLayerOptions {
@@ -142,21 +142,19 @@ export class TransportLayer implements MessageSender {
   private readonly counters = { received: 0, sent: 0, parseErrors: 0, dropped: 0, badRequestsAnswered: 0, passedToWorkers: 0, connectionsRejected: 0 };
   /** Set when this is one of several workers. */
   private readonly workers: WorkerLink | undefined;
-  /** Other workers' open connections by peer (peerKey), so that a send to that peer goes through the one holding it. */
-  private readonly remotePeers = new Map<string, string>();
+  /** Other workers' connections (with workers only). */
+  private readonly remote: WorkerFlows | undefined;
   private udp: UdpEndpoint[] = [];
   /** This worker's own UDP ports (workerPorts), one per shared UDP listener, at the same index as `udp`. */
   private ownUdp: UdpEndpoint[] = [];
   /** Every UDP socket, shared or a worker's own, hands its datagrams here. */
   private readonly datagram: DatagramHandler = (bytes, remote, endpoint) => this.onDatagram(bytes, remote, endpoint);
-  /** Every worker's own ports, this one's included, at workerPortIndex(listener, worker): all are sent-by values of ours. */
-  private workerBound: BoundEntry[] = [];
   private streams: StreamListener[] = [];
-  private bound: BoundEntry[] = [];
+  /** What the bound sockets advertise, and which one sends to a destination. */
+  private readonly bound: ListenerSet;
+  private readonly clientTls: ClientTls;
   /** Outbound connections being opened, so that concurrent sends to one peer share one connection. */
   private readonly connecting = new Map<string, Promise<Connection>>();
-  /** The kernel's choice of local address per destination, for servers with several addresses (see LocalRoutes). */
-  private readonly routes: LocalRoutes;
   private state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(private readonly options: TransportLayerOptions) {
@@ -165,7 +163,8 @@ export class TransportLayer implements MessageSender {
     this.logger = options.logger ?? silentLogger();
     this.limits = resolveLimits(options.limits);
     this.connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 5000);
-    this.routes = new LocalRoutes(this.clock);
+    this.bound = new ListenerSet(this.clock, options.advertisedHost);
+    this.clientTls = clientTls(options.tls, options.tlsRejectUnauthorized);
     this.workers = options.workers && options.workers.count > 1 ? options.workers : undefined;
     this.table = new ConnectionTable(
       {
@@ -174,6 +173,7 @@ export class TransportLayer implements MessageSender {
       },
       this.workers ? (conn, open) => this.workers!.announceFlow(open, flowInfo(conn)) : undefined,
     );
+    this.remote = this.workers ? new WorkerFlows(this.workers, this.table) : undefined;
     const events: ConnectionEvents = {
       message: (conn, bytes) => this.receive(bytes, this.sourceOf(conn), conn.transport === 'tcp' || conn.transport === 'tls'),
       framingError: (conn, error, head) => this.onFramingError(conn, error, head),
@@ -195,7 +195,7 @@ export class TransportLayer implements MessageSender {
 
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error('TransportLayer.start() may be called once');
-    const secureContext = this.secureContext();
+    const secureContext = listenerSecureContext(this.options.listen, this.options.tls);
     for (const [i, spec] of this.options.listen.entries()) {
       // Workers share each UDP socket, so they must name it alike: a binding's flow is then alive on all of them.
       const flowId = this.workers ? `udp-${this.workers.instance}-${i}` : undefined;
@@ -238,16 +238,14 @@ export class TransportLayer implements MessageSender {
       const own = failed >= this.udp.length && failed < this.udp.length + this.ownUdp.length;
       throw new ConfigError(own ? 'transport.workerPorts' : 'listen', ((results[failed] as PromiseRejectedResult).reason as Error).message);
     }
-    this.bound = [...this.udp, ...this.streams].map((l) => this.describe(l.spec, l.localAddress, l.localPort));
-    if (base !== undefined && this.workers) {
-      const count = this.workers.count;
-      this.workerBound = this.udp.flatMap((shared, i) =>
-        Array.from({ length: count }, (_, k) => {
-          const port = base + this.workerPortIndex(i, k);
-          return this.describe({ ...shared.spec, port }, shared.localAddress, port);
-        }),
-      );
-    }
+    const count = this.workers?.count ?? 0;
+    const workerPorts =
+      base === undefined
+        ? []
+        : this.udp.flatMap((shared, i) =>
+            Array.from({ length: count }, (_, k) => ({ spec: { ...shared.spec, port: base + this.workerPortIndex(i, k) }, localAddress: shared.localAddress, localPort: base + this.workerPortIndex(i, k) })),
+          );
+    this.bound.set(this.udp, this.streams, workerPorts);
     this.state = 'running';
   }
 
@@ -270,19 +268,17 @@ export class TransportLayer implements MessageSender {
   isFlowAlive(flowId: string): boolean {
     if (this.table.flow(flowId)) return true;
     // Another worker's connection: only that worker knows; a dead one shows when the write is dropped there.
-    if (this.remoteFlowOwner(flowId) !== undefined) return true;
+    if (this.remote?.owner(flowId) !== undefined) return true;
     return this.udp.some((u) => u.flowId === flowId);
   }
 
   listeners(): BoundListener[] {
-    return this.bound.map((b) => b.listener);
+    return this.bound.listeners();
   }
 
   listenerFor(destination: Destination | TransportName, family?: 4 | 6): BoundListener | undefined {
-    if (typeof destination === 'string') {
-      return this.bound.find((b) => b.listener.transport === destination && (family === undefined || b.family === family))?.listener;
-    }
-    return this.sendingEntry(destination)?.listener;
+    if (typeof destination === 'string') return this.bound.first(destination, family);
+    return this.sendingListener(destination);
   }
 
   /**
@@ -290,14 +286,7 @@ export class TransportLayer implements MessageSender {
    * listeners (several bound to specific addresses): call before building a request's Via for them.
    */
   learnRoutes(destinations: readonly Destination[]): Promise<void> | undefined {
-    const learning: Array<Promise<void>> = [];
-    for (const d of destinations) {
-      if (d.flowId !== undefined) continue;
-      const family = addressFamily(d.address);
-      if (family !== undefined && needsRoute(candidatesFor(this.bound, d, family))) learning.push(this.routes.learn(d.address));
-    }
-    // Nothing to learn is the common case (one address per transport): no promise to wait for on the hot path.
-    return learning.length === 0 ? undefined : Promise.all(learning).then(() => undefined);
+    return this.bound.learnRoutes(destinations);
   }
 
   /**
@@ -316,38 +305,25 @@ export class TransportLayer implements MessageSender {
    * we opened, the listener of its transport on its local address); otherwise the choice of `udpEndpointFor` and
    * `dial`, which this must agree with.
    */
-  private sendingEntry(dest: Destination): BoundEntry | undefined {
+  private sendingListener(dest: Destination): BoundListener | undefined {
     const address = dest.address.startsWith('[') ? dest.address.slice(1, -1) : dest.address;
     if (dest.transport === 'udp') {
       const i = this.udpIndexFor(dest, address);
-      return i === undefined ? undefined : this.bound[i];
+      return i === undefined ? undefined : this.bound.udpEntry(i)?.listener;
     }
     const conn = (dest.flowId !== undefined ? this.table.flow(dest.flowId) : undefined) ?? this.table.peer(dest.transport, normalizeAddress(address), dest.port);
-    if (conn) {
-      const same = this.bound.filter((b) => b.listener.transport === conn.transport);
-      const local = same.find((b) => b.localAddress === conn.localAddress && b.listener.port === conn.localPort) ?? same.find((b) => b.localAddress === conn.localAddress);
-      const entry = local ?? same.find((b) => isWildcard(b.localAddress));
-      if (entry) return entry;
-    }
-    return this.streamEntryFor(dest.transport, address);
-  }
-
-  /** The stream listener a new connection to `address` is opened from (its address is the connection's local one). */
-  private streamEntryFor(transport: TransportName, address: string): BoundEntry | undefined {
-    const family = addressFamily(address) ?? 4;
-    return chooseListener(candidatesFor(this.bound, { transport }, family), address, this.routes);
+    return ((conn && this.bound.entryOfConnection(conn)) ?? this.bound.streamEntryFor(dest.transport, address))?.listener;
   }
 
   /** The listeners, and with workerPorts every worker's own ports: everything our Vias may name. */
   viaListeners(): BoundListener[] {
-    return this.workerBound.length === 0 ? this.listeners() : [...this.listeners(), ...this.workerBound.map((b) => b.listener)];
+    return this.bound.viaListeners();
   }
 
   viaSentBy(destination: Destination, listener: BoundListener): string {
     if (!this.workers || this.ownUdp.length === 0 || destination.transport !== 'udp' || destination.flowId !== undefined) return listener.advertised;
-    // UDP listeners come first in `bound`, in the order of `udp`.
-    const i = this.bound.findIndex((b) => b.listener === listener);
-    const own = i >= 0 && i < this.udp.length ? this.workerBound[this.workerPortIndex(i, this.workers.index)] : undefined;
+    const i = this.listeners().indexOf(listener);
+    const own = i >= 0 && i < this.udp.length ? this.bound.workerEntry(this.workerPortIndex(i, this.workers.index)) : undefined;
     return own?.listener.advertised ?? listener.advertised;
   }
 
@@ -371,9 +347,9 @@ export class TransportLayer implements MessageSender {
     const target = this.literalTarget(dest) ?? (await this.resolve(dest));
     const bytes = serialized ?? serialize(message);
     if (dest.transport !== 'udp') {
-      const remoteFlow = this.remoteFlowFor(dest, target.address);
+      const remoteFlow = this.remote?.remoteFlowFor(dest, target.address);
       if (remoteFlow !== undefined) {
-        this.workers!.write(remoteFlow.owner, remoteFlow.flowId, bytes);
+        this.remote!.write(remoteFlow.owner, remoteFlow.flowId, bytes);
         this.sent(message, bytes, { transport: dest.transport, address: target.address, port: dest.port, flowId: remoteFlow.flowId });
         return;
       }
@@ -392,9 +368,9 @@ export class TransportLayer implements MessageSender {
     if (this.state !== 'running') throw new TransportError('no-listener', 'the transport layer is not running', destination);
     if (destination.transport !== 'udp') {
       // Retransmissions are a datagram matter (§17); over a stream only the connection it went out on will do.
-      const owner = this.remoteFlowOwner(destination.flowId);
+      const owner = this.remote?.owner(destination.flowId);
       if (owner !== undefined) {
-        this.workers!.write(owner, destination.flowId!, bytes);
+        this.remote!.write(owner, destination.flowId!, bytes);
         this.counters.sent++;
         return;
       }
@@ -449,39 +425,13 @@ export class TransportLayer implements MessageSender {
 
   /** Another worker opened or lost a connection (WorkerBusHandler.flow). */
   flowPassed(open: boolean, flow: FlowInfo): void {
-    const key = peerKey(flow.transport as StreamTransport, flow.address, flow.port);
-    if (open) this.remotePeers.set(key, flow.flowId);
-    else if (this.remotePeers.get(key) === flow.flowId) this.remotePeers.delete(key);
+    this.remote?.passed(open, flow);
   }
 
   /** Workers were replaced: forget their connections and tell the new ones about this worker's (WorkerBusHandler.peersChanged). */
   peersChanged(changed: number[]): void {
-    const gone = new Set(changed);
-    for (const [key, flowId] of this.remotePeers) if (gone.has(flowOwner(flowId) ?? -1)) this.remotePeers.delete(key);
+    this.remote?.forget(changed);
     for (const conn of this.table.all()) if (conn.isOpen) this.workers?.announceFlow(true, flowInfo(conn));
-  }
-
-  /**
-   * The other worker's connection a stream send must go through: the destination's flow when another worker holds
-   * it, else (no connection of our own to the peer) the connection another worker has to that peer.
-   */
-  private remoteFlowFor(dest: Destination, address: string): { owner: number; flowId: string } | undefined {
-    if (!this.workers) return undefined;
-    const owner = this.remoteFlowOwner(dest.flowId);
-    if (owner !== undefined) return { owner, flowId: dest.flowId! };
-    if (dest.flowId !== undefined && this.table.flow(dest.flowId)) return undefined;
-    const transport = dest.transport as StreamTransport;
-    if (this.table.peer(transport, address, dest.port)) return undefined;
-    const flowId = this.remotePeers.get(peerKey(transport, address, dest.port));
-    const peerOwner = flowId === undefined ? undefined : flowOwner(flowId);
-    return flowId !== undefined && peerOwner !== undefined ? { owner: peerOwner, flowId } : undefined;
-  }
-
-  /** The worker holding a connection, when it is not this one. */
-  private remoteFlowOwner(flowId: string | undefined): number | undefined {
-    if (!this.workers || flowId === undefined) return undefined;
-    const owner = flowOwner(flowId);
-    return owner === undefined || owner === this.workers.index ? undefined : owner;
   }
 
   /**
@@ -569,10 +519,7 @@ export class TransportLayer implements MessageSender {
   /** §18.1.2: the top Via of a response must carry the sent-by of one of our listeners. */
   private isOurVia(response: AnyMessage): boolean {
     const via = response.via;
-    const host = normalizeAddress(via.hostname);
-    const port = via.port ?? DEFAULT_PORTS[viaTransport(via.transport) ?? 'udp'];
-    const ours = (b: BoundEntry): boolean => (b.advertisedPort === port && b.host.toLowerCase() === host) || (b.listener.port === port && b.localAddress === host);
-    return this.bound.some(ours) || this.workerBound.some(ours);
+    return this.bound.isOurSentBy(via.hostname, via.port ?? DEFAULT_PORTS[viaTransport(via.transport) ?? 'udp']);
   }
 
   private sourceOf(conn: Connection): MessageSource {
@@ -660,7 +607,7 @@ export class TransportLayer implements MessageSender {
     if (!this.table.admit(undefined)) {
       throw new TransportError('connect', 'connection limit (maxConnections) reached', { transport, address: target.address, port });
     }
-    const listener = this.streamEntryFor(transport, target.address);
+    const listener = this.bound.streamEntryFor(transport, target.address);
     let conn: Connection;
     try {
       conn = await dial({
@@ -691,13 +638,13 @@ export class TransportLayer implements MessageSender {
    * restored) when there is no TCP listener or the connection cannot be made, so that the caller falls back to UDP.
    */
   private async sendOverTcp(request: SipRequest, dest: Destination, target: Resolved): Promise<boolean> {
-    const tcp = this.streamEntryFor('tcp', target.address);
+    const tcp = this.bound.streamEntryFor('tcp', target.address);
     if (!tcp) return false;
     const udpVia = request.via;
     const tcpVia = udpVia.clone();
     tcpVia.transport = 'TCP';
     tcpVia.host = bracketed(tcp.host);
-    tcpVia.port = tcp.listener.port;
+    tcpVia.port = tcp.advertisedPort;
     replaceTopVia(request, tcpVia);
     let conn: Connection;
     try {
@@ -729,9 +676,7 @@ export class TransportLayer implements MessageSender {
       const i = this.udp.findIndex((u) => u.flowId === dest.flowId);
       if (i >= 0) return i;
     }
-    const family = addressFamily(address) ?? 4;
-    const entry = chooseListener(candidatesFor(this.bound.slice(0, this.udp.length), { transport: 'udp' }, family), address, this.routes);
-    return entry === undefined ? undefined : this.bound.indexOf(entry);
+    return this.bound.udpIndexFor(address);
   }
 
   private sent(message: AnyMessage, bytes: Buffer, destination: Destination): void {
@@ -741,50 +686,9 @@ export class TransportLayer implements MessageSender {
 
   // ---- lifecycle helpers ----
 
-  /** What tls.connect needs for the connections we open (client side of TlsOptions). */
-  private get clientTls(): ClientTls {
-    const tls = this.options.tls;
-    const out: ClientTls = { rejectUnauthorized: this.options.tlsRejectUnauthorized ?? tls?.verifyServer ?? true };
-    if (tls?.ca !== undefined) out.ca = tls.ca;
-    if (tls?.clientCert !== undefined && tls.clientKey !== undefined) [out.cert, out.key] = [tls.clientCert, tls.clientKey];
-    if (tls?.minVersion !== undefined) out.minVersion = tls.minVersion;
-    return out;
-  }
-
-  private secureContext(): SecureContext | undefined {
-    const secure = this.options.listen.filter((l) => l.transport === 'tls' || l.transport === 'wss');
-    if (secure.length === 0) {
-      if (this.options.tls) checkClientTls(this.options.tls);
-      return undefined;
-    }
-    const where = secure.map(formatListenSpec).join(', ');
-    const tls = this.options.tls;
-    if (!tls?.cert) throw new ConfigError('tls.cert', `a PEM certificate is required for ${where}`);
-    if (!tls.key) throw new ConfigError('tls.key', `a PEM private key is required for ${where}`);
-    checkClientTls(tls);
-    try {
-      return createSecureContext({ cert: tls.cert, key: tls.key, ca: tls.ca, minVersion: tls.minVersion ?? 'TLSv1.2' });
-    } catch (err) {
-      throw new ConfigError('tls.cert', `the certificate and key cannot be used (${(err as Error).message})`);
-    }
-  }
-
-  private describe(spec: ListenSpec, localAddress: string, port: number): BoundEntry {
-    const family = addressFamily(localAddress) ?? 4;
-    const [host, advertisedPort] = spec.advertise ? splitAdvertise(spec.advertise, port) : [advertisedHost(localAddress, this.options.advertisedHost), port];
-    return { listener: { ...spec, port, advertised: hostPort(host, advertisedPort) }, family, host, advertisedPort, localAddress: normalizeAddress(localAddress) };
-  }
-
   private async closeListeners(): Promise<void> {
     await Promise.all([...this.udp.map((u) => u.close()), ...this.ownUdp.map((u) => u.close()), ...this.streams.map((s) => s.close())]);
   }
-}
-
-/** `203.0.113.1:5060`, `[2001:db8::1]`, `sip.example.com` of a listener's `advertise`: host and port (default: bound). */
-function splitAdvertise(advertise: string, boundPort: number): [string, number] {
-  const m = /^(?:\[([^\]]+)\]|([^:]+))(?::(\d+))?$/.exec(advertise);
-  if (!m) return [advertise, boundPort];
-  return [m[1] ?? m[2]!, m[3] === undefined ? boundPort : Number(m[3])];
 }
 
 /** A response starts with its status line, `SIP/2.0 ...`; no request method starts with `SIP/`. */
@@ -796,29 +700,6 @@ function isResponseBytes(bytes: Buffer): boolean {
 function faultReason(error: ParseError): string {
   const text = `${reasonPhrase(error.status)} - ${error.reason}`.replace(/[^\x20-\x7e]+/g, '?');
   return text.length > MAX_REASON_LENGTH ? text.slice(0, MAX_REASON_LENGTH) : text;
-}
-
-/** The CA bundle and our client certificate, checked at start rather than at the first connection out. */
-function checkClientTls(tls: TlsOptions): void {
-  if (tls.ca !== undefined) {
-    // createSecureContext takes a bundle without a single certificate in it silently: read each one.
-    const pems = tls.ca.toString().match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-    if (pems.length === 0) throw new ConfigError('tls.ca', 'the CA bundle holds no PEM certificate');
-    for (const pem of pems) {
-      try {
-        new X509Certificate(pem);
-      } catch (err) {
-        throw new ConfigError('tls.ca', `the CA bundle cannot be used (${(err as Error).message})`);
-      }
-    }
-  }
-  if (tls.clientCert !== undefined && tls.clientKey !== undefined) {
-    try {
-      createSecureContext({ cert: tls.clientCert, key: tls.clientKey });
-    } catch (err) {
-      throw new ConfigError('tls.clientCert', `the client certificate and key cannot be used (${(err as Error).message})`);
-    }
-  }
 }
 
 function positive(field: string, value: number | undefined, fallback: number): number {
