@@ -141,12 +141,23 @@ function udpExchange(server: DnsServerAddress, query: Buffer, accept: Accept, se
   });
   let closed = false;
   // A connected socket only hears from the server and learns of ICMP port unreachable (ECONNREFUSED) at once.
-  socket.connect(server.port, server.address, () => {
-    if (!closed) socket.send(query);
+  // connect() reports an unreachable server (ENETUNREACH, EACCES) to its callback, not as an 'error' event; sending
+  // on the socket it left unconnected would throw out of the callback, past every handler.
+  socket.connect(server.port, server.address, (err?: Error) => {
+    if (closed) return;
+    if (err) return settle(new DnsQueryError(`cannot reach ${hostPort(server.address, server.port)}: ${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    socket.send(query, (sendErr) => {
+      if (sendErr) settle(sendErr);
+    });
   });
   return () => {
+    if (closed) return;
     closed = true;
-    socket.close();
+    try {
+      socket.close();
+    } catch {
+      // Closed already, by an error of its own.
+    }
   };
 }
 

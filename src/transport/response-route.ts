@@ -41,10 +41,13 @@ export function responseDestination(request: SipRequest): Destination {
     return { transport: src.transport as TransportName, address: src.address, port: src.port, flowId: src.flowId };
   }
   const maddr = via.maddr;
-  if (maddr) return { transport, address: maddr, port: via.port ?? DEFAULT_PORTS[transport] };
+  if (maddr) return { transport, address: maddr, port: via.port || DEFAULT_PORTS[transport] };
   const rport = via.rport;
   const address = via.received ?? via.hostname;
   const port = typeof rport === 'number' ? rport : (via.port ?? DEFAULT_PORTS[transport]);
+  // DEVIATION(RFC 3261 §18.2.2): a sent-by port 0 (PROTOS-style) names no socket; the only address known to reach
+  // the sender is where the packet came from, as if it had asked for rport.
+  if (port === 0 && src) return { transport, address: src.address, port: src.port, flowId: src.flowId };
   const dest: Destination = { transport, address, port };
   if (src) dest.flowId = src.flowId;
   return dest;
