@@ -5,6 +5,7 @@ import { applyConfigObject, defaultConfig, finishConfig, loadConfigFile, parseLi
 import { SipwayServer } from '../server/server.js';
 import { isClusterWorker, runPrimary, runWorker, WorkerStartError } from '../server/cluster.js';
 import { UsageError } from './usage-error.js';
+import { LastResort } from '../util/last-resort.js';
 import { USER_HELP, userCommand } from './user.js';
 import { LOCATION_HELP, locationCommand } from './location.js';
 import { CDR_HELP, cdrCommand } from './cdr.js';
@@ -130,6 +131,7 @@ async function serve(args: string[]): Promise<number> {
     return -1;
   }
   const server = new SipwayServer(config);
+  new LastResort(server.logger).install();
   await server.start();
   let stopping = false;
   const stop = (signal: string): void => {

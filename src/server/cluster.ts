@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { openDatabase } from '../store/index.js';
 import { WorkerBus } from '../transport/worker-bus.js';
 import { createLogger } from '../util/logger.js';
+import { LastResort } from '../util/last-resort.js';
 import { AdminEndpoint, type ReloadResult } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { SipwayServer, startedLogFields } from './server.js';
@@ -60,6 +61,7 @@ export function isClusterWorker(): boolean {
  */
 export async function runPrimary(config: ServerConfig, count: number): Promise<void> {
   const logger = createLogger({ level: config.log.level, destination: config.log.file }).child({ worker: 'primary' });
+  new LastResort(logger).install();
   // Schema migrations run once, here, before N workers would race to apply them.
   if (config.store === 'sqlite') openDatabase(config.dataDir).close();
   const init: Omit<Extract<ToWorker, { t: 'init' }>, 't'> = {
@@ -274,6 +276,7 @@ export async function runWorker(config: ServerConfig): Promise<void> {
   tell({ t: 'bus', port: await bus.bind() });
   await peers;
   const candidate = new SipwayServer(config, { worker: { bus, authSecret: init.authSecret, gruuSecret: init.gruuSecret } });
+  new LastResort(candidate.logger).install();
   try {
     await candidate.start();
   } catch (err) {

@@ -1,3 +1,5 @@
+import assert from 'node:assert/strict';
+import { UNCAUGHT_MESSAGE } from '../../src/util/last-resort.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import dgram from 'node:dgram';
@@ -95,12 +97,16 @@ export async function startCliServer(args: string[], timeoutMs = 15000): Promise
     child,
     output: () => out,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      const code = await exited;
-      clearTimeout(timer);
-      return code;
+      if (child.exitCode === null) {
+        child.kill(signal);
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(timer);
+      }
+      // Every test that runs the server checks that no error reached its event loop (src/util/last-resort.ts).
+      const uncaught = out.split('\n').filter((l) => l.includes(`"msg":"${UNCAUGHT_MESSAGE}"`));
+      assert.equal(uncaught.length, 0, `the server logged uncaught errors:\n${uncaught.join('\n')}`);
+      return child.exitCode;
     },
   };
 }
