@@ -82,7 +82,8 @@ export class AuthService {
     });
 
     // A blocked source or user is refused before any hashing: guessing must not even cost us the work.
-    if (this.throttle.check(source, claimed?.username).blocked) return forbidden();
+    const before = this.throttle.check(source, claimed?.username);
+    if (before.blocked) return forbidden();
 
     const outcome = await this.verifier.verify({
       method: req.method,
@@ -105,8 +106,11 @@ export class AuthService {
           this.logger.warn({ source, user, realm }, 'authentication blocked after repeated failures');
           return forbidden();
         }
-        // Unknown user and wrong password take this same path: same status, same headers, same delay rule.
-        return challenge(false, this.throttle.check(source, user).delayMs);
+        // Unknown user and wrong password take this same path: same status, same headers, same delay rule. A source
+        // that has just failed against a user under attack is refused from its next attempt; this answer keeps the
+        // slow-down it was given before the check.
+        const after = this.throttle.check(source, user);
+        return challenge(false, Math.max(before.delayMs, after.blocked ? 0 : after.delayMs));
       }
     }
   }

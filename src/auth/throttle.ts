@@ -1,6 +1,6 @@
 /**
  * Slows down, then blocks, online guessing of Digest passwords. Failures are counted per source address and per
- * username, in fixed windows: a window opens at the first failure and closes `windowMs` later, so a burst
+ * username; a source is blocked, a username only makes its unknown sources slow (see check). Fixed windows: a window opens at the first failure and closes `windowMs` later, so a burst
  * straddling two windows can reach twice the limit; in exchange the state is three numbers per key and needs no
  * timers, since expiry is computed from the clock when a key is read.
  *
@@ -139,12 +139,17 @@ export class AuthFailureThrottle {
     this.maxDelayMs = nonNegative('maxDelayMs', config.maxDelayMs, 5_000);
   }
 
-  /** Call before checking credentials. */
+  /**
+   * Call before checking credentials. A user under attack is never locked out: its blocked state refuses only
+   * sources that have failed themselves (the guessers); any other source is slowed down to the longest delay but
+   * still gets its password checked, so the real user, from an address it never used before, still gets in.
+   */
   check(source: string, user?: string): ThrottleDecision {
     const now = this.clock.now();
     const bySource = this.sources.state(source, now);
     const byUser = user === undefined || this.trusted.has(pairKey(source, user)) ? IDLE : this.users.state(user, now);
-    if (bySource.blocked || byUser.blocked) return { blocked: true, delayMs: 0 };
+    if (bySource.blocked) return { blocked: true, delayMs: 0 };
+    if (byUser.blocked) return bySource.failures > 0 ? { blocked: true, delayMs: 0 } : { blocked: false, delayMs: this.maxDelayMs };
     const failures = Math.max(bySource.failures, byUser.failures);
     if (failures < this.slowdownAfter) return { blocked: false, delayMs: 0 };
     return {

@@ -41,15 +41,20 @@ test('failures older than the window are forgotten', () => {
   assert.deepEqual(failTimes(throttle, 10, SRC).indexOf(true), 9);
 });
 
-test('a user guessed at from many sources is blocked, except from sources where it has logged in', () => {
+test('a user guessed at from many sources: the guessers are refused, a new source is slowed but not locked out', () => {
   const clock = new FakeClock();
   const throttle = new AuthFailureThrottle({ clock, maxFailuresPerUser: 5 });
-  throttle.recordSuccess('198.51.100.7:5060', 'alice');
-  const results = Array.from({ length: 5 }, (_, i) => throttle.recordFailure(`203.0.113.${i}:5060`, 'alice'));
+  throttle.recordSuccess('198.51.100.7', 'alice');
+  const results = Array.from({ length: 5 }, (_, i) => throttle.recordFailure(`203.0.113.${i}`, 'alice'));
   assert.deepEqual(results, [false, false, false, false, true]);
-  assert.equal(throttle.check('203.0.113.200:5060', 'alice').blocked, true);
-  assert.equal(throttle.check('203.0.113.200:5060', 'bob').blocked, false);
-  assert.deepEqual(throttle.check('198.51.100.7:5060', 'alice'), { blocked: false, delayMs: 0 });
+  // The sources that guessed are refused for alice (not for others);
+  assert.equal(throttle.check('203.0.113.0', 'alice').blocked, true);
+  assert.equal(throttle.check('203.0.113.0', 'bob').blocked, false);
+  // a source that never failed (alice on a new network) has her password checked, after the longest delay;
+  assert.deepEqual(throttle.check('192.0.2.200', 'alice'), { blocked: false, delayMs: 5000 });
+  assert.equal(throttle.check('192.0.2.200', 'bob').delayMs, 0);
+  // one where she has logged in before is not even slowed.
+  assert.deepEqual(throttle.check('198.51.100.7', 'alice'), { blocked: false, delayMs: 0 });
 });
 
 test('success clears the user count but not the source count', () => {

@@ -134,6 +134,31 @@ describe('digest authentication of REGISTER', () => {
     assert.equal(elsewhere.status, 401, 'another source is not affected');
   });
 
+  it('ten bad guesses at a user do not lock the user out: from a new address the right password still registers', async () => {
+    const h = await withUsers();
+    const challenge = await h.answer(register({ cseq: 1 }));
+    for (let cseq = 2; cseq <= 11; cseq++) await h.send(answering(challenge, { cseq }, { password: `guess-${cseq}` }));
+    h.clock.advance(10_000);
+    const guesser = await h.answer(answering(challenge, { cseq: 12 }, { nc: 2 }));
+    assert.equal(guesser.status, 403, 'the guessing source is refused, even with the right password');
+    // A guess for alice from a new address is not refused unheard, but its answer waits the longest delay.
+    const third = { ...UA_SOURCE, address: '192.0.2.77' };
+    const wrong = answering(await h.answer(register({ cseq: 30, source: third })), { cseq: 31, source: third }, { password: 'guess-x' });
+    const responses: SipResponse[] = [];
+    await h.registrar.handle(wrong, { request: wrong, respond: (r) => responses.push(r) });
+    h.clock.advance(4999);
+    assert.equal(responses.length, 0, 'slowed down');
+    h.clock.advance(1);
+    assert.deepEqual(responses.map((r) => r.status), [401]);
+    // alice from an address that never failed: challenged, and her right password gets her in at once.
+    const elsewhere = { ...UA_SOURCE, address: '198.51.100.7' };
+    const fresh = await h.answer(register({ cseq: 20, source: elsewhere }));
+    assert.equal(fresh.status, 401);
+    const res = await h.answer(answering(fresh, { cseq: 21, source: elsewhere }));
+    assert.equal(res.status, 200);
+    assert.equal((await h.location.lookup(AOR)).length, 1);
+  });
+
   it('slows down answers after failures, using the injected clock', async () => {
     const h = await withUsers({ auth: { throttle: { slowdownAfter: 1, slowdownBaseMs: 2000 } } });
     const challenge = await h.answer(register({ cseq: 1 }));
