@@ -5,6 +5,7 @@ import { ConfigError } from '../util/errors.js';
 import { DEFAULT_LIMITS, type MessageLimits } from '../message/index.js';
 import type { ListenSpec, TransportName } from '../transport/types.js';
 import { DEFAULT_PORTS } from '../transport/response-route.js';
+import { defaultFloodGuardConfig, readFloodConfig, type FloodGuardConfig } from '../transport/flood-guard.js';
 import { checkProxyConfig, defaultProxyConfig, readProxyConfig, type ProxyConfig } from '../proxy/config.js';
 import { DEFAULT_GATEWAY_CONFIG, parseGatewayConfig, type GatewayConfig } from '../policy/gateways.js';
 import { DEFAULT_MAX_RING_SECONDS } from '../policy/cpl/interpreter.js';
@@ -88,6 +89,8 @@ export interface ServerConfig {
   dns: { servers?: string[]; timeoutMs: number; blocklistMs: number };
   /** Call detail records (docs/accounting.md): always in the node's SQLite file under `data`, optionally JSON lines. */
   accounting: { enabled: boolean; jsonlFile?: string; maxCallDurationMs: number };
+  /** Per-source request budgets and bans before parsing (docs/security.md). */
+  flood: FloodGuardConfig;
   /** NAT keep-alive OPTIONS to bindings behind NAT (docs/nat.md). */
   nat: {
     keepalive: boolean;
@@ -141,6 +144,7 @@ export function defaultConfig(): ServerConfig {
     dns: { timeoutMs: 2000, blocklistMs: 60000 },
     accounting: { enabled: true, maxCallDurationMs: 6 * 3600_000 },
     nat: { keepalive: true, intervalMs: 30000, maxFailures: 3, flowTokens: true },
+    flood: defaultFloodGuardConfig(),
     admin: { host: '127.0.0.1', port: DEFAULT_ADMIN_PORT },
     gateways: DEFAULT_GATEWAY_CONFIG,
     workers: os.availableParallelism(),
@@ -424,6 +428,9 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
         break;
       case 'proxy':
         c.proxy = readProxyConfig(c.proxy, value);
+        break;
+      case 'flood':
+        c.flood = readFloodConfig(c.flood, value);
         break;
       case 'policy':
         c.policy = path.resolve(str(value, 'policy'));

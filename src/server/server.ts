@@ -10,6 +10,7 @@ import type { SipRequest, SipResponse } from '../message/index.js';
 import { TransportLayer } from '../transport/transport-layer.js';
 import type { BoundListener, TlsOptions } from '../transport/types.js';
 import { FlowTokens } from '../transport/flow-token.js';
+import { FloodGuard } from '../transport/flood-guard.js';
 import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
 import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
@@ -63,6 +64,8 @@ export class SipwayServer {
   readonly transport: TransportLayer;
   readonly transactions: TransactionLayer;
   readonly core: ServerCore<ServerTransaction>;
+  /** Per-source budgets and bans (docs/security.md). */
+  readonly flood: FloodGuard;
   private stores: Stores | undefined;
   private gatewayStore: GatewayStore | undefined;
   /** The PSTN dialplan of the default policy (config `gateways` plus the store), swapped by reloads. */
@@ -92,7 +95,11 @@ export class SipwayServer {
     const logger = overrides.logger ?? createLogger({ level: config.log.level, destination: config.log.file });
     this.logger = this.worker ? logger.child({ worker: this.worker.bus.index }) : logger;
     const tls = config.tls ? readTls(config.tls) : undefined;
+    // Each worker holds its share of every source's budget: the kernel spreads a source's datagrams over them.
+    const workers = overrides.worker?.bus.count ?? 1;
+    this.flood = new FloodGuard(config.flood, this.clock, this.logger.child({ layer: 'flood' }), 1 / workers);
     this.transport = new TransportLayer({
+      flood: this.flood,
       listen: config.listen,
       clock: this.clock,
       logger: this.logger.child({ layer: 'transport' }),
@@ -270,6 +277,7 @@ export class SipwayServer {
       // A policy that does not load stops the start: better than routing by rules nobody wrote.
       if (c.policy) this.policy = await this.policyLoader.load(c.policy);
       await this.transport.start();
+      this.flood.start();
     } catch (e) {
       await this.closeServices();
       throw e;
@@ -317,6 +325,7 @@ export class SipwayServer {
     await this.cgiRunner?.close();
     await this.mailer?.flush();
     this.transactions.close();
+    this.flood.stop();
     await this.transport.stop();
     await this.closeServices();
     this.logger.info('sipway stopped');

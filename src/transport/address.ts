@@ -48,6 +48,12 @@ export function isInvalidName(host: string): boolean {
   return h === 'invalid' || h.endsWith('.invalid');
 }
 
+/** An IP address as a string of 32 or 128 bits, for prefix comparisons. */
+export function addressBits(address: string): string {
+  if (isIP(address) === 4) return address.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('');
+  return ipv6Groups(address).map((g) => g.toString(2).padStart(16, '0')).join('');
+}
+
 export function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::';
 }

@@ -1,6 +1,6 @@
 import { createSocket } from 'node:dgram';
 import type { Clock } from '../util/clock.js';
-import { addressFamily, ipv6Groups, isWildcard, normalizeAddress } from './address.js';
+import { addressBits, addressFamily, isWildcard, normalizeAddress } from './address.js';
 import type { BoundListener, ListenSpec } from './types.js';
 
 /** A bound listener with what choosing a socket needs: its family, advertised host and the address it is bound to. */
@@ -116,17 +116,13 @@ export function isLoopback(address: string): boolean {
 function commonPrefixBits(a: string, b: string): number {
   const fa = addressFamily(a);
   if (fa === undefined || fa !== addressFamily(b)) return 0;
-  const ba = bits(a, fa);
-  const bb = bits(b, fa);
+  const ba = addressBits(a);
+  const bb = addressBits(b);
   let n = 0;
   while (n < ba.length && ba[n] === bb[n]) n++;
   return n;
 }
 
-function bits(address: string, family: 4 | 6): string {
-  if (family === 4) return address.split('.').map((o) => Number(o).toString(2).padStart(8, '0')).join('');
-  return ipv6Groups(address).map((g) => g.toString(2).padStart(16, '0')).join('');
-}
 
 /** The candidates for a transport and address family. */
 export function candidatesFor(entries: readonly BoundEntry[], spec: Pick<ListenSpec, 'transport'>, family: 4 | 6): BoundEntry[] {

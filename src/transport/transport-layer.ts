@@ -21,6 +21,7 @@ import type { Flow } from './flow-token.js';
 import { ListenerSet } from './listener-set.js';
 import { listenerSecureContext, clientTls } from './tls-settings.js';
 import { WorkerFlows } from './worker-flows.js';
+import { Verdict, type FloodGuard } from './flood-guard.js';
 import { ConnectionTable, peerKey } from './connection-table.js';
 import { isOnlyNewlines, type Connection, type ConnectionContext, type ConnectionEvents, type StreamTransport } from './connection.js';
 import { DEFAULT_PORTS, isReliableTransport, responseDestination, viaTransport } from './response-route.js';
@@ -55,6 +56,8 @@ export interface TransportLayerOptions {
   advertisedHost?: string;
   /** Fill rport even when the client did not ask (Kamailio's force_rport), for clients behind NAT. */
   forceRport?: boolean;
+  /** Per-source budgets and bans, applied before parsing (src/transport/flood-guard.ts). */
+  flood?: FloodGuard;
   /** Called with every destination IP address before sending; false refuses it ('refused-destination'). */
   destinationFilter?: (address: string) => boolean;
   maxConnectionsPerSource?: number;
@@ -90,6 +93,8 @@ export interface TransportStats {
   passedToWorkers: number;
   connectionsOpen: number;
   connectionsRejected: number;
+  /** Messages the flood guard kept out (over budget, or from a banned source). */
+  floodDropped: number;
 }
 
 export const RECEIVE_CHANNEL = 'sipway:transport:receive';
@@ -139,7 +144,7 @@ export class TransportLayer implements MessageSender {
   private readonly table: ConnectionTable;
   private readonly ctx: ConnectionContext;
   private readonly connectTimeoutMs: number;
-  private readonly counters = { received: 0, sent: 0, parseErrors: 0, dropped: 0, badRequestsAnswered: 0, passedToWorkers: 0, connectionsRejected: 0 };
+  private readonly counters = { received: 0, sent: 0, parseErrors: 0, dropped: 0, badRequestsAnswered: 0, passedToWorkers: 0, connectionsRejected: 0, floodDropped: 0 };
   /** Set when this is one of several workers. */
   private readonly workers: WorkerLink | undefined;
   /** Other workers' connections (with workers only). */
@@ -175,7 +180,11 @@ export class TransportLayer implements MessageSender {
     );
     this.remote = this.workers ? new WorkerFlows(this.workers, this.table) : undefined;
     const events: ConnectionEvents = {
-      message: (conn, bytes) => this.receive(bytes, this.sourceOf(conn), conn.transport === 'tcp' || conn.transport === 'tls'),
+      message: (conn, bytes) => {
+        const source = this.sourceOf(conn);
+        if (this.admitted(bytes, source)) this.receive(bytes, source, conn.transport === 'tcp' || conn.transport === 'tls');
+        else if (this.options.flood?.isBanned(source.address)) conn.destroy();
+      },
       framingError: (conn, error, head) => this.onFramingError(conn, error, head),
       closed: (conn) => this.table.remove(conn),
     };
@@ -398,7 +407,36 @@ export class TransportLayer implements MessageSender {
       flowId: endpoint.flowId,
       receivedAt: this.clock.now(),
     };
-    this.receive(bytes, source, false);
+    if (this.admitted(bytes, source)) this.receive(bytes, source, false);
+  }
+
+  /**
+   * The flood guard's say on a message, before any parsing: over its source's budget it is dropped (or answered
+   * 503 with Retry-After, flood.action), from a banned source dropped unread.
+   */
+  private admitted(bytes: Buffer, source: MessageSource): boolean {
+    const flood = this.options.flood;
+    if (!flood) return true;
+    const verdict = flood.check(source.address, bytes);
+    if (verdict === Verdict.Pass) return true;
+    this.counters.floodDropped++;
+    if (verdict === Verdict.Refuse && flood.config.action === '503') this.refuse(bytes, source, flood.retryAfter(source.address, bytes));
+    return false;
+  }
+
+  /** 503 + Retry-After to a request over its source's budget (never to an ACK, never to what does not parse). */
+  private refuse(bytes: Buffer, source: MessageSource, retryAfter: number): void {
+    const parsed = parseMessage(bytes, { limits: this.limits });
+    const req = parsed.ok ? parsed.message : undefined;
+    if (!req?.isRequest || req.method === 'ACK') return;
+    req.source = source;
+    try {
+      stampVia(req, source.address, source.port, this.options.forceRport === true);
+      const res = createResponse(req, 503, { reason: 'Service Unavailable - rate limited', headers: [['Retry-After', String(retryAfter)]] });
+      this.send(res, responseDestination(req)).catch(() => undefined);
+    } catch {
+      // A request without a usable Via cannot be answered; it is dropped like the rest.
+    }
   }
 
   /** A message another worker received for a call this worker owns (WorkerBusHandler.delivered). */
