@@ -5,6 +5,7 @@ import type { SubscriberStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import { DnsSipResolver, flowOf, type FlowTokens, type SipResolver } from '../transport/index.js';
 import type { Clock } from '../util/clock.js';
+import type { KeyedBuckets } from '../util/token-bucket.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { loopHash } from './branch-id.js';
 import { checkProxyConfig, defaultProxyConfig, type ForkingMode, type ProxyConfig } from './config.js';
@@ -44,6 +45,8 @@ export interface ProxyOptions extends Partial<ProxyConfig> {
    * (behind NAT, over TLS or WebSocket); without them those requests follow the Request-URI (the Contact).
    */
   flowTokens?: FlowTokens;
+  /** Requests one authenticated account may make (a token per request); 503 + Retry-After beyond. */
+  accountLimits?: KeyedBuckets;
 }
 
 /** What a routing policy may decide for one request, over the configuration. */
@@ -211,6 +214,14 @@ export class Proxy {
     }
     if (result.username !== from.userUnescaped) {
       this.respond(pr.st, 403, { reason: 'Forbidden - From does not match the credentials' });
+      return false;
+    }
+    const account = `${result.username}@${realm}`;
+    const limits = this.options.accountLimits;
+    if (limits && !limits.take(account, this.options.clock.now())) {
+      this.counters.accountLimited++;
+      const retryAfter = String(limits.secondsToNextToken(account));
+      this.respond(pr.st, 503, { reason: 'Service Unavailable - too many requests from this account', headers: [['Retry-After', retryAfter]] });
       return false;
     }
     removeCredentials(pr.work, realm);

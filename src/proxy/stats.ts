@@ -23,6 +23,8 @@ export interface ProxyStats {
   broadcastDropped: number;
   /** Requests refused (403, or an ACK dropped) because their route set carried a flow token we did not issue. */
   forgedFlowTokens: number;
+  /** Requests of authenticated accounts over their budget, answered 503 (flood.perAccount). */
+  accountLimited: number;
   /** Response contexts alive now. */
   contexts: number;
 }
@@ -39,6 +41,7 @@ export class ProxyCounters {
   strayDropped = 0;
   broadcastDropped = 0;
   forgedFlowTokens = 0;
+  accountLimited = 0;
   private readonly byClass: Record<StatusClass, number> = { '1xx': 0, '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, '6xx': 0 };
 
   response(status: number): void {
@@ -52,6 +55,7 @@ export class ProxyCounters {
       forwarded: this.forwarded,
       forwardedStateless: this.forwardedStateless,
       forgedFlowTokens: this.forgedFlowTokens,
+      accountLimited: this.accountLimited,
       branches: this.branches,
       responses: { ...this.byClass },
       loops: this.loops,

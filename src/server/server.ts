@@ -11,6 +11,7 @@ import { TransportLayer } from '../transport/transport-layer.js';
 import type { BoundListener, TlsOptions } from '../transport/types.js';
 import { FlowTokens } from '../transport/flow-token.js';
 import { FloodGuard } from '../transport/flood-guard.js';
+import { KeyedBuckets, shareOf } from '../util/token-bucket.js';
 import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
 import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
@@ -97,7 +98,7 @@ export class SipwayServer {
     const tls = config.tls ? readTls(config.tls) : undefined;
     // Each worker holds its share of every source's budget: the kernel spreads a source's datagrams over them.
     const workers = overrides.worker?.bus.count ?? 1;
-    this.flood = new FloodGuard(config.flood, this.clock, this.logger.child({ layer: 'flood' }), 1 / workers);
+    this.flood = new FloodGuard(config.flood, this.clock, this.logger.child({ layer: 'flood' }), workers);
     this.transport = new TransportLayer({
       flood: this.flood,
       listen: config.listen,
@@ -245,6 +246,7 @@ export class SipwayServer {
       logger: this.logger.child({ layer: 'proxy' }),
       serverName: SERVER_NAME,
       flowTokens: c.nat.flowTokens ? new FlowTokens(flowTokenKey(c), 'nat.flowTokenSecret') : undefined,
+      accountLimits: c.flood.enabled ? new KeyedBuckets(shareOf(c.flood.perAccount, this.worker?.bus.count ?? 1), c.flood.maxSources) : undefined,
     });
     this.proxyService = proxy;
     const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }), c.cpl.enabled ? this.callScriptOptions() : undefined);

@@ -2,17 +2,14 @@ import { isIP } from 'node:net';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { refilled, shareOf, type Budget } from '../util/token-bucket.js';
 import { addressBits, normalizeAddress } from './address.js';
 
 /** Requests are budgeted by kind: registrations, calls, pings and the rest are different traffic with different peaks. */
 export type RequestClass = 'register' | 'invite' | 'options' | 'other';
 export const REQUEST_CLASSES: readonly RequestClass[] = ['register', 'invite', 'options', 'other'];
 
-/** A token bucket: `rate` requests per second on average, up to `burst` at once. */
-export interface Budget {
-  rate: number;
-  burst: number;
-}
+export type { Budget };
 
 export interface FloodGuardConfig {
   enabled: boolean;
@@ -20,6 +17,8 @@ export interface FloodGuardConfig {
   action: 'drop' | '503';
   /** Per source address and request class. */
   budgets: Record<RequestClass, Budget>;
+  /** Per authenticated account, all its requests (after digest authentication; 503 + Retry-After beyond). */
+  perAccount: Budget;
   /** Refused requests from one source within `banWindowMs` that ban it. */
   banAfter: number;
   banWindowMs: number;
@@ -42,6 +41,8 @@ export function defaultFloodGuardConfig(): FloodGuardConfig {
       options: { rate: 50, burst: 250 },
       other: { rate: 100, burst: 500 },
     },
+    // A runaway account (a stolen password, a looping PBX) is held back; a busy trunk account needs a higher budget.
+    perAccount: { rate: 100, burst: 500 },
     banAfter: 500,
     banWindowMs: 10_000,
     banMs: 120_000,
@@ -102,11 +103,11 @@ export class FloodGuard {
     readonly config: FloodGuardConfig,
     private readonly clock: Clock,
     private readonly logger: Logger,
-    /** The share of every budget this process holds (1 / workers). */
-    share = 1,
+    /** Worker processes sharing the budgets: each holds 1/N of them. */
+    workers = 1,
   ) {
     this.trustedBlocks = config.trusted.map((t, i) => parseTrusted(t, `flood.trusted[${i}]`));
-    this.budgets = REQUEST_CLASSES.map((c) => ({ rate: config.budgets[c].rate * share, burst: Math.max(1, config.budgets[c].burst * share) }));
+    this.budgets = REQUEST_CLASSES.map((c) => shareOf(config.budgets[c], workers));
   }
 
   start(): void {
@@ -223,11 +224,7 @@ export class FloodGuard {
     const elapsed = now - state.last;
     if (elapsed <= 0) return;
     state.last = now;
-    for (let i = 0; i < this.budgets.length; i++) {
-      const b = this.budgets[i]!;
-      const t = state.tokens[i]! + (elapsed * b.rate) / 1000;
-      state.tokens[i] = t > b.burst ? b.burst : t;
-    }
+    for (let i = 0; i < this.budgets.length; i++) state.tokens[i] = refilled(state.tokens[i]!, elapsed, this.budgets[i]!);
   }
 
   private state(address: string, now: number): SourceState {
@@ -317,7 +314,7 @@ export function parseTrusted(text: string, field: string): TrustedBlock {
 /** Applies the `flood` object of a config file onto `base`, validating every field; unknown fields are errors. */
 export function readFloodConfig(base: FloodGuardConfig, value: unknown): FloodGuardConfig {
   if (!isObject(value)) throw new ConfigError('flood', 'must be an object');
-  const c: FloodGuardConfig = { ...base, budgets: { ...base.budgets }, trusted: [...base.trusted] };
+  const c: FloodGuardConfig = { ...base, budgets: { ...base.budgets }, perAccount: { ...base.perAccount }, trusted: [...base.trusted] };
   for (const [k, v] of Object.entries(value)) {
     const field = `flood.${k}`;
     switch (k) {
@@ -333,14 +330,11 @@ export function readFloodConfig(base: FloodGuardConfig, value: unknown): FloodGu
         if (!isObject(v)) throw new ConfigError(field, `must be an object with any of ${REQUEST_CLASSES.join(', ')}`);
         for (const [cls, b] of Object.entries(v)) {
           if (!(REQUEST_CLASSES as readonly string[]).includes(cls)) throw new ConfigError(`${field}.${cls}`, `unknown class (known: ${REQUEST_CLASSES.join(', ')})`);
-          if (!isObject(b)) throw new ConfigError(`${field}.${cls}`, 'must be { "rate": N, "burst": N }');
-          const budget = { ...c.budgets[cls as RequestClass] };
-          for (const [bk, bv] of Object.entries(b)) {
-            if (bk !== 'rate' && bk !== 'burst') throw new ConfigError(`${field}.${cls}.${bk}`, 'unknown setting (rate, burst)');
-            budget[bk] = positiveNumber(bv, `${field}.${cls}.${bk}`);
-          }
-          c.budgets[cls as RequestClass] = budget;
+          c.budgets[cls as RequestClass] = readBudget(c.budgets[cls as RequestClass], b, `${field}.${cls}`);
         }
+        break;
+      case 'perAccount':
+        c.perAccount = readBudget(c.perAccount, v, field);
         break;
       case 'banAfter':
       case 'banWindowMs':
@@ -361,6 +355,16 @@ export function readFloodConfig(base: FloodGuardConfig, value: unknown): FloodGu
     }
   }
   return c;
+}
+
+function readBudget(base: Budget, value: unknown, field: string): Budget {
+  if (!isObject(value)) throw new ConfigError(field, 'must be { "rate": N, "burst": N }');
+  const budget = { ...base };
+  for (const [k, v] of Object.entries(value)) {
+    if (k !== 'rate' && k !== 'burst') throw new ConfigError(`${field}.${k}`, 'unknown setting (rate, burst)');
+    budget[k] = positiveNumber(v, `${field}.${k}`);
+  }
+  return budget;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

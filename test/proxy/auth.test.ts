@@ -93,3 +93,27 @@ test('callers from foreign domains reach our users unchallenged; foreign to fore
     await h.stop();
   }
 });
+
+test('an authenticated account over its budget gets 503 with Retry-After (flood.perAccount)', async () => {
+  const h = await startProxy({ authenticateCallers: true }, { flood: { perAccount: { rate: 1, burst: 2 } } });
+  try {
+    await withAlice(h);
+    const alice = await h.ua('alice');
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const msg = outOfDialog(alice, 'MESSAGE', 'sip:bob@sipway.test', ['Content-Type: text/plain']);
+      alice.send(msg, h.port);
+      const challenge = await alice.response(msg.callId, 407);
+      const retry = withCredentials(msg, challenge);
+      alice.send(retry, h.port);
+      const res = await alice.response(msg.callId);
+      statuses.push(res.status);
+      if (res.status === 503) assert.equal(res.headers.get('retry-after'), '1');
+    }
+    // bob has no binding: the two within the budget reach the lookup (404), the third does not.
+    assert.deepEqual(statuses, [404, 404, 503]);
+    assert.equal(h.proxy().stats().accountLimited, 1);
+  } finally {
+    await h.stop();
+  }
+});
