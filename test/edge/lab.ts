@@ -5,7 +5,8 @@
  * network: a request sent to a private Contact fails with ENETUNREACH, as it does on the Internet.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { labOrSkip, type NetHost, type NetLab } from '../helpers/netns.js';
@@ -153,8 +154,33 @@ export async function hangUp(from: Baresip, to: Baresip): Promise<void> {
   await from.waitForOutput(/SIP\/2\.0 200 OK[^]*?CSeq: \d+ BYE/, STEP_MS, fromLog);
 }
 
-export function workDir(base: string, name: string): string {
-  const dir = path.join(base, name);
-  mkdirSync(dir, { recursive: true });
-  return dir;
+/**
+ * Runs `body` in a fresh edge lab with a temporary work directory (skipped where labs cannot be made); always
+ * destroys the lab and the directory.
+ */
+export async function inEdgeLab(t: TestContext, body: (el: EdgeLab) => Promise<void>): Promise<void> {
+  const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-edge-'));
+  let el: EdgeLab | undefined;
+  try {
+    el = edgeLab(t, work);
+    if (el) await body(el);
+  } finally {
+    await el?.lab.destroy();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `holder` puts the call on hold and takes it back (two re-INVITEs): `other` must receive each re-INVITE (sendonly,
+ * then sendrecv) and `holder` must get each 200.
+ */
+export async function holdAndResume(holder: Baresip, other: Baresip): Promise<void> {
+  for (const [command, direction] of [['hold', 'sendonly'], ['resume', 'sendrecv']] as const) {
+    const holderLog = holder.output().length;
+    const otherLog = other.output().length;
+    const r = await holder.command(command);
+    assert.ok(r.ok, `${holder.name}: ${command} refused: ${r.data}`);
+    await other.waitForOutput(new RegExp(`INVITE sip:[^]*?a=${direction}`), STEP_MS, otherLog);
+    await holder.waitForOutput(/SIP\/2\.0 200 OK[^]*?CSeq: \d+ INVITE/, STEP_MS, holderLog);
+  }
 }

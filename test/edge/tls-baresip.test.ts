@@ -6,26 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { requireTool } from '../helpers/process.js';
-import { DOMAIN, edgeLab, establish, hangUp, phone, registered, startSipway, STEP_MS, withTranscript, type EdgeLab } from './lab.js';
-
-async function inLab(t: import('node:test').TestContext, body: (el: EdgeLab) => Promise<void>): Promise<void> {
-  requireTool('baresip', 'baresip');
-  const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-edge-'));
-  const el = edgeLab(t, work);
-  try {
-    if (el) await body(el);
-  } finally {
-    await el?.lab.destroy();
-    rmSync(work, { recursive: true, force: true });
-  }
-}
+import { DOMAIN, establish, hangUp, inEdgeLab, phone, registered, startSipway, STEP_MS, withTranscript, type EdgeLab } from './lab.js';
 
 test('lab control: baresip ↔ baresip over UDP on the public network, each side hangs up once', { timeout: 60000 }, async (t) => {
-  await inLab(t, async (el) => {
+  await inEdgeLab(t, async (el) => {
     const sipway = await startSipway(el, ['alice', 'bob']);
     try {
       const alice = await phone(el, sipway, el.publicHost('alice', 11), 'alice', 'udp');
@@ -45,7 +29,7 @@ test('lab control: baresip ↔ baresip over UDP on the public network, each side
 });
 
 test('TLS: baresip ↔ baresip, the callee hangs up, then the caller hangs up', { timeout: 60000, todo: 'issue 13: in-dialog requests toward a TLS phone open a new connection to its Contact' }, async (t) => {
-  await inLab(t, async (el) => {
+  await inEdgeLab(t, async (el) => {
     const sipway = await startSipway(el, ['alice', 'bob']);
     try {
       const alice = await phone(el, sipway, el.publicHost('alice', 11), 'alice', 'tls');
@@ -92,9 +76,9 @@ async function transfer(el: EdgeLab, transport: 'udp' | 'tls'): Promise<void> {
 }
 
 test('lab control: REFER transfer over UDP on the public network, with its NOTIFYs', { timeout: 60000 }, async (t) => {
-  await inLab(t, (el) => transfer(el, 'udp'));
+  await inEdgeLab(t, (el) => transfer(el, 'udp'));
 });
 
 test('TLS: REFER transfer between baresip phones, with its NOTIFYs', { timeout: 60000, todo: 'issue 13: REFER and NOTIFY toward a TLS phone never reach it' }, async (t) => {
-  await inLab(t, (el) => transfer(el, 'tls'));
+  await inEdgeLab(t, (el) => transfer(el, 'tls'));
 });
