@@ -106,14 +106,14 @@ export async function registered(data: string, user: string, source: RegExp, tim
 }
 
 /** A baresip on `host` registered at sipway (digest auth, sipway as outbound proxy over `transport`). */
-export async function phone(el: EdgeLab, sipway: SipwayInLab, host: NetHost, user: string, transport: 'udp' | 'tcp' | 'tls' = 'udp', extra: string[] = []): Promise<Baresip> {
+export async function phone(el: EdgeLab, sipway: SipwayInLab, host: NetHost, user: string, transport: 'udp' | 'tcp' | 'tls' = 'udp', webrtc = false): Promise<Baresip> {
   const port = transport === 'tls' ? PORTS.tls : PORTS.udp;
   const b = await Baresip.start(
     user,
     path.join(el.work, user),
-    { user, domain: DOMAIN, password: `${user}-pw`, outboundProxy: `sip:${SERVER}:${port};transport=${transport}`, autoAnswer: true, regint: 600, transport, extra },
+    { user, domain: DOMAIN, password: `${user}-pw`, outboundProxy: `sip:${SERVER}:${port};transport=${transport}`, autoAnswer: true, regint: 600, transport },
     10000,
-    { host, caFile: sipway.ca?.caFile },
+    { host, caFile: sipway.ca?.caFile, webrtc },
   );
   return b;
 }

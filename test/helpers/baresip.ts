@@ -41,6 +41,11 @@ export interface BaresipPlace {
   caFile?: string;
   /** Certificate and key in one PEM file that baresip presents (sip_certificate). */
   certificate?: string;
+  /**
+   * Media a WebRTC peer (a browser) accepts: ICE, DTLS-SRTP and RTCP multiplexed on the RTP port (modules ice and
+   * dtls_srtp, account medianat=ice and mediaenc=dtls_srtp, rtcp_mux yes).
+   */
+  webrtc?: boolean;
 }
 
 /** A ctrl_tcp event, e.g. `{ type: 'CALL_ESTABLISHED', class: 'call', peeruri: 'sip:bob@localhost', ... }`. */
@@ -95,7 +100,8 @@ export class Baresip {
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'silence.wav'), silenceWav());
     writeFileSync(path.join(dir, 'config'), configText(dir, address, sipPort, ctrlPort, place));
-    writeFileSync(path.join(dir, 'accounts'), accountLine(account) + '\n');
+    const webrtc = place?.webrtc ? ['medianat=ice', 'mediaenc=dtls_srtp'] : [];
+    writeFileSync(path.join(dir, 'accounts'), accountLine({ ...account, extra: [...(account.extra ?? []), ...webrtc] }) + '\n');
     // stdin stays an (idle) pipe: baresip's own stdio module is not loaded, and a pipe keeps it from reading a tty.
     const args = ['-4', '-s', '-f', dir];
     const options = { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'] };
@@ -269,6 +275,7 @@ function configText(dir: string, address: string, sipPort: number, ctrlPort: num
     'module g711.so',
     'module aufile.so',
     'module aubridge.so',
+    ...(place?.webrtc ? ['module ice.so', 'module dtls_srtp.so', 'rtcp_mux yes'] : []),
     'module_tmp account.so',
     'module_app menu.so',
     'module_app ctrl_tcp.so',
