@@ -16,6 +16,8 @@ import { createTestCa, type TestCa } from '../helpers/certs.js';
 
 export const DOMAIN = 'sipway.test';
 export const SERVER = '10.213.0.1';
+/** sipway's host's address on the second network (tests of several listeners). */
+export const SECOND_SERVER = '10.214.0.1';
 export const NAT_OUTSIDE = '10.213.0.254';
 export const NAT_INSIDE = '192.168.77.1';
 /** Ports of sipway's listeners in the lab (the namespace is private, so fixed ports are safe). */
@@ -31,20 +33,27 @@ export interface EdgeLab {
   publicHost(name: string, n: number): NetHost;
   /** Host `name` at 192.168.77.`n` behind the NAT router (made on first use). */
   natHost(name: string, n: number): NetHost;
+  /** Host `name` at 10.214.0.`n` on the second network, which only sipway's host (10.214.0.1) shares. */
+  secondHost(name: string, n: number): NetHost;
 }
 
-/** The lab's public network and sipway's host; undefined when the test was skipped (no root / no `ip netns`). */
-export function edgeLab(t: TestContext, work: string): EdgeLab | undefined {
+/**
+ * The lab's public network and sipway's host; with `secondNetwork`, also a network 10.214.0.0/24 where sipway's host
+ * has a second address, SECOND_SERVER. Undefined when the test was skipped (no root / no `ip netns`).
+ */
+export function edgeLab(t: TestContext, work: string, secondNetwork = false): EdgeLab | undefined {
   const lab = labOrSkip(t);
   if (!lab) return undefined;
   lab.network('public');
-  const srv = lab.host('srv', [{ network: 'public', address: SERVER }]);
+  if (secondNetwork) lab.network('second');
+  const srv = lab.host('srv', [{ network: 'public', address: SERVER }, ...(secondNetwork ? [{ network: 'second', address: SECOND_SERVER }] : [])]);
   let natReady = false;
   return {
     lab,
     srv,
     work,
     publicHost: (name, n) => lab.host(name, [{ network: 'public', address: `10.213.0.${n}` }]),
+    secondHost: (name, n) => lab.host(name, [{ network: 'second', address: `10.214.0.${n}` }]),
     natHost: (name, n) => {
       if (!natReady) {
         lab.network('private');
@@ -105,17 +114,26 @@ export async function registered(data: string, user: string, source: RegExp, tim
   }
 }
 
-/** A baresip on `host` registered at sipway (digest auth, sipway as outbound proxy over `transport`). */
-export async function phone(el: EdgeLab, sipway: SipwayInLab, host: NetHost, user: string, transport: 'udp' | 'tcp' | 'tls' = 'udp', webrtc = false): Promise<Baresip> {
+export interface PhoneOptions {
+  /** Transport of its account and outbound proxy (default udp). */
+  transport?: 'udp' | 'tcp' | 'tls';
+  /** Media a browser accepts (ICE, DTLS-SRTP, rtcp-mux). */
+  webrtc?: boolean;
+  /** The sipway address it uses as outbound proxy (default SERVER). */
+  proxy?: string;
+}
+
+/** A baresip on `host` registered at sipway (digest auth, sipway as outbound proxy), answering calls at once. */
+export async function phone(el: EdgeLab, sipway: SipwayInLab, host: NetHost, user: string, options: PhoneOptions = {}): Promise<Baresip> {
+  const transport = options.transport ?? 'udp';
   const port = transport === 'tls' ? PORTS.tls : PORTS.udp;
-  const b = await Baresip.start(
+  return Baresip.start(
     user,
     path.join(el.work, user),
-    { user, domain: DOMAIN, password: `${user}-pw`, outboundProxy: `sip:${SERVER}:${port};transport=${transport}`, autoAnswer: true, regint: 600, transport },
+    { user, domain: DOMAIN, password: `${user}-pw`, outboundProxy: `sip:${options.proxy ?? SERVER}:${port};transport=${transport}`, autoAnswer: true, regint: 600, transport },
     10000,
-    { host, caFile: sipway.ca?.caFile, webrtc },
+    { host, caFile: sipway.ca?.caFile, webrtc: options.webrtc },
   );
-  return b;
 }
 
 /** Runs `body`; a failure carries every agent's SIP trace and sipway's log; always stops the agents. */
@@ -168,11 +186,11 @@ export async function hangUp(from: Baresip, to: Baresip): Promise<void> {
  * Runs `body` in a fresh edge lab with a temporary work directory (skipped where labs cannot be made); always
  * destroys the lab and the directory.
  */
-export async function inEdgeLab(t: TestContext, body: (el: EdgeLab) => Promise<void>): Promise<void> {
+export async function inEdgeLab(t: TestContext, body: (el: EdgeLab) => Promise<void>, secondNetwork = false): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-edge-'));
   let el: EdgeLab | undefined;
   try {
-    el = edgeLab(t, work);
+    el = edgeLab(t, work, secondNetwork);
     if (el) await body(el);
   } finally {
     await el?.lab.destroy();

@@ -14,8 +14,8 @@ const TODO = 'issue 13: in-dialog requests toward a phone behind NAT go to its p
 async function natPair(el: EdgeLab, body: (gina: Baresip, bob: Baresip) => Promise<void>): Promise<void> {
   const sipway = await startSipway(el, ['gina', 'bob'], { listen: [`udp:10.213.0.1:5060`] });
   try {
-    const gina = await phone(el, sipway, el.natHost('gina', 10), 'gina', 'udp');
-    const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', 'udp');
+    const gina = await phone(el, sipway, el.natHost('gina', 10), 'gina');
+    const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob');
     await withTranscript([gina, bob], sipway.server, async () => {
       const binding = await registered(sipway.data, 'gina', new RegExp(`^udp:${NAT_OUTSIDE.replace(/\./g, '\\.')}:`));
       assert.match(binding.contact, /@192\.168\.77\.10:5060/, 'gina registers her private address as Contact (what the fix has to cope with)');

@@ -14,7 +14,7 @@ async function linphonecBehindNat(el: EdgeLab, plain: boolean): Promise<void> {
   const sipway = await startSipway(el, ['hank', 'bob'], { listen: ['udp:10.213.0.1:5060'] });
   try {
     const hank = await LinphonecNs.start('hank', path.join(el.work, 'hank'), { user: 'hank', domain: DOMAIN, password: 'hank-pw', proxy: 'sip:10.213.0.1:5060', autoAnswer: true, plain }, el.natHost('hank', 11));
-    const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', 'udp');
+    const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob');
     await withTranscript([hank, bob], sipway.server, async () => {
       await hank.waitRegistered(STEP_MS);
       await registered(sipway.data, 'hank', new RegExp(`^udp:${NAT_OUTSIDE.replace(/\./g, '\\.')}:`));

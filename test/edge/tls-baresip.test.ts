@@ -12,8 +12,8 @@ test('lab control: baresip ↔ baresip over UDP on the public network, each side
   await inEdgeLab(t, async (el) => {
     const sipway = await startSipway(el, ['alice', 'bob']);
     try {
-      const alice = await phone(el, sipway, el.publicHost('alice', 11), 'alice', 'udp');
-      const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', 'udp');
+      const alice = await phone(el, sipway, el.publicHost('alice', 11), 'alice');
+      const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob');
       await withTranscript([alice, bob], sipway.server, async () => {
         await registered(sipway.data, 'alice', /^udp:10\.213\.0\.11:/);
         await registered(sipway.data, 'bob', /^udp:10\.213\.0\.12:/);
@@ -32,8 +32,8 @@ test('TLS: baresip ↔ baresip, the callee hangs up, then the caller hangs up', 
   await inEdgeLab(t, async (el) => {
     const sipway = await startSipway(el, ['alice', 'bob']);
     try {
-      const alice = await phone(el, sipway, el.publicHost('alice', 11), 'alice', 'tls');
-      const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', 'tls');
+      const alice = await phone(el, sipway, el.publicHost('alice', 11), 'alice', { transport: 'tls' });
+      const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', { transport: 'tls' });
       await withTranscript([alice, bob], sipway.server, async () => {
         await registered(sipway.data, 'alice', /^tls:10\.213\.0\.11:/);
         await registered(sipway.data, 'bob', /^tls:10\.213\.0\.12:/);
@@ -55,9 +55,9 @@ test('TLS: baresip ↔ baresip, the callee hangs up, then the caller hangs up', 
 async function transfer(el: EdgeLab, transport: 'udp' | 'tls'): Promise<void> {
   const sipway = await startSipway(el, ['alice', 'bob', 'carol']);
   try {
-    const alice = await phone(el, sipway, el.publicHost('alice', 11), 'alice', transport);
-    const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', transport);
-    const carol = await phone(el, sipway, el.publicHost('carol', 13), 'carol', transport);
+    const alice = await phone(el, sipway, el.publicHost('alice', 11), 'alice', { transport });
+    const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', { transport });
+    const carol = await phone(el, sipway, el.publicHost('carol', 13), 'carol', { transport });
     await withTranscript([alice, bob, carol], sipway.server, async () => {
       for (const [user, n] of [['alice', 11], ['bob', 12], ['carol', 13]] as const) await registered(sipway.data, user, new RegExp(`^${transport}:10\\.213\\.0\\.${n}:`));
       await establish(alice, bob, `sip:bob@${DOMAIN}`);

@@ -18,7 +18,7 @@ const TODO = 'issue 13: requests toward a JsSIP phone without GRUU go to its .in
 async function jssipAndBaresip(el: EdgeLab, withoutGruu: boolean, body: (walt: JsSipPhone, bob: Baresip) => Promise<void>): Promise<void> {
   const sipway = await startSipway(el, ['walt', 'bob'], { listen: [`udp:${SERVER}:${PORTS.udp}`, `ws:${SERVER}:${PORTS.ws}`] });
   try {
-    const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', 'udp', true);
+    const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob', { webrtc: true });
     const walt = await JsSipPhone.start('walt', el.publicHost('walt', 20), path.join(el.work, 'walt'), {
       uri: `sip:walt@${DOMAIN}`,
       password: 'walt-pw',
