@@ -48,6 +48,24 @@ export class NetHost {
   }
 
   /**
+   * Sends one UDP datagram from a fresh socket of this host to `address:port` and collects what comes back to that
+   * socket within `waitMs` (a raw SIP client for hand-made requests).
+   */
+  async udpExchange(address: string, port: number, message: string, waitMs: number): Promise<Array<{ from: string; data: string }>> {
+    const child = this.spawn(process.execPath, ['-e', UDP_EXCHANGE, address, String(port), message, String(waitMs)]);
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    if (code !== 0) throw new Error(`${this.name}: UDP exchange with ${address}:${port} failed (${code}): ${err.trim()}`);
+    return out
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { from: string; data: string });
+  }
+
+  /**
    * A byte stream to `address:port` over TCP inside this namespace (the test process itself stays in the machine's
    * own namespace, which has no route into the lab): a small node relay started in the namespace carries the bytes
    * over its stdin and stdout. Retries until the port accepts or `timeoutMs` pass.
@@ -85,6 +103,17 @@ export class NetHost {
     throw new Error(`${this.name}: no TCP connection to ${address}:${port} within ${timeoutMs} ms (${lastError})`);
   }
 }
+
+/** Sends argv[3] from a fresh UDP socket to argv address:port and prints every datagram received for argv[4] ms, as JSON lines. */
+const UDP_EXCHANGE = `
+const dgram = require('node:dgram');
+const [address, port, message, waitMs] = process.argv.slice(1);
+const s = dgram.createSocket('udp4');
+s.on('message', (m, r) => process.stdout.write(JSON.stringify({ from: r.address + ':' + r.port, data: m.toString('latin1') }) + '\\n'));
+s.on('error', (e) => { process.stderr.write(e.message + '\\n'); process.exit(3); });
+s.bind(0, () => s.send(Buffer.from(message, 'latin1'), Number(port), address));
+setTimeout(() => process.exit(0), Number(waitMs));
+`;
 
 /** Connects to argv address:port and copies stdin to the socket and the socket to stdout; says so on stderr. */
 const TCP_RELAY = `
