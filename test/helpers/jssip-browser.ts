@@ -308,6 +308,7 @@ export class JsSipPhone {
         '/jssip.js': { type: 'text/javascript', body: jssipBundle() },
         '/controller.js': { type: 'text/javascript', body: CONTROLLER },
       };
+      // Anything else (the browser's favicon request) gets 204, so that no error entry muddles the page's log.
       browser.onEvent((m) => {
         if (m.sessionId !== sessionId) return;
         if (m.method === 'Fetch.requestPaused') {
@@ -315,7 +316,7 @@ export class JsSipPhone {
           const file = files[new URL(request.url).pathname];
           const reply = file
             ? { requestId, responseCode: 200, responseHeaders: [{ name: 'Content-Type', value: file.type }], body: Buffer.from(file.body).toString('base64') }
-            : { requestId, responseCode: 404, responseHeaders: [], body: '' };
+            : { requestId, responseCode: 204, responseHeaders: [], body: '' };
           void browser.send('Fetch.fulfillRequest', reply, sessionId).catch(() => undefined);
         } else if (m.method === 'Runtime.bindingCalled') {
           const { name: binding, payload } = m.params as { name: string; payload: string };
