@@ -17,8 +17,9 @@ async function natPair(el: EdgeLab, body: (gina: Baresip, bob: Baresip) => Promi
     const gina = await phone(el, sipway, el.natHost('gina', 10), 'gina');
     const bob = await phone(el, sipway, el.publicHost('bob', 12), 'bob');
     await withTranscript([gina, bob], sipway.server, async () => {
-      const binding = await registered(sipway.data, 'gina', new RegExp(`^udp:${NAT_OUTSIDE.replace(/\./g, '\\.')}:`));
-      assert.match(binding.contact, /@192\.168\.77\.10:5060/, 'gina registers her private address as Contact (what the fix has to cope with)');
+      await registered(sipway.data, 'gina', new RegExp(`^udp:${NAT_OUTSIDE.replace(/\./g, '\\.')}:`));
+      // What the proxy has to cope with: gina names her private address, and nothing helps past the NAT.
+      assert.match(gina.output(), /REGISTER sip:[^]*?Contact: <sip:gina-\w+@192\.168\.77\.10:5060>/, 'gina registers her private address as Contact');
       await registered(sipway.data, 'bob', /^udp:10\.213\.0\.12:/);
       await body(gina, bob);
     });

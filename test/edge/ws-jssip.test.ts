@@ -31,8 +31,11 @@ async function jssipAndBaresip(el: EdgeLab, withoutGruu: boolean, body: (walt: J
     });
     await withTranscript([walt, bob], sipway.server, async () => {
       await walt.waitForEvent('registered', STEP_MS);
-      const binding = await registered(sipway.data, 'walt', /^ws:10\.213\.0\.20:/);
-      assert.match(binding.contact, /\.invalid;transport=ws/, 'JsSIP registers its .invalid Contact');
+      await registered(sipway.data, 'walt', /^ws:10\.213\.0\.20:/);
+      assert.ok(
+        walt.events.some((e) => e.type === 'ws-out' && /^REGISTER [^]*?Contact: <sip:\w+@\w+\.invalid;transport=ws>/.test(e.data ?? '')),
+        'JsSIP registers its .invalid Contact',
+      );
       await registered(sipway.data, 'bob', /^udp:10\.213\.0\.12:/);
       await body(walt, bob);
     });
