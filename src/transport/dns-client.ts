@@ -141,8 +141,10 @@ function udpExchange(server: DnsServerAddress, query: Buffer, accept: Accept, se
   });
   let closed = false;
   // A connected socket only hears from the server and learns of ICMP port unreachable (ECONNREFUSED) at once.
-  socket.connect(server.port, server.address, () => {
-    if (!closed) socket.send(query);
+  // A connect that fails at once (no route to the server: ENETUNREACH, EACCES) reaches this callback with the error.
+  socket.connect(server.port, server.address, (err?: Error) => {
+    if (err) settle(err);
+    else if (!closed) socket.send(query);
   });
   return () => {
     closed = true;

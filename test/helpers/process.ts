@@ -3,6 +3,7 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { projectRoot } from './paths.js';
+import type { NetHost } from './netns.js';
 
 export const CLI = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -54,20 +55,25 @@ export interface RunningServer {
 
 /**
  * Starts `sipway serve ...` as a child process and waits until it is ready: its "sipway started" log line, or (when
- * the log level hides it) an answer to OPTIONS on its first UDP listener.
+ * the log level hides it) an answer to OPTIONS on its first UDP listener. With `host` it runs in that lab host's
+ * network namespace, where only the log line tells (the test process cannot reach the lab's addresses); `env` is
+ * added to the environment.
  */
-export async function startCliServer(args: string[], timeoutMs = 15000): Promise<RunningServer> {
+export async function startCliServer(args: string[], timeoutMs = 15000, where: { host?: NetHost; env?: NodeJS.ProcessEnv } = {}): Promise<RunningServer> {
+  const { host } = where;
   // Benchmarks profile the server with e.g. SIPWAY_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
   const nodeArgs = (process.env.SIPWAY_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   // Two workers unless a test says otherwise: every CLI test then crosses the worker bus, whatever the machine's
   // core count (the default, one worker per core, would make that differ between machines).
   const workers = args.includes('--workers') ? [] : ['--workers', process.env.SIPWAY_TEST_WORKERS ?? '2'];
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', ...args, ...workers], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [...nodeArgs, CLI, 'serve', ...args, ...workers];
+  const options = { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...where.env } };
+  const child = host ? host.spawn(process.execPath, argv, options) : spawn(process.execPath, argv, options);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const udpSpec = args.map((a, i) => (args[i - 1] === '--listen' ? /^udp:([\d.]+):(\d+)$/.exec(a) : null)).find((m) => m);
+  const udpSpec = host ? undefined : args.map((a, i) => (args[i - 1] === '--listen' ? /^udp:([\d.]+):(\d+)$/.exec(a) : null)).find((m) => m);
   const probe = dgram.createSocket('udp4');
   probe.on('error', () => {});
   let answered = false;
