@@ -74,8 +74,8 @@ export interface SipwayInLab {
 
 /**
  * Starts `sipway serve` in `host` with users `<name>@sipway.test` (password `<name>-pw`), listening on `listen`
- * (default UDP, TCP, TLS and WS on the host's main address). TLS uses a certificate from a fresh test CA; sipway
- * trusts that CA for its own outbound TLS through NODE_EXTRA_CA_CERTS (the only way it has today).
+ * (default UDP, TCP, TLS and WS on the host's main address). TLS uses a certificate from a fresh test CA, which
+ * sipway also trusts for its own outbound TLS (tls.ca).
  */
 export async function startSipway(el: EdgeLab, users: string[], options: { host?: NetHost; listen?: string[]; extraArgs?: string[] } = {}): Promise<SipwayInLab> {
   const host = options.host ?? el.srv;
@@ -85,19 +85,19 @@ export async function startSipway(el: EdgeLab, users: string[], options: { host?
     assert.equal(r.status, 0, r.stderr);
   }
   // libre 1.1 (baresip 1.0) gives up on a challenge set offering any algorithm but MD5.
-  const config = path.join(el.work, 'sipway.json');
-  writeFileSync(config, JSON.stringify({ auth: { algorithms: ['MD5'] } }));
+  const settings: Record<string, unknown> = { auth: { algorithms: ['MD5'] } };
   const listen = options.listen ?? [`udp:${host.address}:${PORTS.udp}`, `tcp:${host.address}:${PORTS.tcp}`, `tls:${host.address}:${PORTS.tls}`, `ws:${host.address}:${PORTS.ws}`];
-  const args = ['--config', config, '--domain', DOMAIN, '--data', data, '--log-level', 'debug', ...listen.flatMap((l) => ['--listen', l])];
   let ca: TestCa | undefined;
-  const env: NodeJS.ProcessEnv = {};
   if (listen.some((l) => l.startsWith('tls:') || l.startsWith('wss:'))) {
     ca = createTestCa(path.join(el.work, 'ca'));
     const cert = ca.issue('sipway', [DOMAIN, ...host.addresses]);
-    args.push('--tls-cert', cert.certFile, '--tls-key', cert.keyFile);
-    env.NODE_EXTRA_CA_CERTS = ca.caFile;
+    // The test CA is trusted for sipway's own outbound TLS too (tls.ca, docs/transports.md#tls-settings).
+    settings.tls = { cert: cert.certFile, key: cert.keyFile, ca: ca.caFile };
   }
-  const server = await startCliServer([...args, ...(options.extraArgs ?? [])], 20000, { host, env });
+  const config = path.join(el.work, 'sipway.json');
+  writeFileSync(config, JSON.stringify(settings));
+  const args = ['--config', config, '--domain', DOMAIN, '--data', data, '--log-level', 'debug', ...listen.flatMap((l) => ['--listen', l])];
+  const server = await startCliServer([...args, ...(options.extraArgs ?? [])], 20000, { host });
   return { server, data, ca };
 }
 

@@ -13,7 +13,6 @@ import type { AnyMessage } from '../../src/message/index.js';
 import type { Baresip } from '../helpers/baresip.js';
 import { DOMAIN, establish, hangUp, inEdgeLab, phone, registered, SECOND_SERVER, SERVER, startSipway, withTranscript, type EdgeLab } from './lab.js';
 
-const TODO = 'issue 13: with several listeners, Via and Record-Route name the first listener, not the socket the message leaves from';
 
 /** The listener address facing `address` (same /24, or loopback for loopback). */
 function facing(listeners: string[], address: string): string | undefined {
@@ -88,13 +87,13 @@ async function twoListeners(el: EdgeLab, listeners: string[], place: { alice: ()
   }
 }
 
-test('two listeners, loopback and public (as in the issue): every message to the phones names the public socket', { timeout: 90000, todo: TODO }, async (t) => {
+test('two listeners, loopback and public (as in the issue): every message to the phones names the public socket', { timeout: 90000 }, async (t) => {
   await inEdgeLab(t, (el) =>
     twoListeners(el, ['127.0.0.1', SERVER], { alice: () => el.publicHost('alice', 11), bob: () => el.publicHost('bob', 12) }, { alice: SERVER, bob: SERVER }),
   );
 });
 
-test('two listeners on two networks: a call across them carries a Record-Route for each side, every message names its socket', { timeout: 90000, todo: TODO }, async (t) => {
+test('two listeners on two networks: a call across them carries a Record-Route for each side, every message names its socket', { timeout: 90000 }, async (t) => {
   await inEdgeLab(
     t,
     (el) => twoListeners(el, [SERVER, SECOND_SERVER], { alice: () => el.publicHost('alice', 11), bob: () => el.secondHost('bob', 12) }, { alice: SERVER, bob: SECOND_SERVER }),

@@ -13,7 +13,6 @@ import { JsSipPhone, type JsSipEvent } from '../helpers/jssip-browser.js';
 import type { Baresip } from '../helpers/baresip.js';
 import { DOMAIN, establishedBy, hangUpBy, inEdgeLab, PORTS, phone, registered, SERVER, startSipway, STEP_MS, withTranscript, type EdgeLab } from './lab.js';
 
-const TODO = 'issue 13: requests toward a JsSIP phone without GRUU go to its .invalid Contact (DNS lookup, 500), not over its WebSocket';
 
 async function jssipAndBaresip(el: EdgeLab, withoutGruu: boolean, body: (walt: JsSipPhone, bob: Baresip) => Promise<void>): Promise<void> {
   const sipway = await startSipway(el, ['walt', 'bob'], { listen: [`udp:${SERVER}:${PORTS.udp}`, `ws:${SERVER}:${PORTS.ws}`] });
@@ -101,7 +100,7 @@ test('WebSocket control: JsSIP with a GRUU ↔ baresip, calls both ways, BYE fro
   );
 });
 
-test('WebSocket: JsSIP without GRUU calls baresip; baresip hangs up; JsSIP calls again and hangs up', { timeout: 90000, todo: TODO }, async (t) => {
+test('WebSocket: JsSIP without GRUU calls baresip; baresip hangs up; JsSIP calls again and hangs up', { timeout: 90000 }, async (t) => {
   await inEdgeLab(t, (el) =>
     jssipAndBaresip(el, true, async (walt, bob) => {
       await waltCallsBob(walt, bob);
@@ -112,7 +111,7 @@ test('WebSocket: JsSIP without GRUU calls baresip; baresip hangs up; JsSIP calls
   );
 });
 
-test('WebSocket: baresip calls JsSIP without GRUU (the ACK must reach it); JsSIP hangs up; baresip calls again and hangs up', { timeout: 90000, todo: TODO }, async (t) => {
+test('WebSocket: baresip calls JsSIP without GRUU (the ACK must reach it); JsSIP hangs up; baresip calls again and hangs up', { timeout: 90000 }, async (t) => {
   await inEdgeLab(t, (el) =>
     jssipAndBaresip(el, true, async (walt, bob) => {
       await bobCallsWalt(walt, bob);
