@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, startCliServer, freePort, requireTool, type RunningServer } from '../helpers/process.js';
+import { runCli, startCliServer, freePort, requireTool, skipWithout, type RunningServer } from '../helpers/process.js';
 import { Baresip } from '../helpers/baresip.js';
 
 const STEP_MS = 10000;
@@ -62,8 +62,8 @@ async function callAndHangUp(alice: Baresip, bob: Baresip, target: string): Prom
   assert.match(closed.param ?? '', /reset by peer/i, `bob's call was closed by alice's BYE: ${JSON.stringify(closed)}`);
 }
 
-test('baresip alone: two instances call each other directly on loopback (peer check)', { timeout: 60000 }, async () => {
-  requireTool('baresip', 'baresip');
+test('baresip alone: two instances call each other directly on loopback (peer check)', { timeout: 60000, skip: skipWithout('baresip') }, async () => {
+  requireTool('baresip');
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-baresip-direct-'));
   try {
     const bob = await Baresip.start('bob', path.join(work, 'bob'), { user: 'bob', domain: '127.0.0.1', autoAnswer: true, regint: 0 });
@@ -77,8 +77,8 @@ test('baresip alone: two instances call each other directly on loopback (peer ch
   }
 });
 
-test('baresip: alice and bob register at sipway, alice calls bob through the proxy (407 answered), both hang up cleanly', { timeout: 90000 }, async () => {
-  requireTool('baresip', 'baresip');
+test('baresip: alice and bob register at sipway, alice calls bob through the proxy (407 answered), both hang up cleanly', { timeout: 90000, skip: skipWithout('baresip') }, async () => {
+  requireTool('baresip');
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-baresip-'));
   const data = path.join(work, 'data');
   try {
