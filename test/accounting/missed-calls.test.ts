@@ -9,6 +9,7 @@ import { computeHa1 } from '../../src/auth/digest.js';
 import { openCdrStore, type CdrRecord, type MissedCause } from '../../src/store/index.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { DOMAIN, startProxy, type ProxyHarness } from '../proxy/harness.js';
+import { startWithPolicy } from '../policy/policy-harness.js';
 import { cancelOf, invite, register, type TestUa, type UasBehaviour } from '../proxy/ua.js';
 
 const INVITE_TIMEOUT_MS = 30_000;
@@ -140,5 +141,46 @@ test('serial forking: one phone after the other, neither answers: one missed-cal
     }
   } finally {
     await serial.stop();
+  }
+});
+
+test('a routing policy: its location plugin answering 480, and a CANCEL before it forwards, are missed calls too', async () => {
+  // The policy holds each call to dave at this gate after its lookup, until the test opens it.
+  const gate = globalThis as { sipwayMissedGate?: Promise<void> };
+  let open = (): void => {};
+  gate.sipwayMissedGate = new Promise<void>((resolve) => (open = resolve));
+  const p = await startWithPolicy(`
+export default P.definePolicy({
+  async onRequest(ctx) {
+    const targets = await P.location(ctx);
+    if (!targets) return;
+    await globalThis.sipwayMissedGate;
+    await ctx.relay(targets);
+  },
+});`);
+  try {
+    await p.ts.server.subscribers.put({ username: 'frank', domain: DOMAIN, ha1Md5: computeHa1('frank', DOMAIN, 'pw', 'MD5'), ha1Sha256: computeHa1('frank', DOMAIN, 'pw', 'SHA-256'), groups: [], createdAt: Date.now() });
+    const caller = await p.ua('caller');
+    const dave = (await p.ua('dave')).serve({ status: 200 });
+    await register(dave, p.port, 'dave');
+
+    const offline = invite(caller, { to: `sip:frank@${DOMAIN}` });
+    caller.send(offline, p.port);
+    assert.equal((await caller.response(offline.callId)).status, 480);
+    assert.deepEqual(missed(await recordsOf(offline.callId, p.ts.dataDir)), [[`sip:frank@${DOMAIN}`, 480, 'Temporarily Unavailable', 'not-registered']]);
+
+    const early = invite(caller, { to: `sip:dave@${DOMAIN}` });
+    caller.send(early, p.port);
+    await caller.response(early.callId, 100);
+    caller.send(cancelOf(early), p.port);
+    const final = await caller.waitFor('487', (m) => !m.isRequest && m.callId === early.callId && m.cseq.method === 'INVITE' && m.status >= 200);
+    assert.ok(!final.message.isRequest && final.message.status === 487);
+    open();
+    assert.deepEqual(missed(await recordsOf(early.callId, p.ts.dataDir)), [[`sip:dave@${DOMAIN}`, 487, 'Request Terminated', 'cancelled']]);
+    assert.equal(await dave.nothing((m) => m.isRequest && m.method === 'INVITE'), true, 'the call never reached dave');
+  } finally {
+    open();
+    delete gate.sipwayMissedGate;
+    await p.stop();
   }
 });
