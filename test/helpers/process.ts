@@ -39,14 +39,17 @@ function toolPath(name: string): string | undefined {
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-function notInstalled(name: string): string {
-  return `${name} is not installed (Debian package ${DEBIAN_PACKAGES[name] ?? name}; .ci/run installs it)`;
+function notInstalled(name: string, pkg = DEBIAN_PACKAGES[name] ?? name): string {
+  return `${name} is not installed (Debian package ${pkg}; .ci/run installs it)`;
 }
 
-/** The path of a real peer a test drives; throws naming it and its Debian package when it is missing. */
-export function requireTool(name: string): string {
+/**
+ * The path of a real peer a test drives; throws naming it and its Debian package (from DEBIAN_PACKAGES unless
+ * given) when it is missing.
+ */
+export function requireTool(name: string, pkg?: string): string {
   const found = toolPath(name);
-  if (found === undefined) throw new Error(notInstalled(name));
+  if (found === undefined) throw new Error(notInstalled(name, pkg));
   return found;
 }
 
@@ -58,7 +61,7 @@ export function requireTool(name: string): string {
 export function skipWithout(...names: string[]): string | undefined {
   if (inCi()) return undefined;
   const missing = names.filter((n) => toolPath(n) === undefined);
-  return missing.length === 0 ? undefined : missing.map(notInstalled).join('; ');
+  return missing.length === 0 ? undefined : missing.map((n) => notInstalled(n)).join('; ');
 }
 
 /**
