@@ -63,7 +63,7 @@ export class Baresip {
    * `timeoutMs`). Throws with baresip's output if it exits or never listens.
    */
   static async start(name: string, dir: string, account: BaresipAccount, timeoutMs = 10000): Promise<Baresip> {
-    const binary = requireTool('baresip', 'baresip');
+    const binary = requireTool('baresip');
     const sipPort = await freePort();
     const ctrlPort = await freePort();
     mkdirSync(dir, { recursive: true });
