@@ -92,7 +92,7 @@ export class Baresip {
    * `timeoutMs`). Throws with baresip's output if it exits or never listens.
    */
   static async start(name: string, dir: string, account: BaresipAccount, timeoutMs = 10000, place?: BaresipPlace): Promise<Baresip> {
-    const binary = requireTool('baresip', 'baresip');
+    const binary = requireTool('baresip');
     // A lab host's namespace is private: fixed ports there cannot collide with anything else.
     const address = place ? (place.address ?? place.host.address) : '127.0.0.1';
     const sipPort = place ? (place.port ?? 5060) : await freePort();

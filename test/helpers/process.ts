@@ -13,11 +13,56 @@ export function runCli(args: string[], options: { input?: string; timeoutMs?: nu
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Fails clearly when a real peer the issue names is missing (CI installs it), instead of skipping silently. */
-export function requireTool(name: string, pkg: string): string {
-  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${name} is not installed (Debian package ${pkg}; .ci/run installs it)`);
-  return r.stdout.trim();
+/**
+ * The real peers the tests drive, each with the Debian package that brings it (.ci/run installs them all; README
+ * lists them).
+ */
+export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
+  sipp: 'sip-tester',
+  sipsak: 'sipsak',
+  'redis-server': 'redis-server',
+  svwar: 'sipvicious',
+  kamailio: 'kamailio',
+  baresip: 'baresip',
+  linphonec: 'linphone-cli',
+  openssl: 'openssl',
+  python3: 'python3',
+};
+
+/** CI=true (as CI systems and the developers' guide's clone check set it): a missing peer is a failure there. */
+export function inCi(): boolean {
+  const ci = process.env.CI;
+  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
+}
+
+function toolPath(name: string): string | undefined {
+  const r = spawnSync('/bin/sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+function notInstalled(name: string, pkg = DEBIAN_PACKAGES[name] ?? name): string {
+  return `${name} is not installed (Debian package ${pkg}; .ci/run installs it)`;
+}
+
+/**
+ * The path of a real peer a test drives; throws naming it and its Debian package (from DEBIAN_PACKAGES unless
+ * given) when it is missing.
+ */
+export function requireTool(name: string, pkg?: string): string {
+  const found = toolPath(name);
+  if (found === undefined) throw new Error(notInstalled(name, pkg));
+  return found;
+}
+
+/**
+ * For `test(name, { skip: skipWithout('sipp', 'kamailio') }, ...)` (or describe): the reason to skip when a peer
+ * is missing, naming it and its Debian package; undefined when all are installed. In CI a missing peer never
+ * skips: the test runs and fails at requireTool (which every test and helper that starts a peer calls).
+ */
+export function skipWithout(...names: string[]): string | undefined {
+  if (inCi()) return undefined;
+  const missing = names.filter((n) => toolPath(n) === undefined);
+  return missing.length === 0 ? undefined : missing.map((n) => notInstalled(n)).join('; ');
 }
 
 /**
