@@ -26,7 +26,7 @@ function lastError(stderr: string): string {
   return line.replace(/^.*?: (Aborting)/, '$1').slice(0, 160);
 }
 
-requireTool('sipp', 'sip-tester');
+requireTool('sipp');
 const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-bench-calls-'));
 console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'}); ${SECONDS} s per rate`);
 const port = await freePort();

@@ -77,7 +77,7 @@ async function memoryPerBinding(work: string): Promise<void> {
   }
 }
 
-requireTool('sipp', 'sip-tester');
+requireTool('sipp');
 const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-bench-'));
 console.log(`node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? 'unknown'})`);
 try {

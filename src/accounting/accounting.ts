@@ -1,10 +1,13 @@
 import { createWriteStream, openSync, type WriteStream } from 'node:fs';
-import { reasonPhrase, type SipRequest, type SipResponse, type Uri } from '../message/index.js';
-import type { CallEnd, CdrRecord, CdrStore } from '../store/index.js';
+import type { SipRequest, SipResponse, Uri } from '../message/index.js';
+import type { CallEnd, CdrRecord, CdrStore, MissedCause } from '../store/index.js';
 import { hostPort } from '../transport/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+
+/** What the location service said about the callee of a call to a user of ours. */
+export type CalleePresence = 'registered' | 'not-registered';
 
 /** What the proxy tells accounting; every call is fire-and-forget and never throws back into the proxy. */
 export interface CallAccounting {
@@ -14,8 +17,34 @@ export interface CallAccounting {
   answered(invite: SipRequest, ok: SipResponse): void;
   /** A BYE (either direction) that got a final response: the call stops. */
   ended(bye: SipRequest, final: SipResponse): void;
-  /** An INVITE to a user who is not online (no bindings): status is what the caller got (404/480). */
-  missed(invite: SipRequest, status: number): void;
+  /**
+   * An INVITE to a user of ours (looked up in the location service) that got a final response other than 2xx,
+   * once per INVITE whatever the forking: a missed call unless the final is a redirect (3xx).
+   */
+  missed(invite: SipRequest, final: SipResponse, callee: CalleePresence): void;
+}
+
+/**
+ * Why the callee missed the call, from what the location service said and the final response the caller got:
+ * nobody registered; busy (486 Busy Here, 600 Busy Everywhere); no answer (408 Request Timeout: the branch or
+ * Timer C ran out; 480 Temporarily Unavailable); cancelled by the caller (487); declined (603); other failures.
+ */
+export function missedCause(status: number, callee: CalleePresence): MissedCause {
+  if (callee === 'not-registered') return 'not-registered';
+  switch (status) {
+    case 486:
+    case 600:
+      return 'busy';
+    case 408:
+    case 480:
+      return 'no-answer';
+    case 487:
+      return 'cancelled';
+    case 603:
+      return 'declined';
+    default:
+      return 'failed';
+  }
 }
 
 export interface AccountingOptions {
@@ -46,8 +75,8 @@ interface OpenCall {
 /**
  * Call accounting in the manner of SER's acc module, "report missed calls" included: attempt records for every
  * INVITE's final response, call records (start, stop, duration, who hung up) for answered calls once they end,
- * missed-call records for users who were not online. Records go to the CdrStore and, when configured, to a
- * JSON-lines file.
+ * missed-call records for calls to local users that were not answered, with the cause. Records go to the CdrStore
+ * and, when configured, to a JSON-lines file.
  *
  * Open calls live in memory, keyed by dialog (§12: Call-ID plus both tags, in either order since a BYE from the
  * callee swaps From and To). There is no timer per call: one periodic sweep closes calls whose BYE never came.
@@ -109,8 +138,12 @@ export class Accounting implements CallAccounting {
     });
   }
 
-  missed(invite: SipRequest, status: number): void {
-    this.guard('missed', () => this.write(this.describe(invite, 'missed', status, reasonPhrase(status))));
+  missed(invite: SipRequest, final: SipResponse, callee: CalleePresence): void {
+    this.guard('missed', () => {
+      // A redirect is not missed: the caller goes on to the contacts it names.
+      if (isReInvite(invite) || final.status < 400) return;
+      this.write({ ...this.describe(invite, 'missed', final.status, final.reason), cause: missedCause(final.status, callee) });
+    });
   }
 
   /** Calls answered and not yet ended. */

@@ -16,7 +16,7 @@ import { DigestVerifier } from './verifier.js';
 
 /** The declarative part, as it appears in the server configuration. */
 export interface AuthServiceConfig {
-  /** Accepted algorithms and the order of the challenges; default ['MD5', 'SHA-256'] (see docs/auth.md). */
+  /** Accepted algorithms and the order of the challenges; default MD5 alone (see docs/auth.md). */
   algorithms?: DigestAlgorithm[];
   /** Default 300 s. */
   nonceLifetimeMs?: number;

@@ -23,13 +23,17 @@ import type { NonceManager } from './nonce.js';
 export interface DigestVerifierConfig {
   store: CredentialStore;
   nonces: NonceManager;
-  /**
-   * Algorithms accepted, and the order of the challenges sent. RFC 8760 has clients use the first challenge they
-   * support, yet many phones and SIPp read only the first one and know only MD5; hence MD5 first by default.
-   * Put SHA-256 first (or alone) where every client supports it.
-   */
+  /** Algorithms accepted, and the order of the challenges sent; default DEFAULT_DIGEST_ALGORITHMS. */
   algorithms?: readonly DigestAlgorithm[];
 }
+
+/**
+ * MD5 alone, as Kamailio challenges by default. Every common phone answers it, while some give up on a 401/407 that
+ * also offers SHA-256 (baresip 1.0 with libre 1.1, Debian 12's). Offering SHA-256 beside MD5 would add no
+ * security either: whoever can answer MD5 is let in. SHA-256 protects only where it is offered alone, so it is a
+ * deployment's choice (docs/auth.md), not a default.
+ */
+export const DEFAULT_DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['MD5'];
 
 export interface DigestVerifyInput {
   method: string;
@@ -65,7 +69,7 @@ export class DigestVerifier {
   constructor(config: DigestVerifierConfig) {
     this.store = config.store;
     this.nonces = config.nonces;
-    this.algorithms = config.algorithms ?? ['MD5', 'SHA-256'];
+    this.algorithms = config.algorithms ?? DEFAULT_DIGEST_ALGORITHMS;
     if (this.algorithms.length === 0 || new Set(this.algorithms).size !== this.algorithms.length) {
       throw new ConfigError('auth.algorithms', 'must list MD5 and/or SHA-256, each at most once');
     }

@@ -8,7 +8,8 @@ export const CDR_HELP = `Usage: sipway cdr [--type call|missed|attempt] [--user 
                   [--limit N] [--json] [--data DIR | --config FILE]
 
 Shows call detail records, the most recent first: 'attempt' (every INVITE's final status), 'call' (answered
-calls with duration and who hung up), 'missed' (unanswered calls to local users).
+calls with duration and who hung up), 'missed' (calls to local users that were not answered, with the cause:
+not-registered, busy, no-answer, cancelled, declined or failed).
 
   --type T       only records of this type
   --user AOR     only records where USER@DOMAIN is the caller or the callee
@@ -92,10 +93,11 @@ function parseTime(flag: string, text: string): number {
   return t;
 }
 
-/** time, type, caller -> callee, status, then for calls the duration and who hung up; tab-separated. */
+/** time, type, caller -> callee, status, then the duration and who hung up (calls) or the cause (missed); tab-separated. */
 function formatRecord(r: CdrRecord): string {
   const fields = [new Date(r.time).toISOString(), r.type, `${r.caller} -> ${r.callee}`, `${r.status} ${r.reason}`];
   if (r.type === 'call') fields.push(`${r.durationS ?? 0}s`, `ended by ${r.endedBy ?? 'unknown'}`);
+  if (r.type === 'missed' && r.cause !== undefined) fields.push(r.cause);
   fields.push(r.callId);
   return fields.join('\t');
 }

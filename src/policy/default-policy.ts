@@ -38,9 +38,10 @@ export const NO_INTERNATIONAL = 'Forbidden - no international calls';
  * The server's policy when no policy file is configured: the iptel.org example. REGISTER never gets here (the
  * registrar answers it). Calls from our users to numbers in our domains leave through the PSTN gateways of the
  * dialplan, with failover; international numbers need the privilege group; MESSAGE to a number goes to the SMS
- * gateway. Everything else is the default routing: our users through the location service (a missed-call record
- * and 404/480 when they are not online), other domains by DNS (RFC 3263). A number no route covers (or every
- * number, with no gateways configured), and MESSAGE with no SMS gateway, is a local user like any other.
+ * gateway. Everything else is the default routing: our users through the location service (404/480 when they are
+ * not online; a missed-call record for every call they do not answer), other domains by DNS (RFC 3263). A number
+ * no route covers (or every number, with no gateways configured), and MESSAGE with no SMS gateway, is a local user
+ * like any other.
  */
 export function createDefaultPolicy(env: DefaultPolicyEnv): RoutingPolicy {
   return definePolicy({

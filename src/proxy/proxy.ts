@@ -1,4 +1,4 @@
-import type { CallAccounting } from '../accounting/index.js';
+import type { CallAccounting, CalleePresence } from '../accounting/index.js';
 import { parseDigestCredentials, type AuthService } from '../auth/index.js';
 import { createResponse, type ResponseOptions, type SipRequest, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
 import type { SubscriberStore } from '../store/index.js';
@@ -76,6 +76,8 @@ export interface ProxyRequest {
   accounted: boolean;
   /** The user name the caller proved with digest authentication here, if it did. */
   authenticatedUser?: string;
+  /** Set by a location lookup of the request's own target, a user of ours: a call to them can be missed. */
+  callee?: CalleePresence;
 }
 /**
  * The proxy core of RFC 3261 §16: validation (§16.3 steps 3-4; the server core has done the rest), route
@@ -90,6 +92,8 @@ export class Proxy {
   private readonly logger: Logger;
   private readonly counters = new ProxyCounters();
   private readonly contexts = new Map<ServerTransaction, ResponseContext>();
+  /** Requests in progress by server transaction: a CANCEL that comes before any forwarding answers one of them. */
+  private readonly requests = new WeakMap<ServerTransaction, ProxyRequest>();
   private readonly redirectDomains: Set<string>;
   private readonly targets: TargetOptions;
   private readonly contextEnv: ResponseContextEnv;
@@ -154,7 +158,7 @@ export class Proxy {
   begin(req: SipRequest, st: ServerTransaction): ProxyRequest {
     this.counters.requests++;
     const { work, flow } = routedCopy(req, this.identity, this.options.flowTokens);
-    return {
+    const pr: ProxyRequest = {
       request: req,
       work,
       routeFlow: flow,
@@ -163,6 +167,8 @@ export class Proxy {
       hash: loopHash(req, req.via),
       accounted: req.method === 'INVITE' || req.method === 'BYE',
     };
+    this.requests.set(st, pr);
+    return pr;
   }
 
   /**
@@ -237,8 +243,10 @@ export class Proxy {
   }
 
   /** §16.5 target set of the working copy (location service, Path, received-based routing behind NAT). */
-  lookup(pr: ProxyRequest): Promise<TargetPlan> {
-    return determineTargets(pr.work, this.targets, pr.routeFlow);
+  async lookup(pr: ProxyRequest): Promise<TargetPlan> {
+    const plan = await determineTargets(pr.work, this.targets, pr.routeFlow);
+    if (plan.located) pr.callee = plan.kind === 'targets' ? 'registered' : 'not-registered';
+    return plan;
   }
 
   /** §16.5 targets of any URI, as if it were the Request-URI of a request without Route (a policy's own lookups). */
@@ -247,15 +255,15 @@ export class Proxy {
   }
 
   /**
-   * The rest of the default routing: the targets of a lookup, answered with its status when there are none (a
-   * user of ours without bindings is a missed call), redirected for `redirectDomains`, relayed otherwise.
+   * The rest of the default routing: the targets of a lookup, answered with its status when there are none,
+   * redirected for `redirectDomains`, relayed otherwise.
    */
   async forward(pr: ProxyRequest, decision: RoutingDecision = {}, hooks?: RelayHooks): Promise<void> {
     const plan = await this.lookup(pr);
     if (!this.awaitingFinal(pr)) return answeredMeanwhile(hooks);
     this.logger.debug({ method: pr.request.method, callId: pr.request.callId, ruri: pr.work.uri.toString(), plan: plan.kind === 'reply' ? plan.status : plan.targets.length }, 'routing');
     if (plan.kind === 'reply') {
-      this.reply(pr, plan.status, plan.reason === undefined ? {} : { reason: plan.reason }, plan.located);
+      this.reply(pr, plan.status, plan.reason === undefined ? {} : { reason: plan.reason });
       return;
     }
     const ruri = pr.work.uri;
@@ -311,10 +319,14 @@ export class Proxy {
     return { inbound, inboundFlow: fromPhone ? flowOf(req.source!) : undefined };
   }
 
-  /** A final (or provisional) response of our own to the request; a final one goes to accounting. */
-  reply(pr: ProxyRequest, status: number, options: ResponseOptions = {}, missed = false): void {
+  /**
+   * A final (or provisional) response of our own to the request; a final one goes to accounting, unless the request
+   * was answered already (a CANCEL came first).
+   */
+  reply(pr: ProxyRequest, status: number, options: ResponseOptions = {}): void {
+    const final = status >= 200 && awaitingFinal(pr.st);
     const res = this.respond(pr.st, status, options);
-    if (status >= 200) this.settled(pr, res, missed);
+    if (final) this.settled(pr, res);
   }
 
   /** Whether the server transaction still waits for our final response (a CANCEL may have answered it). */
@@ -331,7 +343,11 @@ export class Proxy {
     this.respond(cancelSt, 200);
     const ctx = this.contexts.get(inviteSt);
     if (ctx) ctx.cancel();
-    else if (awaitingFinal(inviteSt)) this.respond(inviteSt, 487);
+    else if (awaitingFinal(inviteSt)) {
+      const pending = this.requests.get(inviteSt);
+      if (pending) this.reply(pending, 487);
+      else this.respond(inviteSt, 487);
+    }
     this.logger.debug({ callId: cancel.callId, forwarded: ctx !== undefined }, 'CANCEL');
   }
 
@@ -413,11 +429,11 @@ export class Proxy {
   }
 
   /**
-   * Accounting of the final response to an admitted request (a 407 challenge is not a call attempt): every final
-   * response of an INVITE is an attempt, a 2xx also starts a call, a user without bindings is a missed call; a
-   * BYE's final response ends its call.
+   * Accounting of the final response to an admitted request (a 407 challenge is not a call attempt), called once
+   * per request, after forking and failover: every final response of an INVITE is an attempt, a 2xx also starts a
+   * call, any other to a user of ours (looked up) is a missed call; a BYE's final response ends its call.
    */
-  private settled(pr: ProxyRequest, res: SipResponse, missed = false): void {
+  private settled(pr: ProxyRequest, res: SipResponse): void {
     const accounting = this.options.accounting;
     if (!accounting || !pr.accounted) return;
     const req = pr.request;
@@ -425,7 +441,7 @@ export class Proxy {
       if (req.method === 'INVITE') {
         accounting.attempt(req, res);
         if (res.status < 300) accounting.answered(req, res);
-        else if (missed) accounting.missed(req, res.status);
+        else if (pr.callee !== undefined) accounting.missed(req, res, pr.callee);
       } else if (req.method === 'BYE') accounting.ended(req, res);
     } catch (err) {
       this.logger.error({ err, callId: req.callId }, 'accounting failed');

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ConfigError } from '../util/errors.js';
 import { DEFAULT_LIMITS, type MessageLimits } from '../message/index.js';
+import { DEFAULT_DIGEST_ALGORITHMS, type DigestAlgorithm } from '../auth/index.js';
 import type { ListenSpec, TransportName } from '../transport/types.js';
 import { DEFAULT_PORTS } from '../transport/response-route.js';
 import { defaultFloodGuardConfig, readFloodConfig, type FloodGuardConfig } from '../transport/flood-guard.js';
@@ -62,8 +63,8 @@ export interface ServerConfig {
   auth: {
     /** REGISTER requires digest authentication (default true; false is a lab setting). */
     register: boolean;
-    /** Challenge order: some phones and SIPp read only the first challenge. */
-    algorithms: Array<'MD5' | 'SHA-256'>;
+    /** The challenges sent, in this order; default MD5 alone, which every common phone answers (docs/auth.md). */
+    algorithms: DigestAlgorithm[];
     nonceLifetimeMs: number;
     /** Shared by cluster nodes so that a nonce issued by one verifies on another; random per process when absent. */
     secret?: string;
@@ -134,7 +135,7 @@ export function defaultConfig(): ServerConfig {
     nodeId: os.hostname() || 'sipway',
     auth: {
       register: true,
-      algorithms: ['MD5', 'SHA-256'],
+      algorithms: [...DEFAULT_DIGEST_ALGORITHMS],
       nonceLifetimeMs: 300000,
       throttle: { windowMs: 60000, maxFailuresPerSource: 10, maxFailuresPerUser: 10, blockMs: 300000, slowdownAfter: 3 },
     },
@@ -277,7 +278,7 @@ function applyAuth(c: ServerConfig, value: unknown): void {
         const list = strList(v, 'auth.algorithms');
         for (const a of list) if (a !== 'MD5' && a !== 'SHA-256') throw new ConfigError('auth.algorithms', `unknown algorithm '${a}' (MD5, SHA-256)`);
         if (list.length === 0) throw new ConfigError('auth.algorithms', 'needs at least one algorithm');
-        c.auth.algorithms = list as Array<'MD5' | 'SHA-256'>;
+        c.auth.algorithms = list as DigestAlgorithm[];
         break;
       }
       case 'nonceLifetimeMs':

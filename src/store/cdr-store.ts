@@ -3,7 +3,7 @@ import { openDatabase, type SqliteDatabase } from './sqlite.js';
 
 /**
  * Call detail records, in the spirit of SER's acc module: one 'attempt' per INVITE that got a final response, one
- * 'call' per answered call once it has ended, one 'missed' per call to a user who was not online.
+ * 'call' per answered call once it has ended, one 'missed' per call to a local user that was not answered.
  */
 export type CdrType = 'attempt' | 'call' | 'missed';
 
@@ -11,6 +11,14 @@ export const CDR_TYPES: readonly CdrType[] = ['attempt', 'call', 'missed'];
 
 /** Who ended a call: a BYE from either party (§15.1), or sipway giving up on a call with no BYE. */
 export type CallEnd = 'caller' | 'callee' | 'timeout';
+
+/**
+ * Why a local user missed a call: no binding at all ('not-registered'); busy (486, 600); no answer in time or
+ * temporarily unavailable (408, 480); the caller hung up first (487); the callee declined (603); any other failure.
+ */
+export type MissedCause = 'not-registered' | 'busy' | 'no-answer' | 'cancelled' | 'declined' | 'failed';
+
+export const MISSED_CAUSES: readonly MissedCause[] = ['not-registered', 'busy', 'no-answer', 'cancelled', 'declined', 'failed'];
 
 export interface CdrRecord {
   type: CdrType;
@@ -36,6 +44,8 @@ export interface CdrRecord {
   /** Whole seconds, rounded up: a started second counts, as billing counts it. */
   durationS?: number;
   endedBy?: CallEnd;
+  /** Missed calls only: why the callee did not answer. */
+  cause?: MissedCause;
 }
 
 export interface CdrQuery {
@@ -87,6 +97,7 @@ export function checkCdr(value: unknown): string | undefined {
     if (r[field] !== undefined && !Number.isSafeInteger(r[field])) return `${field} must be an integer`;
   }
   if (r.endedBy !== undefined && !['caller', 'callee', 'timeout'].includes(r.endedBy as string)) return 'endedBy must be caller, callee or timeout';
+  if (r.cause !== undefined && !MISSED_CAUSES.includes(r.cause as MissedCause)) return `cause must be one of ${MISSED_CAUSES.join(', ')}`;
   return undefined;
 }
 
@@ -157,10 +168,11 @@ interface CdrRow {
   duration_ms: number | null;
   duration_s: number | null;
   ended_by: CallEnd | null;
+  cause: MissedCause | null;
 }
 
 const COLUMNS =
-  'type, time, call_id, caller, callee, request_uri, status, reason, source, from_tag, to_tag, stop_time, duration_ms, duration_s, ended_by';
+  'type, time, call_id, caller, callee, request_uri, status, reason, source, from_tag, to_tag, stop_time, duration_ms, duration_s, ended_by, cause';
 
 /** How long a CDR waits to be written with others, and how many wait at most (group commit). */
 const BATCH_DELAY_MS = 20;
@@ -191,7 +203,7 @@ export class SqliteCdrStore implements CdrStore {
       for (const r of records) {
         this.insert.run(
           r.type, r.time, r.callId, r.caller, r.callee, r.requestUri, r.status, r.reason, r.source ?? null, r.fromTag ?? null,
-          r.toTag ?? null, r.stopTime ?? null, r.durationMs ?? null, r.durationS ?? null, r.endedBy ?? null,
+          r.toTag ?? null, r.stopTime ?? null, r.durationMs ?? null, r.durationS ?? null, r.endedBy ?? null, r.cause ?? null,
         );
       }
     });
@@ -269,6 +281,7 @@ function fromRow(row: CdrRow): CdrRecord {
   if (row.duration_ms !== null) r.durationMs = row.duration_ms;
   if (row.duration_s !== null) r.durationS = row.duration_s;
   if (row.ended_by !== null) r.endedBy = row.ended_by;
+  if (row.cause !== null) r.cause = row.cause;
   return r;
 }
 

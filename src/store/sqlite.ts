@@ -74,6 +74,8 @@ const MIGRATIONS: readonly string[] = [
      description TEXT,
      PRIMARY KEY (prefix, group_name)
    ) WITHOUT ROWID;`,
+  // Why a missed call was missed (CdrRecord.cause); NULL for other records and for missed calls written before.
+  `ALTER TABLE cdrs ADD COLUMN cause TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Accounting } from '../../src/accounting/index.js';
+import { Accounting, missedCause } from '../../src/accounting/index.js';
 import { Headers, SipRequest, SipResponse, parseUri } from '../../src/message/index.js';
-import { MemoryCdrStore, openCdrStore, type CdrRecord, type CdrStore } from '../../src/store/index.js';
+import { MemoryCdrStore, openCdrStore, type CdrRecord, type CdrStore, type MissedCause } from '../../src/store/index.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/logger.js';
@@ -111,18 +111,53 @@ test('rejected and cancelled attempts, and missed calls', async () => {
   acct.attempt(busy, response(busy, 486, 'Busy Here'));
   clock.advance(10);
   const offline = invite({ callId: 'offline', to: 'sip:carol@example.com', ruri: 'sip:carol@example.com' });
-  acct.missed(offline, 480);
-  acct.attempt(offline, response(offline, 480, 'Temporarily Unavailable'));
+  const unavailable = response(offline, 480, 'Temporarily Unavailable');
+  acct.missed(offline, unavailable, 'not-registered');
+  acct.attempt(offline, unavailable);
   const missed = await store.query({ type: 'missed', limit: 5 });
   assert.equal(missed.length, 1);
   assert.equal(missed[0]?.callee, 'sip:carol@example.com');
   assert.equal(missed[0]?.status, 480);
   assert.equal(missed[0]?.reason, 'Temporarily Unavailable');
+  assert.equal(missed[0]?.cause, 'not-registered');
   assert.equal(missed[0]?.time, T0 + 10);
   assert.equal(missed[0]?.toTag, undefined);
   const attempts = await store.query({ type: 'attempt', limit: 5 });
   assert.deepEqual(attempts.map((a) => [a.callId, a.status]), [['offline', 480], ['busy', 486]]);
   assert.equal(acct.openCalls, 0, 'only 2xx opens a call');
+  await acct.close();
+});
+
+test('a missed call names its cause from the final response; redirects and re-INVITEs are not missed calls', async () => {
+  const store = new MemoryCdrStore();
+  const acct = new Accounting({ store, clock: new FakeClock(T0), logger: silentLogger() });
+  const finals: Array<[number, string, MissedCause | undefined]> = [
+    [486, 'Busy Here', 'busy'],
+    [600, 'Busy Everywhere', 'busy'],
+    [408, 'Request Timeout', 'no-answer'],
+    [480, 'Temporarily Unavailable', 'no-answer'],
+    [487, 'Request Terminated', 'cancelled'],
+    [603, 'Decline', 'declined'],
+    [503, 'Service Unavailable', 'failed'],
+    [488, 'Not Acceptable Here', 'failed'],
+    [302, 'Moved Temporarily', undefined],
+  ];
+  for (const [status, reason] of finals) {
+    const inv = invite({ callId: `c${status}` });
+    acct.missed(inv, response(inv, status, reason), 'registered');
+  }
+  const reinvite = invite({ callId: 'c-re', toTag: 'ttag' });
+  acct.missed(reinvite, response(reinvite, 486, 'Busy Here'), 'registered');
+  const missed = await store.query({ type: 'missed', limit: 20 });
+  assert.deepEqual(
+    missed.map((r) => [r.status, r.reason, r.cause]).sort(([a], [b]) => Number(a) - Number(b)),
+    finals.filter(([, , cause]) => cause !== undefined).sort(([a], [b]) => a - b),
+  );
+  assert.deepEqual(
+    Object.fromEntries(finals.map(([status]) => [status, missedCause(status, 'not-registered')])),
+    Object.fromEntries(finals.map(([status]) => [status, 'not-registered'])),
+    'nobody registered is the cause whatever the caller got',
+  );
   await acct.close();
 });
 
@@ -133,11 +168,13 @@ test('every record is appended to the JSON-lines file, one object per line', asy
     const clock = new FakeClock(T0);
     const first = new Accounting({ store: new MemoryCdrStore(), jsonlFile: file, clock, logger: silentLogger() });
     await oneCall(first, clock, 2, 'caller');
-    first.missed(invite({ callId: 'm1' }), 404);
+    const m1 = invite({ callId: 'm1' });
+    first.missed(m1, response(m1, 404, 'Not Found'), 'not-registered');
     await first.close();
     // A second run appends rather than truncates.
     const second = new Accounting({ store: new MemoryCdrStore(), jsonlFile: file, clock, logger: silentLogger() });
-    second.missed(invite({ callId: 'm2' }), 480);
+    const m2 = invite({ callId: 'm2' });
+    second.missed(m2, response(m2, 480, 'Temporarily Unavailable'), 'not-registered');
     await second.close();
     const text = readFileSync(file, 'utf8');
     assert.ok(text.endsWith('\n'));
@@ -207,7 +244,7 @@ test('a malformed INVITE is logged, never thrown into the proxy', async () => {
   const acct = new Accounting({ store, clock: new FakeClock(), logger });
   const bad = new SipRequest('INVITE', parseUri('sip:bob@example.com'), new Headers().append('From', '<<<').append('To', '<sip:bob@example.com>').append('Call-ID', 'x'));
   assert.doesNotThrow(() => acct.attempt(bad, new SipResponse(486, 'Busy Here')));
-  assert.doesNotThrow(() => acct.missed(bad, 404));
+  assert.doesNotThrow(() => acct.missed(bad, new SipResponse(404, 'Not Found'), 'not-registered'));
   assert.equal(await store.count(), 0);
   assert.equal(lines().filter((l) => l.msg === 'accounting: event not recorded').length, 2);
   await acct.close();
@@ -223,7 +260,8 @@ test('a store that fails is logged; accounting goes on', async () => {
   };
   const { logger, lines } = capturingLogger();
   const acct = new Accounting({ store: failing, clock: new FakeClock(), logger });
-  acct.missed(invite(), 404);
+  const inv = invite();
+  acct.missed(inv, response(inv, 404, 'Not Found'), 'not-registered');
   await acct.close();
   assert.ok(lines().some((l) => l.msg === 'accounting: CDR not stored'));
 });

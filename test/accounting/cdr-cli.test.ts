@@ -16,7 +16,7 @@ const RECORDS: CdrRecord[] = [
     type: 'call', time: T0 + 60_000, callId: 'c1', caller: 'sip:alice@example.com', callee: 'sip:bob@example.com', requestUri: 'sip:bob@example.com',
     status: 200, reason: 'OK', stopTime: T0 + 125_000, durationMs: 65_000, durationS: 65, endedBy: 'callee',
   },
-  { type: 'missed', time: T0 + 3600_000, callId: 'm1', caller: 'sip:carol@example.com', callee: 'sip:dave@example.com', requestUri: 'sip:dave@example.com', status: 480, reason: 'Temporarily Unavailable' },
+  { type: 'missed', time: T0 + 3600_000, callId: 'm1', caller: 'sip:carol@example.com', callee: 'sip:dave@example.com', requestUri: 'sip:dave@example.com', status: 480, reason: 'Temporarily Unavailable', cause: 'not-registered' },
 ];
 
 async function filledDataDir(): Promise<string> {
@@ -47,7 +47,7 @@ test('cdrCommand lists records most recent first, filtered by type, user, time a
     assert.equal(all.code, 0);
     const lines = all.out.split('\n');
     assert.equal(lines.length, 3);
-    assert.equal(lines[0], '2024-05-01T09:00:00.000Z\tmissed\tsip:carol@example.com -> sip:dave@example.com\t480 Temporarily Unavailable\tm1');
+    assert.equal(lines[0], '2024-05-01T09:00:00.000Z\tmissed\tsip:carol@example.com -> sip:dave@example.com\t480 Temporarily Unavailable\tnot-registered\tm1');
     assert.equal(lines[1], '2024-05-01T08:01:00.000Z\tcall\tsip:alice@example.com -> sip:bob@example.com\t200 OK\t65s\tended by callee\tc1');
     assert.match(lines[2]!, /\tattempt\t.*\t486 Busy Here\ta1$/);
     assert.equal((await run(['--data', data, '--type', 'missed'])).out.split('\n').length, 1);

@@ -24,7 +24,7 @@ function record(over: Partial<CdrRecord> = {}): CdrRecord {
 const SAMPLE: CdrRecord[] = [
   record({ callId: 'a1', time: T0 }),
   record({ callId: 'a2', time: T0 + 1000, caller: 'sip:carol@example.com', status: 486, reason: 'Busy Here' }),
-  record({ callId: 'm1', time: T0 + 2000, type: 'missed', callee: 'sip:dave@example.com', status: 480, reason: 'Temporarily Unavailable' }),
+  record({ callId: 'm1', time: T0 + 2000, type: 'missed', callee: 'sip:dave@example.com', status: 480, reason: 'Temporarily Unavailable', cause: 'not-registered' }),
   record({ callId: 'c1', time: T0 + 500, type: 'call', toTag: 't', fromTag: 'f', stopTime: T0 + 9000, durationMs: 8500, durationS: 9, endedBy: 'callee' }),
 ];
 
@@ -43,6 +43,7 @@ function suite(name: string, open: () => { store: CdrStore; close(): void }): vo
       assert.deepEqual(await ids({ user: 'sip:dave@example.com', limit: 10 }), ['m1'], 'as callee');
       assert.deepEqual(await ids({ user: 'sip:bob@example.com', type: 'attempt', limit: 10 }), ['a2', 'a1']);
       assert.deepEqual((await store.query({ type: 'call', limit: 1 }))[0], SAMPLE[3], 'every field round-trips');
+      assert.deepEqual((await store.query({ type: 'missed', limit: 1 }))[0], SAMPLE[2], 'the cause of a missed call too');
     } finally {
       close();
     }
@@ -55,6 +56,7 @@ function suite(name: string, open: () => { store: CdrStore; close(): void }): vo
       await assert.rejects(store.add(record({ status: 99 })), InvalidCdrError);
       await assert.rejects(store.add(record({ time: 1.5 })), InvalidCdrError);
       await assert.rejects(store.add(record({ endedBy: 'nobody' as CdrRecord['endedBy'] })), InvalidCdrError);
+      await assert.rejects(store.add(record({ type: 'missed', cause: 'bored' as CdrRecord['cause'] })), /cause must be one of not-registered, busy/);
       await assert.rejects(store.query({ limit: 0 }), InvalidCdrError);
       assert.equal(await store.count(), 0);
     } finally {

@@ -42,8 +42,12 @@ function setup(algorithms?: DigestAlgorithm[], store?: CredentialStore) {
   return { clock, nonces, alice, verifier, challenge, answer, verify };
 }
 
-test('challenges: MD5 first then SHA-256 by default, one shared nonce, qop=auth, stale flag', () => {
-  const { verifier } = setup();
+test('challenges: MD5 alone by default; configured algorithms in their order, one shared nonce, qop=auth, stale flag', () => {
+  assert.deepEqual(
+    setup().verifier.challenges(REALM).map((v) => /algorithm=([\w-]+)/.exec(v)?.[1]),
+    ['MD5'],
+  );
+  const { verifier } = setup(['MD5', 'SHA-256']);
   const values = verifier.challenges(REALM);
   const parsed = values.map((v) => parseDigestChallenge(v));
   assert.deepEqual(
@@ -70,7 +74,7 @@ test('no credentials for our realm: challenge', async () => {
 });
 
 test('correct MD5 and SHA-256 answers authenticate, picking our realm among several', async () => {
-  const { verify, answer, challenge, alice } = setup();
+  const { verify, answer, challenge, alice } = setup(['MD5', 'SHA-256']);
   const upstream = answer().replace(`realm="${REALM}"`, 'realm="upstream.example.net"');
   assert.deepEqual(await verify([upstream, answer()]), { outcome: 'ok', username: 'alice', credentials: alice });
   const sha = answer({ challenge: challenge('SHA-256') });
@@ -120,7 +124,7 @@ test('nonce counts: reuse with a higher nc works, a replayed nc fails', async ()
 });
 
 test('RFC 2069 clients (no qop) and -sess variants are verified', async () => {
-  const { verify, challenge } = setup();
+  const { verify, challenge } = setup(['MD5', 'SHA-256']);
   const base = { username: 'alice', password: 'wonderland', method: 'REGISTER', uri: URI };
   const legacy = buildAuthorization({ ...base, challenge: { ...challenge(), qop: [] } });
   assert.doesNotMatch(legacy, /nc=/);
@@ -149,6 +153,9 @@ test('algorithm, uri and method are enforced', async () => {
   const shaOnly = setup(['SHA-256']);
   const md5 = shaOnly.answer({ challenge: { ...shaOnly.challenge('SHA-256'), algorithm: 'MD5' } });
   assert.deepEqual(await shaOnly.verify([md5]), { outcome: 'failed', reason: 'algorithm not offered', username: 'alice' });
+  const byDefault = setup();
+  const sha = byDefault.answer({ challenge: { ...byDefault.challenge('MD5'), algorithm: 'SHA-256' } });
+  assert.deepEqual(await byDefault.verify([sha]), { outcome: 'failed', reason: 'algorithm not offered', username: 'alice' });
 
   const { verify, answer } = setup();
   const elsewhere = answer({ uri: 'sip:other.example.com' });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, startCliServer, freePort, requireTool } from '../helpers/process.js';
+import { runCli, startCliServer, freePort, requireTool, skipWithout } from '../helpers/process.js';
 import { spawnSync } from 'node:child_process';
 
 test('sipway --help and serve --help', () => {
@@ -56,8 +56,8 @@ test('config file errors name the field', () => {
   }
 });
 
-test('serve answers sipsak, logs a structured line per request, and shuts down on SIGTERM', async () => {
-  requireTool('sipsak', 'sipsak');
+test('serve answers sipsak, logs a structured line per request, and shuts down on SIGTERM', { skip: skipWithout('sipsak') }, async () => {
+  requireTool('sipsak');
   const port = await freePort(true);
   const data = mkdtempSync(path.join(os.tmpdir(), 'sipway-cli-'));
   const server = await startCliServer(['--listen', `udp:127.0.0.1:${port}`, '--listen', `tcp:127.0.0.1:${port}`, '--data', data]);

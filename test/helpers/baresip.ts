@@ -2,12 +2,16 @@
  * A headless baresip (Debian 12: baresip 1.0.0) as a child process for interop tests: a generated config directory
  * (SIP and media on loopback only, a sine-wave source and a bridge as player so that no audio device is needed), one
  * account, and control through the ctrl_tcp module (netstring-framed JSON: commands in, responses and events out).
+ * Given a `BaresipPlace`, it runs in a test host's network namespace instead, SIP and media bound to one address of
+ * that host, over UDP, TCP or TLS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { freePort, requireTool } from './process.js';
+import type { NetHost } from './netns.js';
 
 export interface BaresipAccount {
   user: string;
@@ -20,6 +24,28 @@ export interface BaresipAccount {
   autoAnswer?: boolean;
   /** Registration interval in seconds; 0 = do not register. */
   regint: number;
+  /** The AOR's `;transport=` (default udp): the transport of the REGISTER and of every request sent. */
+  transport?: 'udp' | 'tcp' | 'tls';
+  /** More account parameters, e.g. `sipnat=outbound`, `mediaenc=dtls_srtp`, `medianat=ice`. */
+  extra?: string[];
+}
+
+/** Where a baresip runs when not on the machine's loopback: a lab host and one of its addresses. */
+export interface BaresipPlace {
+  host: NetHost;
+  /** The address SIP and RTP bind to (default the host's main address). */
+  address?: string;
+  /** SIP port for UDP and TCP (default 5060); baresip listens for TLS one port above. */
+  port?: number;
+  /** CA file baresip trusts for TLS (sip_cafile). */
+  caFile?: string;
+  /** Certificate and key in one PEM file that baresip presents (sip_certificate). */
+  certificate?: string;
+  /**
+   * Media a WebRTC peer (a browser) accepts: ICE, DTLS-SRTP and RTCP multiplexed on the RTP port (modules ice and
+   * dtls_srtp, account medianat=ice and mediaenc=dtls_srtp, rtcp_mux yes).
+   */
+  webrtc?: boolean;
 }
 
 /** A ctrl_tcp event, e.g. `{ type: 'CALL_ESTABLISHED', class: 'call', peeruri: 'sip:bob@localhost', ... }`. */
@@ -39,6 +65,7 @@ interface CommandResponse {
 
 const MODULE_PATH = '/usr/lib/baresip/modules';
 const MAX_LOG = 1 << 20;
+const STATUS_LINE = /\[\d+:\d\d:\d\d\] audio=\d+\/\d+ \(bit\/s\)\s*/g;
 
 export class Baresip {
   readonly events: BaresipEvent[] = [];
@@ -53,7 +80,9 @@ export class Baresip {
     readonly name: string,
     readonly sipPort: number,
     private readonly child: ChildProcess,
-    private readonly ctrl: net.Socket,
+    private readonly ctrl: Duplex,
+    /** The address its SIP listeners bind to. */
+    readonly address: string,
   ) {
     this.exited = new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', (code) => resolve(code))));
   }
@@ -62,16 +91,21 @@ export class Baresip {
    * Writes `dir/config` and `dir/accounts`, starts `baresip -f dir` and connects to its ctrl_tcp port (bounded by
    * `timeoutMs`). Throws with baresip's output if it exits or never listens.
    */
-  static async start(name: string, dir: string, account: BaresipAccount, timeoutMs = 10000): Promise<Baresip> {
-    const binary = requireTool('baresip', 'baresip');
-    const sipPort = await freePort();
-    const ctrlPort = await freePort();
+  static async start(name: string, dir: string, account: BaresipAccount, timeoutMs = 10000, place?: BaresipPlace): Promise<Baresip> {
+    const binary = requireTool('baresip');
+    // A lab host's namespace is private: fixed ports there cannot collide with anything else.
+    const address = place ? (place.address ?? place.host.address) : '127.0.0.1';
+    const sipPort = place ? (place.port ?? 5060) : await freePort();
+    const ctrlPort = place ? 4444 : await freePort();
     mkdirSync(dir, { recursive: true });
     writeFileSync(path.join(dir, 'silence.wav'), silenceWav());
-    writeFileSync(path.join(dir, 'config'), configText(dir, sipPort, ctrlPort));
-    writeFileSync(path.join(dir, 'accounts'), accountLine(account) + '\n');
+    writeFileSync(path.join(dir, 'config'), configText(dir, address, sipPort, ctrlPort, place));
+    const webrtc = place?.webrtc ? ['medianat=ice', 'mediaenc=dtls_srtp'] : [];
+    writeFileSync(path.join(dir, 'accounts'), accountLine({ ...account, extra: [...(account.extra ?? []), ...webrtc] }) + '\n');
     // stdin stays an (idle) pipe: baresip's own stdio module is not loaded, and a pipe keeps it from reading a tty.
-    const child = spawn(binary, ['-4', '-s', '-f', dir], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+    const args = ['-4', '-s', '-f', dir];
+    const options = { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] as ['pipe', 'pipe', 'pipe'] };
+    const child = place ? place.host.spawn(binary, args, options) : spawn(binary, args, options);
     let early = '';
     const collect = (c: Buffer): void => {
       early += c.toString();
@@ -79,24 +113,25 @@ export class Baresip {
     child.stdout!.on('data', collect);
     child.stderr!.on('data', collect);
     const deadline = Date.now() + timeoutMs;
-    let socket: net.Socket | undefined;
+    let socket: Duplex | undefined;
     while (!socket) {
       if (child.exitCode !== null) throw new Error(`baresip ${name} exited with ${child.exitCode} before listening:\n${early}`);
       if (Date.now() > deadline) {
         child.kill('SIGKILL');
         throw new Error(`baresip ${name}: ctrl_tcp did not listen on 127.0.0.1:${ctrlPort} within ${timeoutMs} ms:\n${early}`);
       }
-      socket = await connect(ctrlPort).catch(async () => {
+      socket = await (place ? place.host.connectTcp(ctrlPort, '127.0.0.1', 1000) : connect(ctrlPort)).catch(async () => {
         await new Promise((r) => setTimeout(r, 100));
         return undefined;
       });
     }
-    const b = new Baresip(name, sipPort, child, socket);
+    const b = new Baresip(name, sipPort, child, socket, address);
     b.log = early;
     child.stdout!.off('data', collect);
     child.stderr!.off('data', collect);
+    // The menu module redraws a call's bit-rate line many times a second: it would crowd the SIP trace out of the log.
     const append = (c: Buffer): void => {
-      if (b.log.length < MAX_LOG) b.log += c.toString();
+      if (b.log.length < MAX_LOG) b.log += c.toString().replace(STATUS_LINE, '');
     };
     child.stdout!.on('data', append);
     child.stderr!.on('data', append);
@@ -151,10 +186,13 @@ export class Baresip {
     }
   }
 
-  /** Resolves once baresip's output matches `re` (its log lines trail the ctrl_tcp events a little). */
-  async waitForOutput(re: RegExp, timeoutMs: number): Promise<void> {
+  /**
+   * Resolves once baresip's output (from offset `since`, e.g. an earlier `output().length`) matches `re` (its log
+   * lines trail the ctrl_tcp events a little).
+   */
+  async waitForOutput(re: RegExp, timeoutMs: number, since = 0): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!re.test(this.log)) {
+    while (!re.test(this.log.slice(since))) {
       if (Date.now() > deadline) throw new Error(`baresip ${this.name}: output did not match ${re} within ${timeoutMs} ms\n--- baresip ${this.name} output ---\n${this.log.slice(-6000)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -219,11 +257,13 @@ function connect(port: number): Promise<net.Socket> {
  * Loopback only (SIP listener and net_interface 127.0.0.1, so SDP and RTP use 127.0.0.1), no STUN/TURN/ICE, G.711 only.
  * The audio source is a generated file (aufile), the player aubridge (a software device): no sound card is needed.
  */
-function configText(dir: string, sipPort: number, ctrlPort: number): string {
+function configText(dir: string, address: string, sipPort: number, ctrlPort: number, place?: BaresipPlace): string {
   return [
     'poll_method epoll',
-    `sip_listen 127.0.0.1:${sipPort}`,
-    'net_interface 127.0.0.1',
+    `sip_listen ${address}:${sipPort}`,
+    ...(place?.caFile ? [`sip_cafile ${place.caFile}`] : []),
+    ...(place?.certificate ? [`sip_certificate ${place.certificate}`] : []),
+    `net_interface ${address}`,
     'call_local_timeout 30',
     'call_max_calls 4',
     'audio_player aubridge,sink',
@@ -235,6 +275,7 @@ function configText(dir: string, sipPort: number, ctrlPort: number): string {
     'module g711.so',
     'module aufile.so',
     'module aubridge.so',
+    ...(place?.webrtc ? ['module ice.so', 'module dtls_srtp.so', 'rtcp_mux yes'] : []),
     'module_tmp account.so',
     'module_app menu.so',
     'module_app ctrl_tcp.so',
@@ -243,10 +284,13 @@ function configText(dir: string, sipPort: number, ctrlPort: number): string {
   ].join('\n');
 }
 
-/** One second of 8 kHz mono 16-bit silence: aufile in baresip 1.0 accepts only the codec's own sample rate. */
+/**
+ * 90 seconds of 8 kHz mono 16-bit silence: aufile in baresip 1.0 accepts only the codec's own sample rate, and at the
+ * file's end the menu module hangs the call up ("audio error (0,end of file)"), so the file outlasts any test call.
+ */
 function silenceWav(): Buffer {
   const rate = 8000;
-  const data = rate * 2;
+  const data = rate * 2 * 90;
   const h = Buffer.alloc(44);
   h.write('RIFF', 0);
   h.writeUInt32LE(36 + data, 4);
@@ -271,6 +315,7 @@ function accountLine(a: BaresipAccount): string {
     `regint=${a.regint}`,
     'audio_codecs=pcmu',
     'mwi=no',
+    ...(a.extra ?? []),
   ];
-  return `<sip:${a.user}@${a.domain};transport=udp>;${params.join(';')}`;
+  return `<sip:${a.user}@${a.domain};transport=${a.transport ?? 'udp'}>;${params.join(';')}`;
 }

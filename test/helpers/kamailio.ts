@@ -23,7 +23,7 @@ const MAX_LOG = 4 << 20;
  * waits until it answers OPTIONS (bounded by `timeoutMs`).
  */
 export async function startKamailio(config: string, runDir: string, nextHop: string, timeoutMs = 10000): Promise<RunningKamailio> {
-  const binary = requireTool('kamailio', 'kamailio');
+  const binary = requireTool('kamailio');
   const port = await freePort();
   mkdirSync(runDir, { recursive: true });
   const cfg = path.join(projectRoot, 'test', 'interop', 'kamailio', config);

@@ -5,6 +5,7 @@ import net from 'node:net';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { projectRoot } from './paths.js';
+import type { NetHost } from './netns.js';
 
 export const CLI = path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
 
@@ -14,11 +15,56 @@ export function runCli(args: string[], options: { input?: string; timeoutMs?: nu
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Fails clearly when a real peer the issue names is missing (CI installs it), instead of skipping silently. */
-export function requireTool(name: string, pkg: string): string {
-  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${name} is not installed (Debian package ${pkg}; .ci/run installs it)`);
-  return r.stdout.trim();
+/**
+ * The real peers the tests drive, each with the Debian package that brings it (.ci/run installs them all; README
+ * lists them).
+ */
+export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
+  sipp: 'sip-tester',
+  sipsak: 'sipsak',
+  'redis-server': 'redis-server',
+  svwar: 'sipvicious',
+  kamailio: 'kamailio',
+  baresip: 'baresip',
+  linphonec: 'linphone-cli',
+  openssl: 'openssl',
+  python3: 'python3',
+};
+
+/** CI=true (as CI systems and the developers' guide's clone check set it): a missing peer is a failure there. */
+export function inCi(): boolean {
+  const ci = process.env.CI;
+  return ci !== undefined && ci !== '' && ci !== '0' && ci.toLowerCase() !== 'false';
+}
+
+function toolPath(name: string): string | undefined {
+  const r = spawnSync('/bin/sh', ['-c', 'command -v "$1"', 'sh', name], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : undefined;
+}
+
+function notInstalled(name: string, pkg = DEBIAN_PACKAGES[name] ?? name): string {
+  return `${name} is not installed (Debian package ${pkg}; .ci/run installs it)`;
+}
+
+/**
+ * The path of a real peer a test drives; throws naming it and its Debian package (from DEBIAN_PACKAGES unless
+ * given) when it is missing.
+ */
+export function requireTool(name: string, pkg?: string): string {
+  const found = toolPath(name);
+  if (found === undefined) throw new Error(notInstalled(name, pkg));
+  return found;
+}
+
+/**
+ * For `test(name, { skip: skipWithout('sipp', 'kamailio') }, ...)` (or describe): the reason to skip when a peer
+ * is missing, naming it and its Debian package; undefined when all are installed. In CI a missing peer never
+ * skips: the test runs and fails at requireTool (which every test and helper that starts a peer calls).
+ */
+export function skipWithout(...names: string[]): string | undefined {
+  if (inCi()) return undefined;
+  const missing = names.filter((n) => toolPath(n) === undefined);
+  return missing.length === 0 ? undefined : missing.map((n) => notInstalled(n)).join('; ');
 }
 
 /**
@@ -56,20 +102,25 @@ export interface RunningServer {
 
 /**
  * Starts `sipway serve ...` as a child process and waits until it is ready: its "sipway started" log line, or (when
- * the log level hides it) an answer to OPTIONS on its first UDP listener.
+ * the log level hides it) an answer to OPTIONS on its first UDP listener. With `host` it runs in that lab host's
+ * network namespace, where only the log line tells (the test process cannot reach the lab's addresses); `env` is
+ * added to the environment.
  */
-export async function startCliServer(args: string[], timeoutMs = 15000): Promise<RunningServer> {
+export async function startCliServer(args: string[], timeoutMs = 15000, where: { host?: NetHost; env?: NodeJS.ProcessEnv } = {}): Promise<RunningServer> {
+  const { host } = where;
   // Benchmarks profile the server with e.g. SIPWAY_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
   const nodeArgs = (process.env.SIPWAY_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   // Two workers unless a test says otherwise: every CLI test then crosses the worker bus, whatever the machine's
   // core count (the default, one worker per core, would make that differ between machines).
   const workers = args.includes('--workers') ? [] : ['--workers', process.env.SIPWAY_TEST_WORKERS ?? '2'];
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', ...args, ...workers], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [...nodeArgs, CLI, 'serve', ...args, ...workers];
+  const options = { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...where.env } };
+  const child = host ? host.spawn(process.execPath, argv, options) : spawn(process.execPath, argv, options);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const udpSpec = args.map((a, i) => (args[i - 1] === '--listen' ? /^udp:([\d.]+):(\d+)$/.exec(a) : null)).find((m) => m);
+  const udpSpec = host ? undefined : args.map((a, i) => (args[i - 1] === '--listen' ? /^udp:([\d.]+):(\d+)$/.exec(a) : null)).find((m) => m);
   const probe = dgram.createSocket('udp4');
   probe.on('error', () => {});
   let answered = false;

@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from './paths.js';
+import { requireTool } from './process.js';
 
 export interface SippResult {
   status: number | null;
@@ -19,7 +20,7 @@ function sippArgs(scenario: string, port: number, stat: string, args: string[]):
 /** Runs a scenario from test/sipp/ against 127.0.0.1:port, bounded in calls and time; reads SIPp's stat file. */
 export function runSipp(scenario: string, port: number, workDir: string, args: string[], timeoutMs: number): SippResult {
   const stat = path.join(workDir, `${path.basename(scenario, '.xml')}-stat.csv`);
-  const r = spawnSync('sipp', sippArgs(scenario, port, stat, args), { cwd: workDir, encoding: 'utf8', timeout: timeoutMs });
+  const r = spawnSync(requireTool('sipp'), sippArgs(scenario, port, stat, args), { cwd: workDir, encoding: 'utf8', timeout: timeoutMs });
   return readResult(stat, r.status, (r.stderr ?? '') + (r.error ? String(r.error) : ''));
 }
 
@@ -27,7 +28,7 @@ export function runSipp(scenario: string, port: number, workDir: string, args: s
 export function runSippAsync(scenario: string, port: number, workDir: string, args: string[], timeoutMs = 600000): Promise<SippResult> {
   const stat = path.join(workDir, `${path.basename(scenario, '.xml')}-stat.csv`);
   return new Promise((resolve) => {
-    const child = spawn('sipp', sippArgs(scenario, port, stat, args), { cwd: workDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(requireTool('sipp'), sippArgs(scenario, port, stat, args), { cwd: workDir, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);

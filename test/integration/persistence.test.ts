@@ -13,6 +13,7 @@ import { startTestServer, UdpClient, type TestServer } from '../helpers/server.j
 import { register, registerBytes, challengeOf, boundContacts } from '../helpers/register.js';
 import { buildAuthorization } from '../../src/auth/digest.js';
 import { startRedisServer } from '../store/redis-server.js';
+import { skipWithout } from '../helpers/process.js';
 
 const DOMAIN = 'sipway.test';
 
@@ -44,7 +45,7 @@ test('SQLite store: a restart keeps unexpired bindings and drops expired ones', 
   }
 });
 
-test('Redis store: two sipway nodes share users, nonces and bindings; a node restart loses nothing', { timeout: 60000 }, async () => {
+test('Redis store: two sipway nodes share users, nonces and bindings; a node restart loses nothing', { timeout: 60000, skip: skipWithout('redis-server') }, async () => {
   const redis = await startRedisServer();
   const client = new UdpClient();
   await client.bind();

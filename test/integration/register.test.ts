@@ -32,13 +32,12 @@ after(async () => {
   await ts.stop();
 });
 
-test('unauthenticated REGISTER is challenged with MD5 then SHA-256, realm = domain, qop=auth', async () => {
+test('unauthenticated REGISTER is challenged with MD5 alone by default, realm = domain, qop=auth', async () => {
   const res = await client.request(registerBytes(client, { user: 'alice', domain: DOMAIN, expires: 600, callId: 'c-challenge' }), ts.port);
   assert.equal(res?.status, 401);
   const values = res.headers.getAll('www-authenticate');
-  assert.equal(values.length, 2);
+  assert.equal(values.length, 1);
   assert.match(values[0]!, /algorithm=MD5/);
-  assert.match(values[1]!, /algorithm=SHA-256/);
   const c = challengeOf(res);
   assert.equal(c.realm, DOMAIN);
   assert.deepEqual(c.qop, ['auth']);
@@ -70,10 +69,18 @@ test('register, refresh, query, unregister (MD5)', async () => {
   assert.equal((await ts.server.registrar.lookup(`sip:alice@${DOMAIN}`)).targets.length, 0);
 });
 
-test('SHA-256 digest (RFC 8760) registers too', async () => {
-  const { res, challenge } = await register(client, ts.port, { user: 'bob', domain: DOMAIN, password: 'builder', algorithm: 'SHA-256', callId: 'c-bob-sha', expires: 120 });
-  assert.equal(challenge?.algorithm, 'SHA-256');
-  assert.equal(res.status, 200);
+test('with auth.algorithms SHA-256 then MD5, both are offered in that order and a SHA-256 digest (RFC 8760) registers', async () => {
+  const sha = await startTestServer({ domains: [DOMAIN], auth: { algorithms: ['SHA-256', 'MD5'] } });
+  try {
+    await addUser(sha, 'bob', 'builder');
+    const first = await client.request(registerBytes(client, { user: 'bob', domain: DOMAIN, expires: 120, callId: 'c-bob-sha-0' }), sha.port);
+    assert.deepEqual(first?.headers.getAll('www-authenticate').map((v) => /algorithm=([\w-]+)/.exec(v)?.[1]), ['SHA-256', 'MD5']);
+    const { res, challenge } = await register(client, sha.port, { user: 'bob', domain: DOMAIN, password: 'builder', algorithm: 'SHA-256', callId: 'c-bob-sha', expires: 120 });
+    assert.equal(challenge?.algorithm, 'SHA-256');
+    assert.equal(res.status, 200);
+  } finally {
+    await sha.stop();
+  }
 });
 
 test('multiple contacts with q-values, wildcard removal, 423 with Min-Expires', async () => {

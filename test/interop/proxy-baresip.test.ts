@@ -6,11 +6,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, startCliServer, freePort, requireTool, type RunningServer } from '../helpers/process.js';
+import { runCli, startCliServer, freePort, requireTool, skipWithout, type RunningServer } from '../helpers/process.js';
 import { Baresip } from '../helpers/baresip.js';
+import { waitForBindings } from '../helpers/location.js';
 
 const STEP_MS = 10000;
 
@@ -32,20 +33,6 @@ async function withAgents(agents: Baresip[], server: RunningServer | undefined, 
   }
 }
 
-/** Waits (bounded) until `sipway location` shows each agent's Contact at its own loopback port. */
-async function registered(data: string, agents: Baresip[]): Promise<void> {
-  const deadline = Date.now() + STEP_MS;
-  for (;;) {
-    const loc = runCli(['location', '--data', data, '--json']);
-    assert.equal(loc.status, 0, loc.stderr);
-    const rows = JSON.parse(loc.stdout) as Array<{ aor: string; contact: string }>;
-    const missing = agents.filter((a) => !rows.some((r) => r.aor === `sip:${a.name}@localhost` && r.contact.includes(`127.0.0.1:${a.sipPort}`)));
-    if (missing.length === 0) return;
-    if (Date.now() > deadline) assert.fail(`sipway location lacks ${missing.map((a) => `${a.name} at 127.0.0.1:${a.sipPort}`).join(', ')}:\n${loc.stdout}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
-
 /** alice dials `target`, bob auto-answers, both establish; alice hangs up, both close. */
 async function callAndHangUp(alice: Baresip, bob: Baresip, target: string): Promise<void> {
   const dial = await alice.command('dial', target);
@@ -62,8 +49,8 @@ async function callAndHangUp(alice: Baresip, bob: Baresip, target: string): Prom
   assert.match(closed.param ?? '', /reset by peer/i, `bob's call was closed by alice's BYE: ${JSON.stringify(closed)}`);
 }
 
-test('baresip alone: two instances call each other directly on loopback (peer check)', { timeout: 60000 }, async () => {
-  requireTool('baresip', 'baresip');
+test('baresip alone: two instances call each other directly on loopback (peer check)', { timeout: 60000, skip: skipWithout('baresip') }, async () => {
+  requireTool('baresip');
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-baresip-direct-'));
   try {
     const bob = await Baresip.start('bob', path.join(work, 'bob'), { user: 'bob', domain: '127.0.0.1', autoAnswer: true, regint: 0 });
@@ -77,8 +64,8 @@ test('baresip alone: two instances call each other directly on loopback (peer ch
   }
 });
 
-test('baresip: alice and bob register at sipway, alice calls bob through the proxy (407 answered), both hang up cleanly', { timeout: 90000 }, async () => {
-  requireTool('baresip', 'baresip');
+test('baresip: alice and bob register at sipway, alice calls bob through the proxy (407 answered), both hang up cleanly', { timeout: 90000, skip: skipWithout('baresip') }, async () => {
+  requireTool('baresip');
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-baresip-'));
   const data = path.join(work, 'data');
   try {
@@ -86,12 +73,9 @@ test('baresip: alice and bob register at sipway, alice calls bob through the pro
       const r = runCli(['user', 'add', `${user}@localhost`, '--password', `${user}-pw`, '--data', data]);
       assert.equal(r.status, 0, r.stderr);
     }
-    // libre 1.1 (baresip 1.0) gives up on a 401/407 as soon as one challenge names an algorithm other than MD5
-    // ("Register: Function not implemented"), even when an MD5 challenge is offered too: offer MD5 only.
-    const config = path.join(work, 'sipway.json');
-    writeFileSync(config, JSON.stringify({ auth: { algorithms: ['MD5'] } }));
+    // sipway's default auth settings: libre 1.1 (baresip 1.0) must register with them (docs/auth.md).
     const port = await freePort();
-    const server = await startCliServer(['--config', config, '--listen', `udp:127.0.0.1:${port}`, '--domain', 'localhost', '--data', data, '--log-level', 'info']);
+    const server = await startCliServer(['--listen', `udp:127.0.0.1:${port}`, '--domain', 'localhost', '--data', data, '--log-level', 'info']);
     try {
       // baresip adds ";lr" to the outbound proxy's Route itself.
       const outboundProxy = `sip:127.0.0.1:${port}`;
@@ -102,7 +86,7 @@ test('baresip: alice and bob register at sipway, alice calls bob through the pro
       });
       await withAgents([alice, bob], server, async () => {
         // Both register at start-up, possibly before the ctrl_tcp connection that would report REGISTER_OK.
-        await registered(data, [alice, bob]);
+        await waitForBindings(data, [alice, bob].map((a) => ({ aor: `sip:${a.name}@localhost`, port: a.sipPort })));
         await callAndHangUp(alice, bob, 'sip:bob@localhost');
       });
     } finally {

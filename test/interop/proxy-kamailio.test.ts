@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, startCliServer, freePort, requireTool } from '../helpers/process.js';
+import { runCli, startCliServer, freePort, requireTool, skipWithout } from '../helpers/process.js';
 import { runSipp, runSippAsync, type SippResult } from '../helpers/sipp.js';
 import { startKamailio, type RunningKamailio } from '../helpers/kamailio.js';
 
@@ -67,8 +67,8 @@ function subdir(work: string, name: string): string {
 }
 
 async function withWork(name: string, body: (work: string) => Promise<void>): Promise<void> {
-  requireTool('sipp', 'sip-tester');
-  requireTool('kamailio', 'kamailio');
+  requireTool('sipp');
+  requireTool('kamailio');
   const work = mkdtempSync(path.join(os.tmpdir(), `sipway-${name}-`));
   try {
     await body(work);
@@ -78,7 +78,7 @@ async function withWork(name: string, body: (work: string) => Promise<void>): Pr
   }
 }
 
-test('Kamailio with relay.cfg alone: answers OPTIONS, relays SIPp calls to a SIPp UAS with its Record-Route (peer check)', { timeout: 60000 }, async () => {
+test('Kamailio with relay.cfg alone: answers OPTIONS, relays SIPp calls to a SIPp UAS with its Record-Route (peer check)', { timeout: 60000, skip: skipWithout('sipp', 'kamailio') }, async () => {
   await withWork('kamailio-alone', async (work) => {
     const uasPort = await freePort();
     const kamailio = await startKamailio('relay.cfg', path.join(work, 'kamailio'), `sip:127.0.0.1:${uasPort}`);
@@ -98,7 +98,7 @@ test('Kamailio with relay.cfg alone: answers OPTIONS, relays SIPp calls to a SIP
   });
 });
 
-test('SIPp UAC -> Kamailio -> sipway -> SIPp UAS: both record-route, the BYE follows the route set through both', { timeout: 90000 }, async () => {
+test('SIPp UAC -> Kamailio -> sipway -> SIPp UAS: both record-route, the BYE follows the route set through both', { timeout: 90000, skip: skipWithout('sipp', 'kamailio') }, async () => {
   await withWork('proxy-kamailio', async (work) => {
     const data = path.join(work, 'data');
     for (const [user, pw] of [['alice', ALICE_PW], ['bob', BOB_PW]] as const) {

@@ -8,11 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { runCli, startCliServer, freePort, requireTool } from '../helpers/process.js';
+import { runCli, startCliServer, freePort, requireTool, skipWithout } from '../helpers/process.js';
 import { runSipp, writeUsers } from '../helpers/sipp.js';
 
-test('SIPp: 1,000 distinct users created with the CLI register with digest authentication', { timeout: 120000 }, async () => {
-  requireTool('sipp', 'sip-tester');
+test('SIPp: 1,000 distinct users created with the CLI register with digest authentication', { timeout: 120000, skip: skipWithout('sipp') }, async () => {
+  requireTool('sipp');
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-sipp-reg-'));
   const data = path.join(work, 'data');
   try {
@@ -38,8 +38,8 @@ test('SIPp: 1,000 distinct users created with the CLI register with digest authe
   }
 });
 
-test('sipsak -U with a password registers (and unregisters) successfully', { timeout: 60000 }, async () => {
-  requireTool('sipsak', 'sipsak');
+test('sipsak -U with a password registers (and unregisters) successfully', { timeout: 60000, skip: skipWithout('sipsak') }, async () => {
+  requireTool('sipsak');
   const data = mkdtempSync(path.join(os.tmpdir(), 'sipway-sipsak-'));
   try {
     assert.equal(runCli(['user', 'add', 'alice@localhost', '--password', 'secret', '--data', data]).status, 0);
@@ -59,8 +59,8 @@ test('sipsak -U with a password registers (and unregisters) successfully', { tim
   }
 });
 
-test('svwar (sipvicious) finds no extension on a server with real users', { timeout: 120000 }, async () => {
-  requireTool('svwar', 'sipvicious');
+test('svwar (sipvicious) finds no extension on a server with real users', { timeout: 120000, skip: skipWithout('svwar') }, async () => {
+  requireTool('svwar');
   const data = mkdtempSync(path.join(os.tmpdir(), 'sipway-svwar-'));
   try {
     // svwar addresses users at the target's IP, so the server serves that "domain" and has users 1000..1004 there.

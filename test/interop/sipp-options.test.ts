@@ -5,11 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startCliServer, freePort, requireTool } from '../helpers/process.js';
+import { startCliServer, freePort, requireTool, skipWithout } from '../helpers/process.js';
 import { projectRoot } from '../helpers/paths.js';
 
-test('SIPp: 10,000 OPTIONS at 1,000/s, 10,000 answered', { timeout: 90000 }, async () => {
-  requireTool('sipp', 'sip-tester');
+test('SIPp: 10,000 OPTIONS at 1,000/s, 10,000 answered', { timeout: 90000, skip: skipWithout('sipp') }, async () => {
+  requireTool('sipp');
   const port = await freePort();
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-sipp-'));
   const server = await startCliServer(['--listen', `udp:127.0.0.1:${port}`, '--data', work]);

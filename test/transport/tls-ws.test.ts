@@ -7,15 +7,21 @@ import { responseDestination } from '../../src/transport/response-route.js';
 import { TransportLayer } from '../../src/transport/transport-layer.js';
 import { TransportError, type TransportName } from '../../src/transport/types.js';
 import { ConfigError } from '../../src/util/errors.js';
+import { skipWithout } from '../helpers/process.js';
 import { asResponse, Inbox, parse, request, selfSignedCert, spec, startLayer, within } from './harness.js';
 
-const tls = selfSignedCert();
+let made: { cert: Buffer; key: Buffer } | undefined;
+/** Made on first use: only the TLS and WSS tests need openssl. */
+function certificate(): { cert: Buffer; key: Buffer } {
+  return (made ??= selfSignedCert());
+}
+const needsOpenssl = { skip: skipWithout('openssl') };
 
-test('a tls: or wss: listener without certificate or key is a ConfigError from start()', async () => {
+test('a tls: or wss: listener without certificate or key is a ConfigError from start()', needsOpenssl, async () => {
   for (const transport of ['tls', 'wss'] as const) {
     const noCert = new TransportLayer({ listen: [spec(transport)] });
     await assert.rejects(noCert.start(), (e: unknown) => e instanceof ConfigError && e.field === 'tls.cert' && /certificate is required for/.test(e.message));
-    const noKey = new TransportLayer({ listen: [spec(transport)], tls: { cert: tls.cert, key: '' } });
+    const noKey = new TransportLayer({ listen: [spec(transport)], tls: { cert: certificate().cert, key: '' } });
     await assert.rejects(noKey.start(), (e: unknown) => e instanceof ConfigError && e.field === 'tls.key');
   }
   const garbage = new TransportLayer({ listen: [spec('tls')], tls: { cert: 'not a certificate', key: 'not a key' } });
@@ -30,8 +36,9 @@ test('a port already in use is a ConfigError naming the listener', async () => {
 
 /** Two layers on one transport: A sends B a request, B answers over the same flow. */
 async function roundTrip(transport: TransportName): Promise<void> {
-  const a = await startLayer({ listen: [spec(transport)], tls, tlsRejectUnauthorized: false });
-  const b = await startLayer({ listen: [spec(transport)], tls });
+  const tls = transport === 'ws' ? {} : { tls: certificate() };
+  const a = await startLayer({ listen: [spec(transport)], ...tls, tlsRejectUnauthorized: false });
+  const b = await startLayer({ listen: [spec(transport)], ...tls });
   const via = `SIP/2.0/${transport.toUpperCase()} ${a.layer.listenerFor(transport)!.advertised};branch=z9hG4bK-${transport}`;
   await a.layer.send(parse(request({ via })), { transport, address: '127.0.0.1', port: b.port(transport) });
   const req = (await b.inbox.next(`the request over ${transport}`)) as SipRequest;
@@ -45,13 +52,13 @@ async function roundTrip(transport: TransportName): Promise<void> {
   assert.equal(b.layer.stats().connectionsOpen, 1);
 }
 
-test('TLS round trip with a self-signed certificate', () => roundTrip('tls'));
+test('TLS round trip with a self-signed certificate', needsOpenssl, () => roundTrip('tls'));
 test('WS round trip with the sip subprotocol', () => roundTrip('ws'));
-test('WSS round trip with the sip subprotocol', () => roundTrip('wss'));
+test('WSS round trip with the sip subprotocol', needsOpenssl, () => roundTrip('wss'));
 
-test('a TLS client verifies the server certificate unless told not to', async () => {
-  const a = await startLayer({ listen: [spec('tls')], tls });
-  const b = await startLayer({ listen: [spec('tls')], tls });
+test('a TLS client verifies the server certificate unless told not to', needsOpenssl, async () => {
+  const a = await startLayer({ listen: [spec('tls')], tls: certificate() });
+  const b = await startLayer({ listen: [spec('tls')], tls: certificate() });
   await assert.rejects(
     a.layer.send(parse(request()), { transport: 'tls', address: '127.0.0.1', port: b.port('tls') }),
     (e: unknown) => e instanceof TransportError && e.kind === 'connect',

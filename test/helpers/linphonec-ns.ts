@@ -1,0 +1,182 @@
+/**
+ * A headless linphonec (Debian 12: linphone-cli 5.1) on a lab host (test/helpers/netns.ts): SIP over UDP bound to one
+ * address of the host's network namespace, no video, WAV files instead of a sound card, control through linphonec's
+ * own commands on stdin and its answers on stdout ("Call 1 with sip:bob@sipway.test connected."). liblinphone's log,
+ * SIP messages included, goes to a file for failure messages.
+ */
+import { type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { requireTool } from './process.js';
+import type { NetHost } from './netns.js';
+
+export interface LinphonecAccount {
+  user: string;
+  domain: string;
+  /** Digest password (the auth user is the user). */
+  password: string;
+  /** Registrar and outbound proxy, e.g. `sip:10.213.0.1:5060`: REGISTER goes there, every other request through it. */
+  proxy: string;
+  /** Answer incoming calls at once (linphonec -a). */
+  autoAnswer?: boolean;
+  /** The only SIP transport it listens on and uses toward the proxy (default udp). */
+  transport?: 'udp' | 'tcp';
+  /**
+   * Behave like a plain phone: no NAT helper (by default liblinphone re-registers with the received/rport its
+   * REGISTER's answer names as Contact) and no GRUU (by default its dialogs use the pub-gruu as Contact).
+   */
+  plain?: boolean;
+}
+
+const MAX_OUTPUT = 1 << 20;
+/** The namespace is private to the lab: fixed ports cannot collide. */
+const SIP_PORT = 5060;
+const RTP_PORTS = '20000-20009';
+
+export class LinphonecNs {
+  private out = '';
+  private readonly exited: Promise<number | null>;
+
+  private constructor(
+    readonly name: string,
+    readonly address: string,
+    private readonly dir: string,
+    private readonly child: ChildProcess,
+  ) {
+    this.exited = new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', (code) => resolve(code))));
+    const append = (c: Buffer): void => {
+      if (this.out.length < MAX_OUTPUT) this.out += c.toString();
+    };
+    child.stdout!.on('data', append);
+    child.stderr!.on('data', append);
+    child.stdin!.on('error', () => {});
+  }
+
+  /** Writes `dir/linphonerc` and starts linphonec on `host` (HOME=dir); it registers at once. */
+  static async start(name: string, dir: string, account: LinphonecAccount, host: NetHost, address = host.address): Promise<LinphonecNs> {
+    const binary = requireTool('linphonec', 'linphone-cli');
+    // liblinphone 5.1 starts no SIP stack at all when it cannot open ~/.local/share/linphone/linphone.db.
+    mkdirSync(path.join(dir, '.local', 'share', 'linphone'), { recursive: true });
+    const rc = path.join(dir, 'linphonerc');
+    writeFileSync(rc, configText(address, account, account.transport ?? 'udp'));
+    const args = ['-c', rc, '-d', '6', '-l', path.join(dir, 'linphone.log'), ...(account.autoAnswer ? ['-a'] : [])];
+    const child = host.spawn(binary, args, { cwd: dir, env: { ...process.env, HOME: dir, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const agent = new LinphonecNs(name, address, dir, child);
+    agent.send('soundcard use files');
+    await agent.waitForOutput(/Using wav files instead of soundcard/, 10000);
+    return agent;
+  }
+
+  /** One linphonec command line (`call sip:bob@sipway.test`, `terminate`, `pause`, `resume`, `status register`...). */
+  send(command: string): void {
+    this.child.stdin!.write(command + '\n');
+  }
+
+  /** What linphonec printed, then the SIP messages of liblinphone's log. */
+  output(): string {
+    return `${this.out.slice(-4000)}\n--- liblinphone SIP messages (tail) ---\n${this.sipLog().slice(-12000)}`;
+  }
+
+  /** The SIP messages liblinphone logged as sent or received, in order (its log has much else). */
+  sipLog(): string {
+    let log: string;
+    try {
+      log = readFileSync(path.join(this.dir, 'linphone.log'), 'utf8');
+    } catch {
+      return '(no log yet)';
+    }
+    return log
+      .split(/\n(?=\d{4}-\d\d-\d\d )/)
+      .filter((entry) => /belle-sip-message-channel \[[^\]]+\]: (?:received \[\d+\] new bytes from|message sent to)/.test(entry))
+      .join('\n');
+  }
+
+  /** Where the output ends now, for `waitForOutput(re, ms, mark)`. */
+  mark(): number {
+    return this.out.length;
+  }
+
+  /** Resolves once linphonec's output from `since` on matches `re`, bounded by `timeoutMs`. */
+  async waitForOutput(re: RegExp, timeoutMs: number, since = 0): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.out.slice(since))) {
+      if (this.child.exitCode !== null) throw new Error(`linphonec ${this.name} exited with ${this.child.exitCode} before printing ${re}`);
+      if (Date.now() > deadline) throw new Error(`linphonec ${this.name}: output did not match ${re} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Asks `status register` until linphonec reports its account registered, bounded by `timeoutMs`. */
+  async waitRegistered(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const since = this.mark();
+      this.send('status register');
+      try {
+        await this.waitForOutput(/(?:^|\s)registered, identity=/, Math.min(500, Math.max(1, deadline - Date.now())), since);
+        return;
+      } catch (e) {
+        if (Date.now() >= deadline) throw new Error(`linphonec ${this.name} did not register within ${timeoutMs} ms`, { cause: e });
+      }
+    }
+  }
+
+  /** `quit`, then SIGTERM, then SIGKILL, each bounded; always resolves. */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null) return;
+    this.send('quit');
+    const term = setTimeout(() => this.child.kill('SIGTERM'), 3000);
+    const kill = setTimeout(() => this.child.kill('SIGKILL'), 6000);
+    await this.exited;
+    clearTimeout(term);
+    clearTimeout(kill);
+  }
+}
+
+/**
+ * SIP over one transport on `address` only (the others off), no host-name guessing or waiting for "network up", no video, one
+ * account registering through `proxy` and routing every request there (reg_route). No STUN/ICE: nothing in the
+ * configuration helps liblinphone past the NAT, so what it sends is its own default behaviour.
+ */
+function configText(address: string, a: LinphonecAccount, transport: 'udp' | 'tcp'): string {
+  const proxy = a.proxy.replace(/^sip:/, '');
+  return [
+    '[sip]',
+    `bind_address=${address}`,
+    `sip_port=${transport === 'udp' ? SIP_PORT : 0}`,
+    `sip_tcp_port=${transport === 'tcp' ? SIP_PORT : 0}`,
+    'sip_tls_port=0',
+    'guess_hostname=0',
+    'register_only_when_network_is_up=0',
+    'use_ipv6=0',
+    'default_proxy=0',
+    'inc_timeout=30',
+    ...(a.plain ? ['supported=replaces'] : []),
+    '',
+    '[net]',
+    `enable_nat_helper=${a.plain ? 0 : 1}`,
+    '',
+    '[rtp]',
+    `audio_rtp_port=${RTP_PORTS}`,
+    '',
+    '[video]',
+    'enabled=0',
+    'capture=0',
+    'display=0',
+    '',
+    '[proxy_0]',
+    `reg_proxy=<sip:${proxy};transport=${transport}>`,
+    `reg_route=<sip:${proxy};transport=${transport};lr>`,
+    `reg_identity=sip:${a.user}@${a.domain}`,
+    'reg_expires=600',
+    'reg_sendregister=1',
+    'publish=0',
+    '',
+    '[auth_info_0]',
+    `username=${a.user}`,
+    `passwd=${a.password}`,
+    `realm=${a.domain}`,
+    `domain=${a.domain}`,
+    '',
+  ].join('\n');
+}
