@@ -29,6 +29,11 @@ export interface ProxyConfig {
   authenticateCallers: boolean;
   /** Challenge in-dialog requests (those with a To tag) too. */
   authenticateInDialog: boolean;
+  /**
+   * Tell callers that did not authenticate here whether a user of ours exists: 480 for a subscriber who is offline,
+   * 404 for nobody. Off by default: both are 404, so that scanners (svwar and the like) learn nothing.
+   */
+  revealUserExistence: boolean;
 }
 
 export function defaultProxyConfig(): ProxyConfig {
@@ -47,10 +52,11 @@ export function defaultProxyConfig(): ProxyConfig {
     maxRedirects: 3,
     authenticateCallers: true,
     authenticateInDialog: false,
+    revealUserExistence: false,
   };
 }
 
-const BOOLEANS = ['recordRoute', 'stateless', 'followRedirects', 'authenticateCallers', 'authenticateInDialog'] as const;
+const BOOLEANS = ['recordRoute', 'stateless', 'followRedirects', 'authenticateCallers', 'authenticateInDialog', 'revealUserExistence'] as const;
 const NUMBERS: Record<string, [min: number, max: number]> = {
   maxBranches: [1, 100],
   serialBranchTimeoutMs: [1, 3_600_000],

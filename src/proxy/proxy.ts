@@ -47,6 +47,8 @@ export interface ProxyOptions extends Partial<ProxyConfig> {
   flowTokens?: FlowTokens;
   /** Requests one authenticated account may make (a token per request); 503 + Retry-After beyond. */
   accountLimits?: KeyedBuckets;
+  /** A lookup of one of our users found nobody for a caller that did not authenticate (the flood guard charges it). */
+  onFailedLookup?(request: SipRequest): void;
 }
 
 /** What a routing policy may decide for one request, over the configuration. */
@@ -242,11 +244,19 @@ export class Proxy {
     return false;
   }
 
-  /** §16.5 target set of the working copy (location service, Path, received-based routing behind NAT). */
+  /**
+   * §16.5 target set of the working copy (location service, Path, received-based routing behind NAT). A caller that
+   * did not authenticate here learns nothing of our users: offline (480), unknown (404) and flows gone (430) are all
+   * 404 to it unless `revealUserExistence`, and a failed lookup costs its source more than one request's token (a
+   * scan of extensions runs out of budget). Accounting still sees a missed call for a located user.
+   */
   async lookup(pr: ProxyRequest): Promise<TargetPlan> {
     const plan = await determineTargets(pr.work, this.targets, pr.routeFlow);
     if (plan.located) pr.callee = plan.kind === 'targets' ? 'registered' : 'not-registered';
-    return plan;
+    if (plan.kind !== 'reply' || !plan.located || pr.authenticatedUser !== undefined) return plan;
+    this.options.onFailedLookup?.(pr.request);
+    if (this.config.revealUserExistence) return plan;
+    return plan.status === 480 || plan.status === 430 ? { ...plan, status: 404, reason: undefined } : plan;
   }
 
   /** §16.5 targets of any URI, as if it were the Request-URI of a request without Route (a policy's own lookups). */

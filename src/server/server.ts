@@ -10,7 +10,7 @@ import type { SipRequest, SipResponse } from '../message/index.js';
 import { TransportLayer } from '../transport/transport-layer.js';
 import type { BoundListener, TlsOptions } from '../transport/types.js';
 import { FlowTokens } from '../transport/flow-token.js';
-import { FloodGuard } from '../transport/flood-guard.js';
+import { classOf, FloodGuard } from '../transport/flood-guard.js';
 import { KeyedBuckets, shareOf } from '../util/token-bucket.js';
 import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
@@ -246,6 +246,9 @@ export class SipwayServer {
       logger: this.logger.child({ layer: 'proxy' }),
       serverName: SERVER_NAME,
       flowTokens: c.nat.flowTokens ? new FlowTokens(flowTokenKey(c), 'nat.flowTokenSecret') : undefined,
+      onFailedLookup: (req) => {
+        if (req.source) this.flood.penalize(req.source.address, classOf(req.method), c.flood.failedLookupCost);
+      },
       accountLimits: c.flood.enabled ? new KeyedBuckets(shareOf(c.flood.perAccount, this.worker?.bus.count ?? 1), c.flood.maxSources) : undefined,
     });
     this.proxyService = proxy;

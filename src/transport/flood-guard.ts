@@ -19,6 +19,8 @@ export interface FloodGuardConfig {
   budgets: Record<RequestClass, Budget>;
   /** Per authenticated account, all its requests (after digest authentication; 503 + Retry-After beyond). */
   perAccount: Budget;
+  /** Tokens a lookup that finds none of our users costs its (unauthenticated) source: scans run out of budget. */
+  failedLookupCost: number;
   /** Refused requests from one source within `banWindowMs` that ban it. */
   banAfter: number;
   banWindowMs: number;
@@ -43,6 +45,7 @@ export function defaultFloodGuardConfig(): FloodGuardConfig {
     },
     // A runaway account (a stolen password, a looping PBX) is held back; a busy trunk account needs a higher budget.
     perAccount: { rate: 100, burst: 500 },
+    failedLookupCost: 5,
     banAfter: 500,
     banWindowMs: 10_000,
     banMs: 120_000,
@@ -265,6 +268,11 @@ export class FloodGuard {
   }
 }
 
+/** The class of a request method. */
+export function classOf(method: string): RequestClass {
+  return method === 'REGISTER' ? 'register' : method === 'INVITE' ? 'invite' : method === 'OPTIONS' ? 'options' : 'other';
+}
+
 /** The request class from a message's first bytes; -1 for a response (or what is not a request line). */
 export function classify(bytes: Buffer): number {
   const c0 = bytes[0];
@@ -336,6 +344,7 @@ export function readFloodConfig(base: FloodGuardConfig, value: unknown): FloodGu
       case 'perAccount':
         c.perAccount = readBudget(c.perAccount, v, field);
         break;
+      case 'failedLookupCost':
       case 'banAfter':
       case 'banWindowMs':
       case 'banMs':

@@ -66,8 +66,9 @@ function missed(records: CdrRecord[]): Array<[string, number, string, MissedCaus
 test('nobody registered: a missed call, cause not-registered', async () => {
   await h.ts.server.subscribers.put({ username: 'carol', domain: DOMAIN, ha1Md5: computeHa1('carol', DOMAIN, 'pw', 'MD5'), ha1Sha256: computeHa1('carol', DOMAIN, 'pw', 'SHA-256'), groups: [], createdAt: clock.now() });
   const { status, records } = await call('carol');
-  assert.equal(status, 480);
-  assert.deepEqual(missed(records), [[`sip:carol@${DOMAIN}`, 480, 'Temporarily Unavailable', 'not-registered']]);
+  // A caller that did not authenticate is not told carol exists (docs/security.md): 404, and the record says why.
+  assert.equal(status, 404);
+  assert.deepEqual(missed(records), [[`sip:carol@${DOMAIN}`, 404, 'Not Found', 'not-registered']]);
 });
 
 for (const [user, status, reason, cause] of [
@@ -144,7 +145,7 @@ test('serial forking: one phone after the other, neither answers: one missed-cal
   }
 });
 
-test('a routing policy: its location plugin answering 480, and a CANCEL before it forwards, are missed calls too', async () => {
+test('a routing policy: its location plugin answering for an offline user, and a CANCEL before it forwards, are missed calls too', async () => {
   // The policy holds each call to dave at this gate after its lookup, until the test opens it.
   const gate = globalThis as { sipwayMissedGate?: Promise<void> };
   let open = (): void => {};
@@ -166,8 +167,8 @@ export default P.definePolicy({
 
     const offline = invite(caller, { to: `sip:frank@${DOMAIN}` });
     caller.send(offline, p.port);
-    assert.equal((await caller.response(offline.callId)).status, 480);
-    assert.deepEqual(missed(await recordsOf(offline.callId, p.ts.dataDir)), [[`sip:frank@${DOMAIN}`, 480, 'Temporarily Unavailable', 'not-registered']]);
+    assert.equal((await caller.response(offline.callId)).status, 404);
+    assert.deepEqual(missed(await recordsOf(offline.callId, p.ts.dataDir)), [[`sip:frank@${DOMAIN}`, 404, 'Not Found', 'not-registered']]);
 
     const early = invite(caller, { to: `sip:dave@${DOMAIN}` });
     caller.send(early, p.port);

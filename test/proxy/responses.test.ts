@@ -141,8 +141,48 @@ test('inviteTimeoutMs: no final answer in time cancels every branch and answers 
   }
 });
 
-test('users without bindings: 480 for a subscriber, 404 for an unknown user; non-INVITE requests are forwarded too', async () => {
+test('by default a caller that did not authenticate gets 404 for an offline subscriber and for nobody alike', async () => {
   const h = await startProxy();
+  try {
+    await h.ts.server.subscribers.put({ username: 'erin', domain: 'sipway.test', ha1Md5: '0'.repeat(32), ha1Sha256: '0'.repeat(64), groups: [], createdAt: 0 });
+    const alice = await h.ua('alice');
+    const answers: Array<[number, string]> = [];
+    for (const user of ['erin', 'nobody']) {
+      const inv = invite(alice, { to: `sip:${user}@sipway.test` });
+      alice.send(inv, h.port);
+      const res = await alice.response(inv.callId);
+      answers.push([res.status, res.reason]);
+    }
+    assert.deepEqual(answers[0], answers[1], 'svwar and friends learn nothing');
+    assert.equal(answers[0]![0], 404);
+    // Each failed lookup charged the source (here loopback, trusted: counted, not limited).
+    assert.equal(h.ts.server.flood.stats().penalties, 0, 'a trusted source is not charged');
+  } finally {
+    await h.stop();
+  }
+});
+
+test('an extension scan from an untrusted source runs out of budget: failed lookups cost more than a request', async () => {
+  const h = await startProxy({}, { flood: { trusted: [], budgets: { invite: { rate: 0.01, burst: 20 } }, failedLookupCost: 5 } });
+  try {
+    const scanner = await h.ua('scanner');
+    const statuses: number[] = [];
+    for (let ext = 100; ext < 110; ext++) {
+      const inv = invite(scanner, { to: `sip:${ext}@sipway.test` });
+      scanner.send(inv, h.port);
+      const answered = await scanner.nothing((m) => !m.isRequest && m.callId === inv.callId && m.status >= 200, 300);
+      statuses.push(answered ? 0 : 404);
+    }
+    // 20 tokens: the first lookup costs 1 + 5, so four scans are answered and the rest dropped unread.
+    assert.deepEqual(statuses, [404, 404, 404, 404, 0, 0, 0, 0, 0, 0]);
+    assert.equal(h.ts.server.flood.stats().penalties, 4);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('users without bindings, when revealed: 480 for a subscriber, 404 for an unknown user; non-INVITE requests are forwarded too', async () => {
+  const h = await startProxy({ revealUserExistence: true });
   try {
     await h.ts.server.subscribers.put({ username: 'erin', domain: 'sipway.test', ha1Md5: '0'.repeat(32), ha1Sha256: '0'.repeat(64), groups: [], createdAt: 0 });
     const alice = await h.ua('alice');

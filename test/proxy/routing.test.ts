@@ -206,7 +206,8 @@ test('UDP in, TCP out: two Record-Route values (RFC 5658), the callee reached ov
 });
 
 test('Outbound (RFC 5626 §5.3): a registration whose flow has closed gets 430 Flow Failed', async () => {
-  const h = await startProxy();
+  // 430 tells whoever asks that bob exists: shown only to callers that authenticated, or when configured.
+  const h = await startProxy({ revealUserExistence: true });
   try {
     const bob = await h.tcpUa('bob');
     await register(bob, h.port, 'bob', {
