@@ -5,18 +5,44 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireTool } from '../helpers/process.js';
 
-/** A throwaway redis-server on a free loopback port, with persistence off, in its own temp dir. */
+/** A throwaway redis-server on a free loopback port, in its own temp dir; persistence off unless asked for. */
 export interface RedisServer {
   url: string;
   stop(): Promise<void>;
+  /** kill -9, as a crash would (the temp dir stays, for a restart). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port and directory (what it persisted comes back). */
+  restart(): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Append-only file with this fsync policy; without it, no persistence at all. */
+  appendfsync?: 'always' | 'everysec';
 }
 
 const READY_DEADLINE_MS = 10_000;
 
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sipway-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+  const persistence = options.appendfsync ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync] : ['--appendonly', 'no'];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir];
+  let current = await launch(args, port);
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: async () => {
+      await current.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    kill: () => current.kill(),
+    restart: async () => {
+      await current.kill();
+      current = await launch(args, port);
+    },
+  };
+}
+
+async function launch(args: string[], port: number): Promise<{ stop(): Promise<void>; kill(): Promise<void> }> {
   const child = spawn(requireTool('redis-server'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -25,13 +51,13 @@ export async function startRedisServer(): Promise<RedisServer> {
     child.once('error', resolve);
     child.once('exit', (code) => resolve(new Error(`redis-server exited (code ${code}) before answering PING:\n${output}`)));
   });
-  const stop = async (): Promise<void> => {
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
+      child.kill(signal);
       await new Promise((resolve) => child.once('exit', resolve));
     }
-    rmSync(dir, { recursive: true, force: true });
   };
+  const stop = (): Promise<void> => end('SIGTERM');
   const polling = new AbortController();
   try {
     const failure = await Promise.race([waitForPong(port, polling.signal).then(() => undefined), exited]);
@@ -42,7 +68,7 @@ export async function startRedisServer(): Promise<RedisServer> {
   } finally {
     polling.abort();
   }
-  return { url: `redis://127.0.0.1:${port}`, stop };
+  return { stop, kill: () => end('SIGKILL') };
 }
 
 function freePort(): Promise<number> {
