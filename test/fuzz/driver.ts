@@ -248,15 +248,16 @@ export class FuzzPeer {
 
   /**
    * Sends `count` mutants over UDP in bursts of `burst`, yielding to the event loop between bursts, and probes after
-   * every `window` of them. Stops early when `deadline` (a performance.now() value) passes. Returns the probes missed.
+   * every `window` of them. Stops early when `keepGoing` says so (a deadline, a server that died). Returns the
+   * probes missed.
    */
-  async fuzzUdp(count: number, options: { burst?: number; window?: number; deadline?: number; probeMs?: number } = {}): Promise<number> {
+  async fuzzUdp(count: number, options: { burst?: number; window?: number; probeMs?: number; keepGoing?: () => boolean } = {}): Promise<number> {
     const { udp } = this.mutators();
     const burst = options.burst ?? 16;
     const window = options.window ?? 256;
     let missed = 0;
     for (let sent = 0; sent < count; ) {
-      if (options.deadline !== undefined && performance.now() > options.deadline) break;
+      if (options.keepGoing && !options.keepGoing()) break;
       const n = Math.min(burst, count - sent);
       for (let i = 0; i < n; i++) this.send(udp.mutate().bytes, this.setup.udpPort);
       sent += n;
@@ -270,12 +271,12 @@ export class FuzzPeer {
     return missed;
   }
 
-  /** Runs `connections` TCP fuzz connections, `parallel` at a time, `messages` mutants on each. */
-  async fuzzTcp(connections: number, messages: number, parallel = 8, deadline?: number): Promise<void> {
+  /** Runs `connections` TCP fuzz connections, `parallel` at a time, `messages` mutants on each, while `keepGoing`. */
+  async fuzzTcp(connections: number, messages: number, parallel = 8, keepGoing: () => boolean = () => true): Promise<void> {
     if (this.setup.tcpPort === undefined) return;
     let started = 0;
     const lane = async (): Promise<void> => {
-      while (started < connections && (deadline === undefined || performance.now() < deadline)) {
+      while (started < connections && keepGoing()) {
         started++;
         await this.runConnection(this.planConnection(messages));
       }
