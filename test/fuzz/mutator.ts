@@ -589,5 +589,3 @@ export class Mutator {
     return chunks;
   }
 }
-
-export const OPERATOR_NAMES: readonly string[] = [...SHAPE_NAMES, ...BYTE_NAMES];

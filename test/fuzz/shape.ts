@@ -26,11 +26,11 @@ export interface Shape {
   body: string;
 }
 
-export function toLatin1(bytes: Buffer): string {
+function toLatin1(bytes: Buffer): string {
   return bytes.toString('latin1');
 }
 
-export function fromLatin1(text: string): Buffer {
+function fromLatin1(text: string): Buffer {
   return Buffer.from(text, 'latin1');
 }
 
