@@ -6,14 +6,15 @@ import type { Destination } from './types.js';
 /**
  * Records where a request really came from in its top Via (§18.2.1, RFC 3581 §4): `received` when the sent-by host
  * is not the packet's source address (always when the client asked for rport), and the source port in an empty
- * `rport` (or in any case with `forceRport`, for clients behind NAT that do not ask). Throws when the top Via is
- * missing or malformed.
+ * `rport` (or in any case with `forceRport`, for clients behind NAT that do not ask). A `received` the sender wrote
+ * itself is replaced too: responses go to `received`, and the sender must not choose that address (a reflector) or
+ * make us look up a name there. Throws when the top Via is missing or malformed.
  */
 export function stampVia(request: SipRequest, address: string, port: number, forceRport: boolean): void {
   const via = request.via;
   const rport = via.params.get('rport');
   const fillRport = forceRport || rport === null || rport === '';
-  const needReceived = rport !== undefined || fillRport || normalizeAddress(via.hostname) !== address;
+  const needReceived = rport !== undefined || fillRport || via.params.has('received') || normalizeAddress(via.hostname) !== address;
   if (!fillRport && (!needReceived || via.params.get('received') === address)) return;
   const stamped = via.clone();
   if (needReceived) stamped.params.set('received', address);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { parseMessage, type SipRequest, type SipResponse } from '../../src/message/index.js';
 import { advertisedHost, formatListenSpec, normalizeAddress, parseListenSpec } from '../../src/transport/address.js';
 import { stampVia, viaDestination } from '../../src/transport/via-stamp.js';
+import { responseDestination } from '../../src/transport/response-route.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { request, response } from './harness.js';
 
@@ -57,6 +58,17 @@ test('stampVia: a numeric sent-by equal to the source is left alone unless rport
   const v6 = req('SIP/2.0/UDP [2001:DB8::1]:5060;branch=z9hG4bK-5');
   stampVia(v6, '2001:db8::1', 5060, false);
   assert.equal(v6.via.received, undefined);
+});
+
+test('stampVia: a received the sender wrote itself is replaced by the source address, so it cannot steer responses', () => {
+  // Found by the fuzzer: the sent-by host matched the source, so the forged received stayed and the response went
+  // to it (a reflector for third-party addresses; a name there was looked up with the system resolver).
+  for (const forged of ['198.51.100.9', 'victim.example.com', '1.2.3.4.5']) {
+    const r = req(`SIP/2.0/UDP 192.0.2.7:5060;branch=z9hG4bK-6;received=${forged}`);
+    stampVia(r, '192.0.2.7', 5060, false);
+    assert.equal(r.via.received, '192.0.2.7', forged);
+    assert.equal(responseDestination(r).address, '192.0.2.7', forged);
+  }
 });
 
 test('viaDestination: maddr, then received with rport over UDP; received and sent-by port for streams (§18.2.2)', () => {
