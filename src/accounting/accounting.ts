@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import type { SipRequest, SipResponse, Uri } from '../message/index.js';
 import type { CallEnd, CdrRecord, CdrStore, MissedCause } from '../store/index.js';
@@ -206,12 +207,12 @@ export class Accounting implements CallAccounting {
     const record: CdrRecord = {
       type,
       time: this.clock.now(),
-      callId: invite.callId,
-      caller: addressOfRecord(invite.from.uri),
-      callee: addressOfRecord(invite.to.uri),
-      requestUri: invite.uri.toString(),
+      callId: capped(invite.callId),
+      caller: capped(addressOfRecord(invite.from.uri)),
+      callee: capped(addressOfRecord(invite.to.uri)),
+      requestUri: capped(invite.uri.toString()),
       status,
-      reason,
+      reason: capped(reason),
       ...tag('fromTag', invite.fromTag),
     };
     const s = invite.source;
@@ -251,7 +252,20 @@ function isReInvite(invite: SipRequest): boolean {
 function dialogKey(callId: string, tagA: string | undefined, tagB: string | undefined): string {
   const a = tagA ?? '';
   const b = tagB ?? '';
-  return a < b ? `${callId}\n${a}\n${b}` : `${callId}\n${b}\n${a}`;
+  const key = a < b ? `${callId}\n${a}\n${b}` : `${callId}\n${b}\n${a}`;
+  // Every open call is held in memory until its BYE: a key made of header values up to the message size limit
+  // would let a caller pin megabytes per call. A digest names a long one instead.
+  return key.length <= MAX_FIELD ? key : `#${createHash('sha256').update(key).digest('base64')}`;
+}
+
+/**
+ * The longest text a record keeps of a header value (Call-ID, URIs, tags, reason): a record is written to disk and
+ * an answered call's is held in memory until its BYE, so its size must not be the sender's to choose.
+ */
+export const MAX_FIELD = 256;
+
+function capped(text: string): string {
+  return text.length <= MAX_FIELD ? text : `${text.slice(0, MAX_FIELD - 3)}...`;
 }
 
 /**
@@ -265,7 +279,7 @@ function addressOfRecord(uri: Uri): string {
 }
 
 function tag<K extends 'fromTag' | 'toTag'>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+  return value === undefined ? {} : ({ [key]: capped(value) } as Record<K, string>);
 }
 
 function positiveInteger(field: string, value: number | undefined, fallback: number): number {

@@ -45,7 +45,14 @@ export type ParseErrorCode =
 /** Thrown inside header parsers and caught at the message boundary; never escapes the message layer's entry points. */
 export class HeaderSyntaxError extends Error {
   constructor(message: string) {
-    super(message);
+    // A malformed header is input, not a bug: no stack trace to capture (it cost ~4 % of the CPU of a fuzzed server).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      super(message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
     this.name = 'HeaderSyntaxError';
   }
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { SipRequest } from '../message/index.js';
 import type { Destination, TransportName } from './types.js';
 
@@ -40,8 +41,10 @@ export function responseDestination(request: SipRequest): Destination {
   if (src && isReliableTransport(src.transport)) {
     return { transport: src.transport as TransportName, address: src.address, port: src.port, flowId: src.flowId };
   }
+  // DEVIATION(RFC 3261 §18.2.2): only an address is followed in maddr. A name would be looked up, on the
+  // sender's word, with the system resolver: anyone could make us resolve names of their choosing.
   const maddr = via.maddr;
-  if (maddr) return { transport, address: maddr, port: via.port || DEFAULT_PORTS[transport] };
+  if (maddr && isIP(maddr.replace(/^\[|\]$/g, '')) !== 0) return { transport, address: maddr, port: via.port || DEFAULT_PORTS[transport] };
   const rport = via.rport;
   const address = via.received ?? via.hostname;
   const port = typeof rport === 'number' ? rport : (via.port ?? DEFAULT_PORTS[transport]);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { AnyMessage, SipRequest, SipResponse, Via } from '../message/index.js';
 import { normalizeAddress } from './address.js';
 import { DEFAULT_PORTS, isReliableTransport, viaTransport } from './response-route.js';
@@ -39,7 +40,7 @@ export function viaDestination(response: SipResponse): Destination {
   const transport = viaTransport(via.transport) ?? 'udp';
   const port = via.port ?? DEFAULT_PORTS[transport];
   if (isReliableTransport(transport)) return { transport, address: via.received ?? via.hostname, port };
-  if (via.maddr) return { transport, address: via.maddr, port };
+  if (via.maddr && isIP(via.maddr.replace(/^\[|\]$/g, '')) !== 0) return { transport, address: via.maddr, port };
   const rport = via.rport;
   return { transport, address: via.received ?? via.hostname, port: typeof rport === 'number' ? rport : port };
 }

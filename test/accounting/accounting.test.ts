@@ -265,3 +265,17 @@ test('a store that fails is logged; accounting goes on', async () => {
   await acct.close();
   assert.ok(lines().some((l) => l.msg === 'accounting: CDR not stored'));
 });
+
+test('an open call costs what its record needs, not what the caller wrote: long header values are capped', async () => {
+  const store = new MemoryCdrStore();
+  const acct = new Accounting({ store, clock: new FakeClock(T0), logger: silentLogger() });
+  const callId = `${'x'.repeat(12_000)}@192.0.2.1`;
+  const inv = invite({ callId, to: `sip:${'b'.repeat(12_000)}@example.com`, ruri: `sip:bob@example.com;${'p'.repeat(12_000)}` });
+  acct.answered(inv, response(inv, 200, 'OK'));
+  acct.ended(bye('caller', { callId }), response(bye('caller', { callId }), 200, 'OK'));
+  const [record] = await store.query({ limit: 1 });
+  assert.ok(record, 'the long call is still matched by its BYE and recorded');
+  for (const field of ['callId', 'callee', 'requestUri'] as const) assert.ok(record[field]!.length <= 256, `${field}: ${record[field]!.length}`);
+  assert.ok(record.callId.startsWith('xxxx'));
+  await acct.close();
+});

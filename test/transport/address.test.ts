@@ -83,6 +83,12 @@ test('viaDestination: maddr, then received with rport over UDP; received and sen
     port: 40000,
   });
   assert.deepEqual(viaDestination(res('SIP/2.0/UDP c.example.com;branch=z9hG4bK-1;maddr=239.1.1.1')), { transport: 'udp', address: '239.1.1.1', port: 5060 });
+  // A name in maddr is not followed (it would be looked up on the sender's word): received and rport instead.
+  assert.deepEqual(viaDestination(res('SIP/2.0/UDP c.example.com;branch=z9hG4bK-1;maddr=victim.example.org;received=192.0.2.7;rport=4000')), {
+    transport: 'udp',
+    address: '192.0.2.7',
+    port: 4000,
+  });
   assert.deepEqual(viaDestination(res('SIP/2.0/TLS c.example.com;branch=z9hG4bK-1;rport=40000;received=192.0.2.7')), {
     transport: 'tls',
     address: '192.0.2.7',
