@@ -62,7 +62,9 @@ export async function startCliServer(args: string[], timeoutMs = 15000): Promise
   // Two workers unless a test says otherwise: every CLI test then crosses the worker bus, whatever the machine's
   // core count (the default, one worker per core, would make that differ between machines).
   const workers = args.includes('--workers') ? [] : ['--workers', process.env.SIPWAY_TEST_WORKERS ?? '2'];
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', ...args, ...workers], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Servers of tests running side by side would all want the default admin port, and a taken one stops the start.
+  const admin = args.includes('--admin') ? [] : ['--admin', 'off'];
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', ...args, ...workers, ...admin], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));
