@@ -9,6 +9,8 @@ import { CDR_HELP, cdrCommand } from './cdr.js';
 import { CPL_HELP, cplCommand } from './cpl.js';
 import { RELOAD_HELP, reloadCommand } from './reload.js';
 import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gateway.js';
+import { DOCTOR_HELP, doctorCommand } from './doctor.js';
+import { PING_HELP, pingCommand } from './ping.js';
 
 const VERSION = '0.1.0';
 
@@ -18,6 +20,8 @@ Usage: sipway <command> [options]
 
 Commands:
   serve            start the SIP server
+  doctor           check a config and this machine before serving (ports, store, TLS, DNS, policy)
+  ping             send OPTIONS to a SIP server and report its answer (health checks)
   user             add, change, delete and list subscribers (digest credentials)
   location         show registered bindings
   cdr              show call detail records (calls, attempts, missed calls)
@@ -41,6 +45,8 @@ type Command = { help: string; run: (args: string[]) => Promise<number> };
 
 const COMMANDS: Record<string, Command> = {
   serve: { help: SERVE_HELP, run: serveCommand },
+  doctor: { help: DOCTOR_HELP, run: doctorCommand },
+  ping: { help: PING_HELP, run: pingCommand },
   user: { help: USER_HELP, run: userCommand },
   location: { help: LOCATION_HELP, run: locationCommand },
   cdr: { help: CDR_HELP, run: cdrCommand },
