@@ -26,6 +26,7 @@ test('usage errors: one line naming the command or the flag as typed, exit 2', (
     [['nosuch'], "sipway: unknown command 'nosuch' (run 'sipway --help')"],
     [['--bogus'], "sipway: unknown option '--bogus' (run 'sipway --help')"],
     [['serve', '--bogus'], "sipway: serve: unknown option '--bogus' (run 'sipway serve --help')"],
+    [['doctor', '--bogus'], "sipway: doctor: unknown option '--bogus' (run 'sipway doctor --help')"],
     [['user', 'list', '--bogus'], "sipway: user: unknown option '--bogus' (run 'sipway user --help')"],
     [['cdr', '-x'], "sipway: cdr: unknown option '-x' (run 'sipway cdr --help')"],
     [['gateway', 'list', '--bogus=1'], "sipway: gateway: unknown option '--bogus' (run 'sipway gateway --help')"],
