@@ -87,7 +87,9 @@ function overUdp(host: string, port: number, timeoutMs: number): Promise<SipResp
     };
     socket.on('error', (err) => done(undefined, err));
     // Connected, so that the kernel picks the local address our Via names, and an ICMP refusal ends the wait.
-    socket.connect(port, host, () => {
+    // A failed connect (no route, a bad address) reaches the callback with its error, not the 'error' event.
+    socket.connect(port, host, ((err?: Error) => {
+      if (err) return done(undefined, err);
       const { bytes, callId } = options('UDP', host, port, socket.address());
       socket.on('message', (msg) => {
         const res = finalResponse(msg, callId);
@@ -97,7 +99,7 @@ function overUdp(host: string, port: number, timeoutMs: number): Promise<SipResp
       send();
       for (let at = T1_MS, gap = T1_MS; at < timeoutMs; gap *= 2, at += gap) timers.push(setTimeout(send, at));
       timers.push(setTimeout(() => done(undefined), timeoutMs));
-    });
+    }) as () => void);
   });
 }
 
