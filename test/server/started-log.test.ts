@@ -1,54 +1,32 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CLI, requireTool } from '../helpers/process.js';
-import { projectRoot } from '../helpers/paths.js';
+import { CLI } from '../helpers/process.js';
+import { Netns } from '../helpers/netns.js';
 
-/*
- * The default listeners bind the wildcard address 0.0.0.0:5060. So that the test binds it without reaching any
- * network or colliding with another server, the server runs in a network namespace of its own with only loopback.
- */
-const NS = `sipway-log-${process.pid}`;
+// The default listeners bind the wildcard 0.0.0.0:5060: the server runs in a namespace with only loopback.
+let ns: Netns;
 let dir: string;
 
 before(() => {
-  requireTool('ip', 'iproute2');
+  ns = Netns.create('log');
   dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-log-'));
-  for (const args of [['netns', 'add', NS], ['-n', NS, 'link', 'set', 'lo', 'up']]) {
-    const r = spawnSync('ip', args, { encoding: 'utf8' });
-    assert.equal(r.status, 0, `ip ${args.join(' ')}: ${r.stderr}`);
-  }
 });
 
 after(() => {
-  spawnSync('ip', ['netns', 'del', NS]);
+  ns.delete();
   rmSync(dir, { recursive: true, force: true });
 });
 
 /** Runs `sipway serve ARGS` in the namespace until its "sipway started" line, which it returns parsed. */
 async function startedLine(args: string[]): Promise<Record<string, unknown>> {
-  const child = spawn('ip', ['netns', 'exec', NS, process.execPath, CLI, 'serve', ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr.on('data', (c: Buffer) => (out += c.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const server = await ns.start([process.execPath, CLI, 'serve', ...args], (l) => l.includes('"msg":"sipway started"'));
   try {
-    const deadline = Date.now() + 20000;
-    for (;;) {
-      const line = out.split('\n').find((l) => l.includes('"msg":"sipway started"'));
-      if (line) return JSON.parse(line) as Record<string, unknown>;
-      assert.equal(child.exitCode, null, `the server exited: ${out}`);
-      assert.ok(Date.now() < deadline, `no start line: ${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    return JSON.parse(await server.waitFor((l) => l.includes('"msg":"sipway started"'))) as Record<string, unknown>;
   } finally {
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
+    assert.equal(await server.stop(), 0);
   }
 }
 
