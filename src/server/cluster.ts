@@ -7,7 +7,8 @@ import { ConfigError, UnavailableError } from '../util/errors.js';
 import { createLogger } from '../util/logger.js';
 import { AdminEndpoint, type ReloadResult } from './admin.js';
 import type { ServerConfig } from './config.js';
-import { listenerLogFields, SipwayServer, startedLogFields } from './server.js';
+import { SipwayServer } from './server.js';
+import { listenerLogFields, startedLogFields } from './start-line.js';
 
 /**
  * `sipway serve --workers N`: a primary process that owns nothing on the SIP path and N worker processes that each

@@ -14,7 +14,7 @@ import { AuthService, subscriberCredentials } from '../auth/index.js';
 import { NatKeepalive, Registrar } from '../registrar/index.js';
 import { Accounting } from '../accounting/index.js';
 import { openCdrStore } from '../store/index.js';
-import { DnsSipResolver, formatListenSpec } from '../transport/index.js';
+import { DnsSipResolver } from '../transport/index.js';
 import { Proxy } from '../proxy/index.js';
 import { PolicyEngine, PolicyLoader, type RoutingPolicy } from '../policy/index.js';
 import { createDefaultPolicy } from '../policy/default-policy.js';
@@ -26,6 +26,7 @@ import { ServerCore } from './core.js';
 import { formatCplError, putCplScript, SmtpRelayMailer } from '../policy/cpl/index.js';
 import type { CallScriptOptions } from '../policy/cpl-calls.js';
 import { loadConfigFile, type ServerConfig } from './config.js';
+import { listenerLogFields, startedLogFields } from './start-line.js';
 
 export interface ServerOverrides {
   clock?: Clock;
@@ -455,25 +456,6 @@ export class SipwayServer {
       'request',
     );
   }
-}
-
-/**
- * The sockets as bound (`udp:0.0.0.0:5060`) and as advertised in Via and Record-Route (`udp:192.0.2.2:5060`): a
- * wildcard bind advertises one of the machine's addresses, or advertisedHost.
- */
-export function listenerLogFields(listeners: BoundListener[]): { listen: string[]; advertised: string[] } {
-  return { listen: listeners.map(formatListenSpec), advertised: listeners.map((l) => `${l.transport}:${l.advertised}`) };
-}
-
-/** What the "started" line says about a server (or, from the cluster primary, about all its workers). */
-export function startedLogFields(config: ServerConfig, listeners: { listen: string[]; advertised: string[] }): Record<string, unknown> {
-  return {
-    ...listeners,
-    domains: config.domains,
-    // A Redis URL without its credentials.
-    store: config.store === 'sqlite' ? config.dataDir : config.store.replace(/\/\/[^@]*@/, '//***@'),
-    registerAuth: config.auth.register,
-  };
 }
 
 function safe(fn: () => string): string | undefined {
