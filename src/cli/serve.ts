@@ -127,7 +127,6 @@ export async function serveCommand(args: string[]): Promise<number> {
 
 async function serveAlone(config: ServerConfig): Promise<void> {
   const server = new SipwayServer(config);
-  await server.start();
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -145,4 +144,6 @@ async function serveAlone(config: ServerConfig): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
   // reloadPolicy logs the outcome (and keeps the old policy on failure).
   process.on('SIGHUP', () => void server.reloadPolicy());
+  // After the handlers: a signal that arrives as soon as the start line is out (a supervisor, a test) is handled.
+  await server.start();
 }
