@@ -141,9 +141,11 @@ function udpExchange(server: DnsServerAddress, query: Buffer, accept: Accept, se
   });
   let closed = false;
   // A connected socket only hears from the server and learns of ICMP port unreachable (ECONNREFUSED) at once.
-  socket.connect(server.port, server.address, () => {
-    if (!closed) socket.send(query);
-  });
+  // A connect that fails (no route, a bad address) hands its error to the callback, not to the 'error' event.
+  socket.connect(server.port, server.address, ((err?: Error) => {
+    if (err) settle(err);
+    else if (!closed) socket.send(query);
+  }) as () => void);
   return () => {
     closed = true;
     socket.close();

@@ -235,8 +235,7 @@ export class TransportLayer implements MessageSender {
     if (failed >= 0) {
       await this.closeListeners();
       this.state = 'stopped';
-      const own = failed >= this.udp.length && failed < this.udp.length + this.ownUdp.length;
-      throw new ConfigError(own ? 'transport.workerPorts' : 'listen', ((results[failed] as PromiseRejectedResult).reason as Error).message);
+      throw (results[failed] as PromiseRejectedResult).reason;
     }
     this.bound = [...this.udp, ...this.streams].map((l) => this.describe(l.spec, l.localAddress, l.localPort));
     if (base !== undefined && this.workers) {
