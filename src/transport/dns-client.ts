@@ -141,11 +141,11 @@ function udpExchange(server: DnsServerAddress, query: Buffer, accept: Accept, se
   });
   let closed = false;
   // A connected socket only hears from the server and learns of ICMP port unreachable (ECONNREFUSED) at once.
-  // A connect that fails at once (no route to the server: ENETUNREACH, EACCES) reaches this callback with the error.
-  socket.connect(server.port, server.address, (err?: Error) => {
+  // A connect that fails (no route, a bad address) hands its error to the callback, not to the 'error' event.
+  socket.connect(server.port, server.address, ((err?: Error) => {
     if (err) settle(err);
     else if (!closed) socket.send(query);
-  });
+  }) as () => void);
   return () => {
     closed = true;
     socket.close();

@@ -66,6 +66,25 @@ export function skipWithout(...names: string[]): string | undefined {
 }
 
 /**
+ * Runs the sipway CLI to completion without blocking this process, for commands that talk to servers the test runs
+ * in this process (runCli would freeze them while it waits).
+ */
+export function runCliAsync(args: string[], timeoutMs = 30000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
+/**
  * A loopback port free for both UDP and TCP right now (the OS picks it for UDP; TCP is then checked). `lowRange`
  * picks from 5100-9999 instead: sipsak cuts a Request-URI port to four digits.
  */
@@ -111,7 +130,9 @@ export async function startCliServer(args: string[], timeoutMs = 15000, where: {
   // Two workers unless a test says otherwise: every CLI test then crosses the worker bus, whatever the machine's
   // core count (the default, one worker per core, would make that differ between machines).
   const workers = args.includes('--workers') ? [] : ['--workers', process.env.SIPWAY_TEST_WORKERS ?? '2'];
-  const argv = [...nodeArgs, CLI, 'serve', ...args, ...workers];
+  // Servers of tests running side by side would all want the default admin port, and a taken one stops the start.
+  const admin = args.includes('--admin') ? [] : ['--admin', 'off'];
+  const argv = [...nodeArgs, CLI, 'serve', ...args, ...workers, ...admin];
   const options = { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...where.env } };
   const child = host ? host.spawn(process.execPath, argv, options) : spawn(process.execPath, argv, options);
   let out = '';
