@@ -26,7 +26,14 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   baresip: 'baresip',
   linphonec: 'linphone-cli',
   openssl: 'openssl',
+  ip: 'iproute2',
+  iptables: 'iptables',
+  tshark: 'tshark',
+  tcpdump: 'tcpdump',
+  chromium: 'chromium',
+  certutil: 'libnss3-tools',
   python3: 'python3',
+  'systemd-analyze': 'systemd',
 };
 
 /** CI=true (as CI systems and the developers' guide's clone check set it): a missing peer is a failure there. */
