@@ -51,7 +51,7 @@ async function memoryPerBinding(work: string): Promise<void> {
   if (!gc) throw new Error('run with node --expose-gc (npm run bench:register does)');
   const data = path.join(work, 'mem-data');
   const config = finishConfig(
-    applyConfigObject(defaultConfig(), { listen: ['udp:127.0.0.1:0'], domains: [DOMAIN], data, auth: { register: false }, log: { level: 'warn' } }),
+    applyConfigObject(defaultConfig(), { listen: ['udp:127.0.0.1:0'], domains: [DOMAIN], data, auth: { register: false }, log: { level: 'warn' }, admin: false }),
   );
   const server = new SipwayServer(config, { logger: silentLogger() });
   await server.start();

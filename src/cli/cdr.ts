@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util';
-import { defaultConfig, loadConfigFile } from '../server/config.js';
-import { CDR_TYPES, openCdrStore, type CdrQuery, type CdrRecord, type CdrType } from '../store/index.js';
+import { CDR_TYPES, type CdrQuery, type CdrRecord, type CdrType } from '../store/index.js';
+import { parseCommandLine } from './args.js';
+import { STORE_FLAGS, openCliCdrStore } from './stores.js';
 import { UsageError } from './usage-error.js';
 import { parseUserAddress } from './user.js';
 
@@ -24,38 +24,28 @@ are shared through Redis.`;
 const DEFAULT_LIMIT = 50;
 
 export async function cdrCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string' },
-        data: { type: 'string' },
-        store: { type: 'string' },
-        type: { type: 'string' },
-        user: { type: 'string' },
-        since: { type: 'string' },
-        until: { type: 'string' },
-        limit: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]!);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine('cdr', {
+    args,
+    allowPositionals: true,
+    options: {
+      ...STORE_FLAGS,
+      type: { type: 'string' },
+      user: { type: 'string' },
+      since: { type: 'string' },
+      until: { type: 'string' },
+      limit: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     console.log(CDR_HELP);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`cdr: unexpected argument '${positionals[0]}'`);
-  if (values.store !== undefined) throw new UsageError('cdr: CDRs are not kept in --store; each node keeps its own in --data DIR');
+  if (values.store !== undefined) throw new UsageError('--store: CDRs are not kept there; each node keeps its own in --data DIR');
   const query = buildQuery(values);
-  const dataDir = values.data ?? (values.config !== undefined ? loadConfigFile(values.config) : defaultConfig()).dataDir;
-  const { cdrs, close } = openCdrStore(dataDir);
+  const { cdrs, close } = await openCliCdrStore(values);
   try {
     const records = await cdrs.query(query);
     if (values.json) console.log(JSON.stringify(records, null, 2));
@@ -70,18 +60,18 @@ export async function cdrCommand(args: string[]): Promise<number> {
 function buildQuery(values: { type?: string; user?: string; since?: string; until?: string; limit?: string }): CdrQuery {
   const query: CdrQuery = { limit: DEFAULT_LIMIT };
   if (values.type !== undefined) {
-    if (!CDR_TYPES.includes(values.type as CdrType)) throw new UsageError(`cdr: --type must be one of ${CDR_TYPES.join(', ')} (got '${values.type}')`);
+    if (!CDR_TYPES.includes(values.type as CdrType)) throw new UsageError(`--type: must be one of ${CDR_TYPES.join(', ')} (got '${values.type}')`);
     query.type = values.type as CdrType;
   }
   if (values.user !== undefined) {
-    const { username, domain } = parseUserAddress(values.user);
+    const { username, domain } = parseUserAddress(values.user, '--user');
     query.user = `sip:${username}@${domain}`;
   }
   if (values.since !== undefined) query.since = parseTime('--since', values.since);
   if (values.until !== undefined) query.until = parseTime('--until', values.until);
   if (values.limit !== undefined) {
     const n = Number(values.limit);
-    if (!/^\d+$/.test(values.limit) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`cdr: --limit must be a positive integer (got '${values.limit}')`);
+    if (!/^\d+$/.test(values.limit) || !Number.isSafeInteger(n) || n < 1) throw new UsageError(`--limit: must be a positive integer (got '${values.limit}')`);
     query.limit = n;
   }
   return query;
@@ -89,7 +79,7 @@ function buildQuery(values: { type?: string; user?: string; since?: string; unti
 
 function parseTime(flag: string, text: string): number {
   const t = Date.parse(text);
-  if (Number.isNaN(t)) throw new UsageError(`cdr: ${flag} '${text}' is not an ISO 8601 date or time`);
+  if (Number.isNaN(t)) throw new UsageError(`${flag}: '${text}' is not an ISO 8601 date or time`);
   return t;
 }
 

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { type CplParseResult, formatCplError, parseCpl, putCplScript } from '../policy/cpl/index.js';
 import { STORE_FLAGS, openCliStores } from './stores.js';
-import { UsageError } from './usage-error.js';
+import { parseCommandLine } from './args.js';
+import { CommandFailed, UsageError } from './usage-error.js';
 import { parseUserAddress } from './user.js';
 
 export const CPL_HELP = `Usage: sipway cpl <put|get|del|list|check> [options]
@@ -42,13 +42,7 @@ const OPERANDS: Record<string, string[]> = { put: ['USER@DOMAIN', 'FILE'], get: 
 
 /** `sipway cpl ...`: returns the exit status; command-line mistakes throw UsageError (exit 2). */
 export async function cplCommand(args: string[], io: CplCliIo = processIo): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, strict: true, allowPositionals: true, options: { ...STORE_FLAGS, help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    throw new UsageError(`cpl: ${(e as Error).message.split('\n')[0]!}`);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine('cpl', { args, allowPositionals: true, options: { ...STORE_FLAGS, help: { type: 'boolean', short: 'h' } } });
   const [action, ...operands] = positionals;
   if (values.help || action === undefined) {
     io.out(CPL_HELP);
@@ -65,9 +59,9 @@ export async function cplCommand(args: string[], io: CplCliIo = processIo): Prom
     const result = parseCpl(await readScript(target!, io));
     return report(result, target!, io, `${target}: valid CPL script`);
   }
-  const user = action === 'list' ? undefined : address(target);
+  const user = action === 'list' ? undefined : parseUserAddress(target, `cpl ${action}`);
   const xml = action === 'put' ? await readScript(file!, io) : undefined;
-  const stores = await openCliStores(values);
+  const stores = await openCliStores(values, action === 'put' ? 'create' : 'read');
   try {
     switch (action) {
       case 'put': {
@@ -76,12 +70,12 @@ export async function cplCommand(args: string[], io: CplCliIo = processIo): Prom
       }
       case 'get': {
         const r = await stores.cpl.get(user!.username, user!.domain);
-        if (!r) throw new UsageError(`cpl get: ${user!.username}@${user!.domain} has no CPL script`);
+        if (!r) throw new CommandFailed(`cpl get: ${user!.username}@${user!.domain} has no CPL script`);
         io.out(r.script.replace(/\n$/, ''));
         return 0;
       }
       case 'del':
-        if (!(await stores.cpl.remove(user!.username, user!.domain))) throw new UsageError(`cpl del: ${user!.username}@${user!.domain} has no CPL script`);
+        if (!(await stores.cpl.remove(user!.username, user!.domain))) throw new CommandFailed(`cpl del: ${user!.username}@${user!.domain} has no CPL script`);
         io.out(`deleted the CPL script of ${user!.username}@${user!.domain}`);
         return 0;
       default:
@@ -92,14 +86,6 @@ export async function cplCommand(args: string[], io: CplCliIo = processIo): Prom
     }
   } finally {
     await stores.close();
-  }
-}
-
-function address(text: string | undefined): { username: string; domain: string } {
-  try {
-    return parseUserAddress(text);
-  } catch (e) {
-    throw new UsageError((e as Error).message.replace(/^user: /, 'cpl: '));
   }
 }
 

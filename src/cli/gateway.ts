@@ -1,9 +1,7 @@
-import { parseArgs } from 'node:util';
-import { defaultConfig, loadConfigFile } from '../server/config.js';
-import { type GatewayStore, InvalidGatewayError, openGatewayStore } from '../store/index.js';
-import { ConfigError } from '../util/errors.js';
-import { STORE_FLAGS } from './stores.js';
-import { UsageError } from './usage-error.js';
+import { type GatewayStore, InvalidGatewayError } from '../store/index.js';
+import { parseCommandLine } from './args.js';
+import { STORE_FLAGS, type StoreAccess, type StoreFlags, openCliGatewayStore } from './stores.js';
+import { CommandFailed, UsageError } from './usage-error.js';
 
 const STORE_HELP = `Store options (same as the server's):
   --config FILE   read data/store from this config file
@@ -54,23 +52,23 @@ export async function gatewayCommand(args: string[], io: GatewayCliIo = processI
   });
   if (action === undefined) return values.help ? 0 : 2;
   const [id, uri] = operands as [string, string | undefined];
-  return withStore('gateway', values, async (store) => {
+  return withStore('gateway', values, action === 'add' ? 'create' : 'read', async (store) => {
     switch (action) {
       case 'add': {
-        if (typeof values.group !== 'string') throw new UsageError('gateway add: --group is required');
+        if (typeof values.group !== 'string') throw new UsageError("--group: required by 'gateway add'");
         const weight = values.weight === undefined ? undefined : Number(values.weight);
         await store.putGateway({ id, uri: uri!, group: values.group, ...(weight !== undefined && { weight }), enabled: !values.disabled });
         io.out(`stored gateway ${id} (${uri}) in group ${values.group}${values.disabled ? ', disabled' : ''}`);
         return 0;
       }
       case 'del':
-        if (!(await store.removeGateway(id))) throw new UsageError(`gateway del: no gateway '${id}'`);
+        if (!(await store.removeGateway(id))) throw new CommandFailed(`gateway del: no gateway '${id}'`);
         io.out(`deleted gateway ${id}`);
         return 0;
       case 'enable':
       case 'disable': {
         const g = (await store.load()).gateways.find((x) => x.id === id);
-        if (!g) throw new UsageError(`gateway ${action}: no gateway '${id}'`);
+        if (!g) throw new CommandFailed(`gateway ${action}: no gateway '${id}'`);
         await store.putGateway({ ...g, enabled: action === 'enable' });
         io.out(`${action}d gateway ${id}`);
         return 0;
@@ -95,10 +93,10 @@ export async function routeCommand(args: string[], io: GatewayCliIo = processIo)
   const prefix = operands[0] === 'default' ? '' : operands[0]?.replace(/[-.() ]/g, '');
   const group = operands[1];
   const shown = (p: string): string => (p === '' ? 'default' : p);
-  return withStore('route', values, async (store) => {
+  return withStore('route', values, action === 'add' ? 'create' : 'read', async (store) => {
     switch (action) {
       case 'add': {
-        if (typeof values.cost !== 'string') throw new UsageError('route add: --cost is required');
+        if (typeof values.cost !== 'string') throw new UsageError("--cost: required by 'route add'");
         const cost = values.cost.trim() === '' ? NaN : Number(values.cost);
         const description = typeof values.description === 'string' ? values.description : undefined;
         await store.putRoute({ prefix: prefix!, group: group!, cost, ...(description !== undefined && { description }) });
@@ -106,7 +104,7 @@ export async function routeCommand(args: string[], io: GatewayCliIo = processIo)
         return 0;
       }
       case 'del':
-        if (!(await store.removeRoute(prefix!, group!))) throw new UsageError(`route del: no route ${shown(prefix!)} -> ${group}`);
+        if (!(await store.removeRoute(prefix!, group!))) throw new CommandFailed(`route del: no route ${shown(prefix!)} -> ${group}`);
         io.out(`deleted route ${shown(prefix!)} -> ${group}`);
         return 0;
       default:
@@ -127,12 +125,7 @@ function parse(
   io: GatewayCliIo,
   flags: Flags,
 ): { values: Record<string, string | boolean | undefined>; action: string | undefined; operands: string[] } {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, strict: true, allowPositionals: true, options: { ...STORE_FLAGS, ...flags, help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    throw new UsageError(`${command}: ${(e as Error).message.split('\n')[0]!}`);
-  }
+  const parsed = parseCommandLine(command, { args, allowPositionals: true, options: { ...STORE_FLAGS, ...flags, help: { type: 'boolean', short: 'h' } } });
   const values = parsed.values as Record<string, string | boolean | undefined>;
   const [action, ...operands] = parsed.positionals;
   if (values.help || action === undefined) {
@@ -147,12 +140,8 @@ function parse(
 }
 
 /** Runs `fn` on the store the server would use; invalid data becomes a usage error naming the command. */
-async function withStore(command: string, values: Record<string, unknown>, fn: (store: GatewayStore) => Promise<number>): Promise<number> {
-  const config = typeof values.config === 'string' ? loadConfigFile(values.config) : defaultConfig();
-  const store = typeof values.store === 'string' ? values.store : config.store;
-  if (store !== 'sqlite' && !/^rediss?:\/\//.test(store)) throw new ConfigError('--store', `'${store}' is neither 'sqlite' nor a redis:// URL`);
-  const dataDir = typeof values.data === 'string' ? values.data : config.dataDir;
-  const opened = await openGatewayStore(store === 'sqlite' ? { dataDir } : { redisUrl: store });
+async function withStore(command: string, values: StoreFlags, access: StoreAccess, fn: (store: GatewayStore) => Promise<number>): Promise<number> {
+  const opened = await openCliGatewayStore(values, access);
   try {
     return await fn(opened);
   } catch (e) {

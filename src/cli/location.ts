@@ -1,4 +1,4 @@
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from './args.js';
 import { STORE_FLAGS, openCliStores } from './stores.js';
 import { UsageError } from './usage-error.js';
 import { parseUserAddress } from './user.js';
@@ -9,20 +9,14 @@ Shows the current bindings of one address of record, or of all.
 Store options: --config FILE, --data DIR, --store redis://...`;
 
 export async function locationCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, strict: true, allowPositionals: true, options: { ...STORE_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]!);
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine('location', { args, allowPositionals: true, options: { ...STORE_FLAGS, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     console.log(LOCATION_HELP);
     return 0;
   }
   if (positionals.length > 1) throw new UsageError(`location: unexpected argument '${positionals[1]}'`);
-  const only = positionals[0] === undefined ? undefined : parseUserAddress(positionals[0]);
-  const stores = await openCliStores(values);
+  const only = positionals[0] === undefined ? undefined : parseUserAddress(positionals[0], 'location');
+  const stores = await openCliStores(values, 'read');
   try {
     const aors = only ? [`sip:${only.username}@${only.domain}`] : await stores.location.listAors();
     const now = Date.now();

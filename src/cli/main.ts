@@ -1,17 +1,16 @@
 #!/usr/bin/env node
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ConfigError } from '../util/errors.js';
-import { applyConfigObject, defaultConfig, finishConfig, loadConfigFile, parseListen, type ServerConfig } from '../server/config.js';
-import { SipwayServer } from '../server/server.js';
-import { isClusterWorker, runPrimary, runWorker, WorkerStartError } from '../server/cluster.js';
-import { UsageError } from './usage-error.js';
-import { LastResort } from '../util/last-resort.js';
+import { ConfigError, UnavailableError } from '../util/errors.js';
+import { WorkerStartError } from '../server/cluster.js';
+import { CommandFailed, UsageError } from './usage-error.js';
+import { SERVE_HELP, serveCommand } from './serve.js';
 import { USER_HELP, userCommand } from './user.js';
 import { LOCATION_HELP, locationCommand } from './location.js';
 import { CDR_HELP, cdrCommand } from './cdr.js';
 import { CPL_HELP, cplCommand } from './cpl.js';
 import { RELOAD_HELP, reloadCommand } from './reload.js';
 import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gateway.js';
+import { DOCTOR_HELP, doctorCommand } from './doctor.js';
+import { PING_HELP, pingCommand } from './ping.js';
 
 const VERSION = '0.1.0';
 
@@ -21,6 +20,8 @@ Usage: sipway <command> [options]
 
 Commands:
   serve            start the SIP server
+  doctor           check a config and this machine before serving (ports, store, TLS, DNS, policy)
+  ping             send OPTIONS to a SIP server and report its answer (health checks)
   user             add, change, delete and list subscribers (digest credentials)
   location         show registered bindings
   cdr              show call detail records (calls, attempts, missed calls)
@@ -34,124 +35,26 @@ Options:
   -h, --help       show this help
   -v, --version    print the version
 
+Errors are one line, 'sipway: <flag or config field>: <what is wrong>'. Exit status: 0 done, 1 failed (a port
+in use, no such user, a store that does not exist, a server that does not answer), 2 a usage error (an unknown
+command or option, a bad value in a flag or in the config file).
+
 Run 'sipway serve --help' for the server's options.`;
 
-const SERVE_HELP = `Usage: sipway serve [options]
+type Command = { help: string; run: (args: string[]) => Promise<number> };
 
-Starts the SIP server. Flags override the config file; with no flags it listens on UDP and TCP
-0.0.0.0:5060 and serves 'localhost' plus this machine's hostname.
-
-Options:
-  --config FILE        JSON config file (see docs/configuration.md)
-  --listen SPEC        transport:host:port to listen on; repeatable. Transports: udp, tcp, tls, ws, wss.
-                       IPv6 as udp:[::1]:5060. Example: --listen udp:127.0.0.1:5060 --listen tcp:127.0.0.1:5060
-  --domain NAME        a domain this server is responsible for; repeatable
-  --data DIR           where the embedded store lives (default ./data)
-  --store URL          redis://host:port to share bindings and users between nodes (default: embedded)
-  --node-id NAME       this node's name in bindings (default: the hostname)
-  --no-auth            REGISTER without digest authentication (labs only)
-  --log-level LEVEL    fatal, error, warn, info, debug, trace or silent (default info)
-  --tls-cert FILE      PEM certificate for tls:/wss: listeners
-  --tls-key FILE       PEM private key for tls:/wss: listeners
-  --force-rport        answer requests at their source port even without ;rport (NAT, RFC 3581)
-  --policy FILE        routing policy module, .ts or .js (docs/policy.md); SIGHUP or 'sipway reload' reloads it
-  --admin HOST:PORT    loopback address of the admin endpoint for 'sipway reload' (default 127.0.0.1:5090)
-  --workers N|auto     worker processes sharing the listeners (default auto: one per CPU core; 1: one process)
-  -h, --help           show this help`;
-
-function parse(args: string[], options: ParseArgsConfig['options']): ReturnType<typeof parseArgs> {
-  try {
-    return parseArgs({ args, options, strict: true, allowPositionals: true });
-  } catch (e) {
-    // Node's messages name the flag; keep them to one line.
-    throw new UsageError((e as Error).message.split('\n')[0]!);
-  }
-}
-
-export function buildServeConfig(args: string[]): ServerConfig | 'help' {
-  const { values, positionals } = parse(args, {
-    config: { type: 'string' },
-    listen: { type: 'string', multiple: true },
-    domain: { type: 'string', multiple: true },
-    data: { type: 'string' },
-    store: { type: 'string' },
-    'no-auth': { type: 'boolean' },
-    'node-id': { type: 'string' },
-    'log-level': { type: 'string' },
-    'tls-cert': { type: 'string' },
-    'tls-key': { type: 'string' },
-    'force-rport': { type: 'boolean' },
-    policy: { type: 'string' },
-    admin: { type: 'string' },
-    workers: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) return 'help';
-  if (positionals.length > 0) throw new UsageError(`serve: unexpected argument '${positionals[0]}'`);
-  let config = typeof values.config === 'string' ? loadConfigFile(values.config) : defaultConfig();
-  const overrides: Record<string, unknown> = {};
-  if (Array.isArray(values.listen)) {
-    values.listen.forEach((s, i) => parseListen(String(s), `--listen[${i}]`));
-    overrides.listen = values.listen;
-  }
-  if (Array.isArray(values.domain)) overrides.domains = values.domain;
-  if (typeof values.data === 'string') overrides.data = values.data;
-  if (typeof values.store === 'string') overrides.store = values.store;
-  if (typeof values['node-id'] === 'string') overrides.nodeId = values['node-id'];
-  if (values['no-auth']) overrides.auth = { register: false };
-  if (typeof values['log-level'] === 'string') overrides.log = { level: values['log-level'] };
-  if (values['tls-cert'] !== undefined || values['tls-key'] !== undefined) {
-    // The flags replace the files; the config file's other TLS settings (ca, verification) stay.
-    overrides.tls = { ...config.tls, cert: values['tls-cert'] ?? config.tls?.cert, key: values['tls-key'] ?? config.tls?.key };
-  }
-  if (values['force-rport']) overrides.transport = { forceRport: true };
-  if (typeof values.policy === 'string') overrides.policy = values.policy;
-  if (typeof values.admin === 'string') overrides.admin = { listen: values.admin };
-  if (typeof values.workers === 'string') {
-    const w = values.workers;
-    if (w !== 'auto' && !/^\d+$/.test(w)) throw new UsageError(`--workers: '${w}' is not a number or 'auto'`);
-    overrides.workers = w === 'auto' ? w : Number(w);
-  }
-  config = applyConfigObject(config, overrides, 'flags');
-  return finishConfig(config);
-}
-
-async function serve(args: string[]): Promise<number> {
-  const config = buildServeConfig(args);
-  if (config === 'help') {
-    console.log(SERVE_HELP);
-    return 0;
-  }
-  if (isClusterWorker()) {
-    await runWorker(config);
-    return -1;
-  }
-  if (config.workers > 1) {
-    await runPrimary(config, config.workers);
-    return -1;
-  }
-  const server = new SipwayServer(config);
-  new LastResort(server.logger).install();
-  await server.start();
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    server.logger.info({ signal }, 'shutting down');
-    server
-      .stop()
-      .then(() => process.exit(0))
-      .catch((e: unknown) => {
-        console.error(`sipway: shutdown failed: ${(e as Error).message}`);
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  // reloadPolicy logs the outcome (and keeps the old policy on failure).
-  process.on('SIGHUP', () => void server.reloadPolicy());
-  return -1;
-}
+const COMMANDS: Record<string, Command> = {
+  serve: { help: SERVE_HELP, run: serveCommand },
+  doctor: { help: DOCTOR_HELP, run: doctorCommand },
+  ping: { help: PING_HELP, run: pingCommand },
+  user: { help: USER_HELP, run: userCommand },
+  location: { help: LOCATION_HELP, run: locationCommand },
+  cdr: { help: CDR_HELP, run: cdrCommand },
+  cpl: { help: CPL_HELP, run: (args) => cplCommand(args) },
+  gateway: { help: GATEWAY_HELP, run: (args) => gatewayCommand(args) },
+  route: { help: ROUTE_HELP, run: (args) => routeCommand(args) },
+  reload: { help: RELOAD_HELP, run: reloadCommand },
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -161,32 +64,21 @@ export async function main(argv: string[]): Promise<number> {
     case '--help':
       console.log(MAIN_HELP);
       return 0;
-    case 'help':
-      console.log(rest[0] === 'serve' ? SERVE_HELP : rest[0] === 'user' ? USER_HELP : rest[0] === 'location' ? LOCATION_HELP : rest[0] === 'cdr' ? CDR_HELP : rest[0] === 'cpl' ? CPL_HELP : rest[0] === 'reload' ? RELOAD_HELP : rest[0] === 'gateway' ? GATEWAY_HELP : rest[0] === 'route' ? ROUTE_HELP : MAIN_HELP);
-      return 0;
     case '-v':
     case '--version':
       console.log(VERSION);
       return 0;
-    case 'serve':
-      return serve(rest);
-    case 'user':
-      return userCommand(rest);
-    case 'location':
-      return locationCommand(rest);
-    case 'cdr':
-      return cdrCommand(rest);
-    case 'cpl':
-      return cplCommand(rest);
-    case 'reload':
-      return reloadCommand(rest);
-    case 'gateway':
-      return gatewayCommand(rest);
-    case 'route':
-      return routeCommand(rest);
-    default:
-      throw new UsageError(`unknown command '${command}' (run 'sipway --help')`);
+    case 'help': {
+      const [topic, extra] = rest;
+      if (extra !== undefined) throw new UsageError(`help: unexpected argument '${extra}'`);
+      if (topic !== undefined && !Object.hasOwn(COMMANDS, topic)) throw new UsageError(`help: unknown command '${topic}' (run 'sipway --help')`);
+      console.log(topic === undefined ? MAIN_HELP : COMMANDS[topic]!.help);
+      return 0;
+    }
   }
+  if (Object.hasOwn(COMMANDS, command)) return COMMANDS[command]!.run(rest);
+  if (command.startsWith('-')) throw new UsageError(`unknown option '${command}' (run 'sipway --help')`);
+  throw new UsageError(`unknown command '${command}' (run 'sipway --help')`);
 }
 
 main(process.argv.slice(2)).then(
@@ -194,8 +86,9 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exitCode = code;
   },
   (e: unknown) => {
-    if (e instanceof ConfigError || e instanceof UsageError || e instanceof WorkerStartError) console.error(`sipway: ${e.message}`);
-    else console.error(`sipway: ${(e as Error).stack ?? String(e)}`);
-    process.exitCode = e instanceof UsageError ? 2 : 1;
+    const usage = e instanceof UsageError || e instanceof ConfigError;
+    const failure = e instanceof UnavailableError || e instanceof CommandFailed || e instanceof WorkerStartError;
+    console.error(`sipway: ${usage || failure ? (e as Error).message : ((e as Error).stack ?? String(e))}`);
+    process.exitCode = usage ? 2 : 1;
   },
 );

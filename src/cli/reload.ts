@@ -1,6 +1,6 @@
 import http from 'node:http';
-import { parseArgs } from 'node:util';
 import { defaultConfig, loadConfigFile, parseAdminAddress } from '../server/config.js';
+import { parseCommandLine } from './args.js';
 import { UsageError } from './usage-error.js';
 
 export const RELOAD_HELP = `Usage: sipway reload [--admin HOST:PORT | --config FILE]
@@ -15,19 +15,13 @@ Options:
   --config FILE       the server's config file, for its admin address`;
 
 export async function reloadCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({ args, strict: true, options: { admin: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]!);
-  }
-  const { values } = parsed;
+  const { values } = parseCommandLine('reload', { args, options: { admin: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     console.log(RELOAD_HELP);
     return 0;
   }
   const admin = values.admin !== undefined ? parseAdminAddress(values.admin, '--admin') : (values.config !== undefined ? loadConfigFile(values.config) : defaultConfig()).admin;
-  if (!admin) throw new UsageError('reload: the server has no admin endpoint (admin: false in its config)');
+  if (!admin) throw new UsageError("--config: the server's admin endpoint is off (admin: false); send it SIGHUP instead");
   let answer: { status: number; body: string };
   try {
     answer = await post(admin.host, admin.port, '/reload');

@@ -53,9 +53,33 @@ export async function determineTargets(req: SipRequest, options: TargetOptions, 
   // Also where a routing policy skipped validate(): a forged token never falls back to the Request-URI.
   if (routeFlow?.kind === 'forged') return { kind: 'reply', status: 403, located: false, reason: 'Forbidden - invalid flow token' };
   if (req.headers.has('route')) return only(uri);
+  const aliased = aliasTarget(uri);
+  if (aliased) return { kind: 'targets', targets: [aliased], located: false };
   // RFC 6761 §6.4: a name under .invalid never resolves (a WebSocket client's Contact); only its flow reaches it.
   if (uri.type === 'sip' && isInvalidName(uri.hostname)) return { kind: 'reply', status: 480, located: false, reason: 'Temporarily Unavailable - no flow to the .invalid host' };
   return locate(uri, options);
+}
+
+/** Kamailio's alias protocol numbers: 1 UDP, 2 TCP, 3 TLS, (4 SCTP), 5 WS, 6 WSS. */
+const ALIAS_TRANSPORTS: Record<string, TransportName> = { '1': 'udp', '2': 'tcp', '3': 'tls', '5': 'ws', '6': 'wss' };
+
+/**
+ * Interoperation with a Kamailio edge that marks the Contacts of phones behind NAT with `add_contact_alias()`:
+ * a Request-URI `sip:bob@192.168.1.5:5060;alias=203.0.113.9~40312~1` goes to the address, port and transport of the
+ * alias, which is then taken out of the Request-URI (its `handle_ruri_alias()`). sipway's own dialogs need no
+ * alias: they carry the flow in the route set (flow tokens).
+ */
+function aliasTarget(uri: SipUri | TelUri): Target | undefined {
+  if (uri.type !== 'sip') return undefined;
+  const alias = uri.params.get('alias');
+  if (typeof alias !== 'string') return undefined;
+  const [address = '', port = '', proto = ''] = alias.split('~');
+  const transport = ALIAS_TRANSPORTS[proto];
+  const p = Number(port);
+  if (!transport || isIP(address) === 0 || !Number.isInteger(p) || p < 1 || p > 65535) return undefined;
+  const ruri = uri.clone();
+  ruri.params.delete('alias');
+  return { uri: ruri, routeSet: [], q: 1, destination: { transport, address: normalizeAddress(address), port: p } };
 }
 
 /**

@@ -1,6 +1,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { bindProblem, UnavailableError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
+import { hostPort } from '../transport/index.js';
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
 
@@ -21,11 +23,13 @@ export class AdminEndpoint {
     this.server = http.createServer((req, res) => this.handle(req, res));
   }
 
+  /** Rejects with an UnavailableError naming admin.listen when the address cannot be had (another sipway holds it). */
   start(host: string, port: number): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
+      const onError = (err: Error): void => reject(new UnavailableError('admin.listen', bindProblem(hostPort(host, port), err)));
+      this.server.once('error', onError);
       this.server.listen(port, host, () => {
-        this.server.off('error', reject);
+        this.server.off('error', onError);
         resolve();
       });
     });

@@ -1,12 +1,15 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { openDatabase } from '../store/index.js';
+import { PolicyLoadError } from '../policy/index.js';
 import { WorkerBus } from '../transport/worker-bus.js';
+import { ConfigError, UnavailableError } from '../util/errors.js';
 import { createLogger } from '../util/logger.js';
 import { LastResort } from '../util/last-resort.js';
 import { AdminEndpoint, type ReloadResult } from './admin.js';
 import type { ServerConfig } from './config.js';
-import { SipwayServer, startedLogFields } from './server.js';
+import { SipwayServer } from './server.js';
+import { listenerLogFields, startedLogFields } from './start-line.js';
 
 /**
  * `sipway serve --workers N`: a primary process that owns nothing on the SIP path and N worker processes that each
@@ -26,18 +29,33 @@ type ToWorker =
 type ToPrimary =
   | { t: 'hello' }
   | { t: 'bus'; port: number }
-  | { t: 'started'; listen: string[] }
-  | { t: 'failed'; error: string }
+  | { t: 'started'; listeners: { listen: string[]; advertised: string[] } }
+  | { t: 'failed'; error: StartFailure }
   | { t: 'reloaded'; id: number; result: ReloadResult };
 
 const WORKER_INDEX_ENV = 'SIPWAY_WORKER_INDEX';
 
-/** A worker could not start (its error names the config field, like a ConfigError of a single process). */
+/** A worker could not start for a reason other than its settings or what they name (e.g. it died). */
 export class WorkerStartError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'WorkerStartError';
   }
+}
+
+/** Why a worker did not start, sent to the primary, which rejects with the same kind of error a single process would. */
+type StartFailure = { kind: 'config' | 'unavailable'; field: string; problem: string } | { kind: 'other'; message: string };
+
+function startFailure(err: unknown): StartFailure {
+  if (err instanceof ConfigError) return { kind: 'config', field: err.field, problem: err.problem };
+  if (err instanceof PolicyLoadError) return { kind: 'config', field: 'policy', problem: err.message };
+  if (err instanceof UnavailableError) return { kind: 'unavailable', field: err.field, problem: err.problem };
+  return { kind: 'other', message: err instanceof Error ? err.message : String(err) };
+}
+
+function startError(f: StartFailure): Error {
+  if (f.kind === 'other') return new WorkerStartError(f.message);
+  return f.kind === 'config' ? new ConfigError(f.field, f.problem) : new UnavailableError(f.field, f.problem);
 }
 /** A worker that dies is restarted; more than this many deaths within RESTART_WINDOW_MS stop the server instead. */
 const MAX_RESTARTS = 5;
@@ -90,7 +108,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     allStarted = resolve;
     failStart = reject;
   });
-  let firstListen: string[] = [];
+  let firstListeners = { listen: [] as string[], advertised: [] as string[] };
 
   const send = (slot: Slot | undefined, msg: ToWorker): void => {
     if (slot && slot.worker.isConnected()) slot.worker.send(msg);
@@ -116,13 +134,13 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
           break;
         case 'started':
           slot.started = true;
-          if (firstListen.length === 0) firstListen = msg.listen;
+          if (firstListeners.listen.length === 0) firstListeners = msg.listeners;
           if (phase === 'starting' && slots.every((s) => s?.started)) allStarted();
           else if (phase === 'running') logger.info({ index }, 'worker restarted');
           break;
         case 'failed':
-          if (phase === 'starting') failStart(new WorkerStartError(msg.error));
-          else logger.error({ index, error: msg.error }, 'worker failed to start');
+          if (phase === 'starting') failStart(startError(msg.error));
+          else logger.error({ index, error: startError(msg.error).message }, 'worker failed to start');
           break;
         case 'reloaded':
           answered(msg.id, worker, msg.result);
@@ -179,22 +197,22 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     process.exit(exitCode);
   };
 
+  // Before any worker: a second server on this host stops here, with nothing listening, instead of taking calls
+  // while `sipway reload` reaches the first.
+  if (config.admin) {
+    const endpoint = new AdminEndpoint({ reload: reloadAll, logger: logger.child({ layer: 'admin' }) });
+    await endpoint.start(config.admin.host, config.admin.port);
+    admin = endpoint;
+  }
   for (let i = 0; i < count; i++) fork(i);
   try {
     await started;
   } catch (err) {
+    await admin?.stop();
     await stopQuietly(slots);
     throw err;
   }
   phase = 'running';
-  if (config.admin) {
-    const at = config.admin;
-    const endpoint = new AdminEndpoint({ reload: reloadAll, logger: logger.child({ layer: 'admin' }) });
-    await endpoint.start(at.host, at.port).then(
-      () => (admin = endpoint),
-      (err: unknown) => logger.error({ err, admin: `${at.host}:${at.port}` }, 'admin endpoint not started'),
-    );
-  }
   const onSignal = (signal: string): void => {
     if (phase === 'stopping') return;
     logger.info({ signal }, 'shutting down');
@@ -205,7 +223,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
   process.on('SIGHUP', () => {
     void reloadAll().then((r) => (r.ok ? logger.info('workers reloaded') : logger.error({ error: r.error }, 'reload failed in a worker')));
   });
-  logger.info({ workers: count, ...startedLogFields(config, firstListen) }, 'sipway started');
+  logger.info({ workers: count, ...startedLogFields(config, firstListeners) }, 'sipway started');
 }
 
 function stopQuietly(slots: Array<Slot | undefined>): Promise<void> {
@@ -275,16 +293,19 @@ export async function runWorker(config: ServerConfig): Promise<void> {
   process.on('disconnect', () => stop(0));
   tell({ t: 'bus', port: await bus.bind() });
   await peers;
-  const candidate = new SipwayServer(config, { worker: { bus, authSecret: init.authSecret, gruuSecret: init.gruuSecret } });
-  new LastResort(candidate.logger).install();
   try {
+    // The constructor too may fail: it reads the TLS files.
+    const candidate = new SipwayServer(config, { worker: { bus, authSecret: init.authSecret, gruuSecret: init.gruuSecret } });
+    new LastResort(candidate.logger).install();
     await candidate.start();
+    server = candidate;
   } catch (err) {
-    tell({ t: 'failed', error: (err as Error).message });
     bus.close();
-    process.exit(1);
+    // Exits once the message is out: the primary reports this error rather than a bare "exited while starting".
+    if (process.connected) process.send!({ t: 'failed', error: startFailure(err) } satisfies ToPrimary, () => process.exit(1));
+    else process.exit(1);
+    return;
   }
-  server = candidate;
-  tell({ t: 'started', listen: server.listeners().map((l) => `${l.transport}:${l.advertised}`) });
+  tell({ t: 'started', listeners: listenerLogFields(server.listeners()) });
 }
 

@@ -31,6 +31,7 @@ import { ServerCore } from './core.js';
 import { formatCplError, putCplScript, SmtpRelayMailer } from '../policy/cpl/index.js';
 import type { CallScriptOptions } from '../policy/cpl-calls.js';
 import { loadConfigFile, type ServerConfig, type TlsConfig } from './config.js';
+import { listenerLogFields, startedLogFields } from './start-line.js';
 
 export interface ServerOverrides {
   clock?: Clock;
@@ -281,9 +282,19 @@ export class SipwayServer {
       this.core.route((req, st) => engine.handle(this.policy ?? defaultPolicy, req, st));
       // A policy that does not load stops the start: better than routing by rules nobody wrote.
       if (c.policy) this.policy = await this.policyLoader.load(c.policy);
+      // Before the SIP listeners: a second server on this host stops here, instead of taking calls while
+      // `sipway reload` reaches the first. Workers leave the endpoint to the primary, which relays reloads to them.
+      const adminAt = this.worker ? false : c.admin;
+      if (adminAt) {
+        const admin = new AdminEndpoint({ reload: () => this.reloadPolicy(), logger: this.logger.child({ layer: 'admin' }) });
+        await admin.start(adminAt.host, adminAt.port);
+        this.admin = admin;
+      }
       await this.transport.start();
       this.flood.start();
     } catch (e) {
+      await this.admin?.stop();
+      this.admin = undefined;
       await this.closeServices();
       throw e;
     }
@@ -303,22 +314,8 @@ export class SipwayServer {
       });
       this.keepalive.start();
     }
-    // Workers leave the admin endpoint to the primary, which relays reloads to each of them.
-    const adminAt = this.worker ? false : c.admin;
-    if (adminAt) {
-      const admin = new AdminEndpoint({ reload: () => this.reloadPolicy(), logger: this.logger.child({ layer: 'admin' }) });
-      // Without its admin endpoint (the port is taken: another server on this host) the server still serves;
-      // SIGHUP reloads the policy too.
-      await admin.start(adminAt.host, adminAt.port).then(
-        () => (this.admin = admin),
-        (err: unknown) => this.logger.error({ err, admin: `${adminAt.host}:${adminAt.port}` }, 'admin endpoint not started'),
-      );
-    }
     this.started = true;
-    this.logger.info(
-      startedLogFields(this.config, this.listeners().map((l) => `${l.transport}:${l.advertised}`)),
-      this.worker ? 'worker started' : 'sipway started',
-    );
+    this.logger.info(startedLogFields(this.config, listenerLogFields(this.listeners())), this.worker ? 'worker started' : 'sipway started');
   }
 
   async stop(): Promise<void> {
@@ -477,17 +474,6 @@ export class SipwayServer {
       'request',
     );
   }
-}
-
-/** What the "started" line says about a server (or, from the cluster primary, about all its workers). */
-export function startedLogFields(config: ServerConfig, listen: string[]): Record<string, unknown> {
-  return {
-    listen,
-    domains: config.domains,
-    // A Redis URL without its credentials.
-    store: config.store === 'sqlite' ? config.dataDir : config.store.replace(/\/\/[^@]*@/, '//***@'),
-    registerAuth: config.auth.register,
-  };
 }
 
 function safe(fn: () => string): string | undefined {

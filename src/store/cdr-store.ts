@@ -292,7 +292,7 @@ export interface OpenCdrStore {
 
 /**
  * The CDR store of a node: `<dataDir>/sipway.db`, the same file as the embedded location store (WAL lets both
- * connections work side by side), also when registrations live in Redis. Throws ConfigError('dataDir') as
+ * connections work side by side), also when registrations live in Redis. Throws UnavailableError('dataDir') as
  * openDatabase does.
  */
 export function openCdrStore(dataDir: string): OpenCdrStore {

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Clock } from '../util/clock.js';
-import { ConfigError } from '../util/errors.js';
+import { UnavailableError } from '../util/errors.js';
 import { type CplStore, RedisCplStore, SqliteCplStore } from './cpl-store.js';
 import { type GatewayStore, RedisGatewayStore, SqliteGatewayStore } from './gateway-store.js';
 import type { LocationStore } from './location-store.js';
@@ -22,7 +22,7 @@ export { MemoryLocationStore } from './memory-location-store.js';
 export { SqliteLocationStore } from './sqlite-location-store.js';
 export { LocationContentionError, RedisLocationStore, type RedisLocationStoreOptions } from './redis-location-store.js';
 export { CorruptRecordError } from './record.js';
-export { DATABASE_FILE, SCHEMA_VERSION, type SqliteDatabase, openDatabase } from './sqlite.js';
+export { DATABASE_FILE, SCHEMA_VERSION, type SqliteDatabase, inspectDatabase, openDatabase } from './sqlite.js';
 export {
   type Subscriber,
   type SubscriberStore,
@@ -94,7 +94,7 @@ export interface Stores {
   close(): Promise<void>;
 }
 
-/** Opens the configured backend; rejects with a ConfigError naming the field when it cannot. */
+/** Opens the configured backend; rejects with an UnavailableError naming the field when it cannot. */
 export async function openStores(config: StoreConfig, clock: Clock, options: OpenStoresOptions = {}): Promise<Stores> {
   const storeOptions = { sweepIntervalMs: options.sweepIntervalMs, onSweepError: options.onError };
   if ('dataDir' in config) {
@@ -151,10 +151,20 @@ export async function openGatewayStore(config: StoreConfig, options: Pick<OpenSt
   return new RedisGatewayStore(redis, { prefix: config.prefix ?? 'sipway:' }, () => redis.quit());
 }
 
-async function connectRedis(url: string, onError: ((err: unknown) => void) | undefined): Promise<Redis> {
+/** Connects to Redis and asks PING within `timeoutMs` (`sipway doctor`); rejects with an UnavailableError naming redisUrl. */
+export async function pingRedis(url: string, timeoutMs: number): Promise<void> {
+  const redis = await connectRedis(url, undefined, timeoutMs);
+  try {
+    await redis.ping();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function connectRedis(url: string, onError: ((err: unknown) => void) | undefined, connectTimeoutMs = 5000): Promise<Redis> {
   // A request fails after a couple of reconnection attempts instead of queueing while Redis is down: a SIP
   // transaction cannot wait for it, it must answer.
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: 5000 });
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, connectTimeout: connectTimeoutMs });
   let connected = false;
   let lastError: Error | undefined;
   redis.on('error', (err: Error) => {
@@ -167,7 +177,7 @@ async function connectRedis(url: string, onError: ((err: unknown) => void) | und
     redis.disconnect();
     // connect() only says "Connection is closed"; the error event carried the reason (ECONNREFUSED, auth...).
     const cause = lastError ?? (err as Error);
-    throw new ConfigError('redisUrl', `cannot connect to ${redactUrl(url)}: ${cause.message}`);
+    throw new UnavailableError('redisUrl', `cannot connect to ${redactUrl(url)}: ${cause.message}`);
   }
   connected = true;
   return redis;

@@ -1,7 +1,7 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { ConfigError } from '../util/errors.js';
+import { UnavailableError } from '../util/errors.js';
 
 export type SqliteDatabase = Database.Database;
 
@@ -101,15 +101,36 @@ export function openDatabase(dataDir: string): SqliteDatabase {
     return db;
   } catch (err) {
     db?.close();
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError('dataDir', `cannot open ${file}: ${(err as Error).message}`);
+    if (err instanceof UnavailableError) throw err;
+    throw new UnavailableError('dataDir', `cannot open ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * What `<dataDir>/sipway.db` holds, read without changing it (no migration, no WAL switch): its schema version and
+ * number of subscribers; undefined when there is no such file. Throws an UnavailableError when it cannot be read.
+ */
+export function inspectDatabase(dataDir: string): { file: string; version: number; subscribers: number | undefined } | undefined {
+  const file = join(dataDir, DATABASE_FILE);
+  if (!existsSync(file)) return undefined;
+  let db: SqliteDatabase | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+    const version = db.pragma('user_version', { simple: true }) as number;
+    // Version 0 is a file no sipway has written to: it has no subscribers table yet.
+    const subscribers = version >= 1 ? (db.prepare('SELECT count(*) AS n FROM subscribers').get() as { n: number }).n : undefined;
+    return { file, version, subscribers };
+  } catch (err) {
+    throw new UnavailableError('dataDir', `cannot read ${file}: ${(err as Error).message}`);
+  } finally {
+    db?.close();
   }
 }
 
 function migrate(db: SqliteDatabase): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) {
-    throw new ConfigError(
+    throw new UnavailableError(
       'dataDir',
       `${db.name} has schema version ${version}, newer than this sipway supports (${SCHEMA_VERSION}); upgrade sipway`,
     );

@@ -2,6 +2,7 @@ import { Server as HttpServer, type IncomingMessage } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer } from 'ws';
+import { bindProblem, UnavailableError } from '../util/errors.js';
 import { normalizeAddress, formatListenSpec } from './address.js';
 import type { ConnectionTable } from './connection-table.js';
 import { SocketConnection, WsConnection, type Connection, type ConnectionContext, type StreamTransport } from './connection.js';
@@ -60,7 +61,7 @@ export class StreamListener {
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(new Error(`cannot listen on ${formatListenSpec(this.spec)}: ${err.message}`));
+      const onError = (err: Error): void => reject(new UnavailableError('listen', bindProblem(formatListenSpec(this.spec), err)));
       this.server.once('error', onError);
       this.server.listen(this.spec.port, this.spec.host, () => {
         this.server.off('error', onError);

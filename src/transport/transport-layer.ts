@@ -244,8 +244,7 @@ export class TransportLayer implements MessageSender {
     if (failed >= 0) {
       await this.closeListeners();
       this.state = 'stopped';
-      const own = failed >= this.udp.length && failed < this.udp.length + this.ownUdp.length;
-      throw new ConfigError(own ? 'transport.workerPorts' : 'listen', ((results[failed] as PromiseRejectedResult).reason as Error).message);
+      throw (results[failed] as PromiseRejectedResult).reason;
     }
     const count = this.workers?.count ?? 0;
     const workerPorts =

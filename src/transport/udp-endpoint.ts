@@ -1,4 +1,5 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { bindProblem, UnavailableError } from '../util/errors.js';
 import { randomToken } from '../util/ids.js';
 import { addressFamily, formatListenSpec } from './address.js';
 import { TransportError, type ListenSpec } from './types.js';
@@ -51,7 +52,9 @@ export class UdpEndpoint {
    */
   bind(exclusive = false): Promise<void> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error): void => reject(new Error(`cannot bind ${formatListenSpec(this.spec)}: ${err.message}`));
+      // A worker's own port is chosen by transport.workerPorts, a shared one by the listener.
+      const field = exclusive ? 'transport.workerPorts' : 'listen';
+      const onError = (err: Error): void => reject(new UnavailableError(field, bindProblem(formatListenSpec(this.spec), err)));
       this.socket.once('error', onError);
       this.socket.bind({ port: this.spec.port, address: this.spec.host, exclusive }, () => {
         this.socket.off('error', onError);

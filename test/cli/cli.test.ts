@@ -19,13 +19,13 @@ test('sipway --help and serve --help', () => {
   assert.match(runCli(['--version']).stdout, /^\d+\.\d+\.\d+/);
 });
 
-test('bad flags and config values exit non-zero with one line naming the field', () => {
+test('bad flags and config values exit 2 with one line naming the field', () => {
   const cases: Array<[string[], number, RegExp]> = [
     [['serve', '--bogus'], 2, /--bogus/],
-    [['serve', '--listen', 'sctp:1.2.3.4:5060'], 1, /^sipway: --listen\[0\]: unknown transport 'sctp'/],
-    [['serve', '--listen', 'udp:127.0.0.1:99999'], 1, /--listen\[0\]: bad port/],
-    [['serve', '--listen', 'tls:127.0.0.1:0'], 1, /tls\.cert/],
-    [['serve', '--log-level', 'loud'], 1, /log\.level/],
+    [['serve', '--listen', 'sctp:1.2.3.4:5060'], 2, /^sipway: --listen: unknown transport 'sctp'/],
+    [['serve', '--listen', 'udp:127.0.0.1:99999'], 2, /--listen: bad port/],
+    [['serve', '--listen', 'tls:127.0.0.1:0'], 2, /tls\.cert/],
+    [['serve', '--log-level', 'loud'], 2, /--log-level/],
     [['frobnicate'], 2, /unknown command 'frobnicate'/],
   ];
   for (const [args, status, re] of cases) {
@@ -42,7 +42,7 @@ test('config file errors name the field', () => {
     const file = path.join(dir, 'c.json');
     writeFileSync(file, JSON.stringify({ listen: ['udp:127.0.0.1:0'], timers: { T1: -5 } }));
     const r = runCli(['serve', '--config', file]);
-    assert.equal(r.status, 1);
+    assert.equal(r.status, 2);
     assert.match(r.stderr, /timers\.T1: must be a number/);
     writeFileSync(file, JSON.stringify({ listne: [] }));
     assert.match(runCli(['serve', '--config', file]).stderr, /listne: unknown setting/);

@@ -11,7 +11,9 @@ import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { labOrSkip, type NetHost, type NetLab } from '../helpers/netns.js';
 import { runCli, startCliServer, type RunningServer } from '../helpers/process.js';
-import { Baresip } from '../helpers/baresip.js';
+import { Baresip, type BaresipEvent } from '../helpers/baresip.js';
+import { LinphonecNs } from '../helpers/linphonec-ns.js';
+import { JsSipPhone, type JsSipEvent } from '../helpers/jssip-browser.js';
 import { createTestCa, type TestCa } from '../helpers/certs.js';
 
 export const DOMAIN = 'sipway.test';
@@ -21,7 +23,7 @@ export const SECOND_SERVER = '10.214.0.1';
 export const NAT_OUTSIDE = '10.213.0.254';
 export const NAT_INSIDE = '192.168.77.1';
 /** Ports of sipway's listeners in the lab (the namespace is private, so fixed ports are safe). */
-export const PORTS = { udp: 5060, tcp: 5060, tls: 5061, ws: 8080 } as const;
+export const PORTS = { udp: 5060, tcp: 5060, tls: 5061, ws: 8080, wss: 8443 } as const;
 /** Bounds every single wait of a call step. */
 export const STEP_MS = 8000;
 
@@ -74,7 +76,7 @@ export interface SipwayInLab {
 
 /**
  * Starts `sipway serve` in `host` with users `<name>@sipway.test` (password `<name>-pw`), listening on `listen`
- * (default UDP, TCP, TLS and WS on the host's main address). TLS uses a certificate from a fresh test CA, which
+ * (default UDP, TCP, TLS, WS and WSS on the host's main address). TLS uses a certificate from a fresh test CA, which
  * sipway also trusts for its own outbound TLS (tls.ca).
  */
 export async function startSipway(el: EdgeLab, users: string[], options: { host?: NetHost; listen?: string[]; extraArgs?: string[] } = {}): Promise<SipwayInLab> {
@@ -86,7 +88,7 @@ export async function startSipway(el: EdgeLab, users: string[], options: { host?
   }
   // libre 1.1 (baresip 1.0) gives up on a challenge set offering any algorithm but MD5.
   const settings: Record<string, unknown> = { auth: { algorithms: ['MD5'] } };
-  const listen = options.listen ?? [`udp:${host.address}:${PORTS.udp}`, `tcp:${host.address}:${PORTS.tcp}`, `tls:${host.address}:${PORTS.tls}`, `ws:${host.address}:${PORTS.ws}`];
+  const listen = options.listen ?? (['udp', 'tcp', 'tls', 'ws', 'wss'] as const).map((t) => `${t}:${host.address}:${PORTS[t]}`);
   let ca: TestCa | undefined;
   if (listen.some((l) => l.startsWith('tls:') || l.startsWith('wss:'))) {
     ca = createTestCa(path.join(el.work, 'ca'));
@@ -126,7 +128,7 @@ export interface PhoneOptions {
 /** A baresip on `host` registered at sipway (digest auth, sipway as outbound proxy), answering calls at once. */
 export async function phone(el: EdgeLab, sipway: SipwayInLab, host: NetHost, user: string, options: PhoneOptions = {}): Promise<Baresip> {
   const transport = options.transport ?? 'udp';
-  const port = transport === 'tls' ? PORTS.tls : PORTS.udp;
+  const port = PORTS[transport];
   return Baresip.start(
     user,
     path.join(el.work, user),
@@ -139,12 +141,19 @@ export async function phone(el: EdgeLab, sipway: SipwayInLab, host: NetHost, use
 /** Runs `body`; a failure carries every agent's SIP trace and sipway's log; always stops the agents. */
 export async function withTranscript(agents: Array<{ name: string; output(): string; stop(): Promise<void> }>, server: RunningServer, body: () => Promise<void>): Promise<void> {
   try {
+    await explained(agents, server, body);
+  } finally {
+    for (const a of agents) await a.stop();
+  }
+}
+
+/** Runs `body`; a failure carries every agent's SIP trace and sipway's log (the tails). */
+export async function explained(agents: Array<{ name: string; output(): string }>, server: RunningServer, body: () => Promise<void>): Promise<void> {
+  try {
     await body();
   } catch (e) {
     const parts = [...agents.map((a) => `--- ${a.name} ---\n${a.output().slice(-7000)}`), `--- sipway (tail) ---\n${server.output().slice(-7000)}`];
     throw new Error(`${(e as Error).message}\n${parts.join('\n')}`, { cause: e });
-  } finally {
-    for (const a of agents) await a.stop();
   }
 }
 
@@ -176,10 +185,7 @@ export async function hangUpBy(from: Baresip): Promise<void> {
  * closed by that BYE, both within STEP_MS.
  */
 export async function hangUp(from: Baresip, to: Baresip): Promise<void> {
-  const toBefore = to.events.length;
-  await hangUpBy(from);
-  const closed = await to.waitForEvent('CALL_CLOSED', STEP_MS, (e) => to.events.indexOf(e) >= toBefore);
-  assert.match(closed.param ?? '', /reset by peer/i, `${to.name}'s call was closed by ${from.name}'s BYE: ${JSON.stringify(closed)}`);
+  await hangUpCall(baresipPhone(from), baresipPhone(to));
 }
 
 /**
@@ -210,5 +216,196 @@ export async function holdAndResume(holder: Baresip, other: Baresip | undefined)
     assert.ok(r.ok, `${holder.name}: ${command} refused: ${r.data}`);
     await other?.waitForOutput(new RegExp(`INVITE sip:[^]*?a=${direction}`), STEP_MS, otherLog);
     await holder.waitForOutput(/SIP\/2\.0 200 [^]*?CSeq: \d+ INVITE/, STEP_MS, holderLog);
+  }
+}
+
+/** Where a phone's SIP trace and its events stood at one moment, to wait for what comes after it. */
+export interface Mark {
+  trace: number;
+  events: number;
+}
+
+/**
+ * A real SIP client of the transport matrix (baresip, linphonec or JsSIP) behind one interface: calls it makes or
+ * answers at once, hold, hang-up, and its SIP trace. Every wait is bounded by STEP_MS.
+ */
+export interface LabPhone {
+  readonly name: string;
+  output(): string;
+  stop(): Promise<void>;
+  mark(): Mark;
+  /** Resolves once a SIP message it received after `since` matches `re` (baresip's and linphonec's traces include what they sent). */
+  received(re: RegExp, since: Mark): Promise<void>;
+  /** Its REGISTER got a 200. */
+  registered(): Promise<void>;
+  /** Dials `target`; resolves when its side of the call is up (the 200 came, the ACK went). */
+  dial(target: string): Promise<void>;
+  /** Resolves once it answered a call that came after `since` and that call's ACK reached it. */
+  answered(since: Mark): Promise<void>;
+  /** Hangs up; resolves when its BYE got a 200. */
+  hangUp(): Promise<void>;
+  /** Resolves once the far end's BYE ended its call after `since`. */
+  endedByFarEnd(since: Mark): Promise<void>;
+  /** Puts the call on hold (`true`) or resumes it; resolves when its re-INVITE got a 200. */
+  hold(on: boolean): Promise<void>;
+}
+
+const OK_TO = (method: string): RegExp => new RegExp(`SIP/2\\.0 200 [^]*?CSeq: \\d+ ${method}`);
+
+export function baresipPhone(b: Baresip): LabPhone {
+  const since = (m: Mark) => (e: BaresipEvent) => b.events.indexOf(e) >= m.events;
+  return {
+    name: b.name,
+    output: () => b.output(),
+    stop: () => b.stop(),
+    mark: () => ({ trace: b.output().length, events: b.events.length }),
+    received: (re, m) => b.waitForOutput(re, STEP_MS, m.trace),
+    // It may register before its ctrl_tcp connection, which would have reported REGISTER_OK.
+    registered: () => b.waitForOutput(OK_TO('REGISTER'), STEP_MS),
+    dial: async (target) => {
+      const before = b.events.length;
+      const r = await b.command('dial', target);
+      assert.ok(r.ok, `${b.name}: dial ${target} refused: ${r.data}`);
+      await establishedBy(b, before);
+    },
+    answered: async (m) => {
+      await establishedBy(b, m.events);
+      await b.waitForOutput(/\nACK sip:/, STEP_MS, m.trace);
+    },
+    hangUp: () => hangUpBy(b),
+    endedByFarEnd: async (m) => {
+      const closed = await b.waitForEvent('CALL_CLOSED', STEP_MS, since(m));
+      assert.match(closed.param ?? '', /reset by peer/i, `${b.name}'s call was closed by the far end's BYE: ${JSON.stringify(closed)}`);
+    },
+    hold: async (on) => {
+      const log = b.output().length;
+      const r = await b.command(on ? 'hold' : 'resume');
+      assert.ok(r.ok, `${b.name}: ${on ? 'hold' : 'resume'} refused: ${r.data}`);
+      await b.waitForOutput(OK_TO('INVITE'), STEP_MS, log);
+    },
+  };
+}
+
+export function linphonecPhone(l: LinphonecNs): LabPhone {
+  const connected = /Call \d+ with \S+ connected\./;
+  const ended = /Call \d+ with \S+ ended/;
+  const mark = (): Mark => ({ trace: l.sipLog().length, events: l.mark() });
+  return {
+    name: l.name,
+    output: () => l.output(),
+    stop: () => l.stop(),
+    mark,
+    received: (re, m) => l.waitForSip(re, STEP_MS, m.trace),
+    registered: () => l.waitRegistered(STEP_MS),
+    dial: async (target) => {
+      const m = l.mark();
+      l.send(`call ${target}`);
+      await l.waitForOutput(connected, STEP_MS, m);
+    },
+    answered: async (m) => {
+      await l.waitForOutput(connected, STEP_MS, m.events);
+      await l.waitForSip(/\nACK sip:/, STEP_MS, m.trace);
+    },
+    hangUp: async () => {
+      const m = mark();
+      l.send('terminate');
+      await l.waitForSip(OK_TO('BYE'), STEP_MS, m.trace);
+      await l.waitForOutput(ended, STEP_MS, m.events);
+    },
+    endedByFarEnd: (m) => l.waitForOutput(ended, STEP_MS, m.events),
+    hold: async (on) => {
+      const m = mark();
+      l.send(on ? 'pause' : 'resume');
+      await l.waitForSip(OK_TO('INVITE'), STEP_MS, m.trace);
+    },
+  };
+}
+
+export function jssipPhone(w: JsSipPhone): LabPhone {
+  const after = (m: Mark) => (e: JsSipEvent) => w.events.indexOf(e) >= m.events;
+  const mark = (): Mark => ({ trace: w.events.length, events: w.events.length });
+  const got = (re: RegExp, m: Mark): Promise<unknown> => w.waitForEvent('ws-in', STEP_MS, (e) => after(m)(e) && re.test(e.data ?? ''));
+  return {
+    name: w.name,
+    output: () => w.output(),
+    stop: () => w.stop(),
+    mark,
+    received: async (re, m) => {
+      await got(re, m);
+    },
+    registered: async () => {
+      await w.waitForEvent('registered', STEP_MS);
+    },
+    dial: async (target) => {
+      const m = mark();
+      await w.call(target);
+      await w.waitForEvent('confirmed', STEP_MS, after(m));
+    },
+    // A UAS session is confirmed by the ACK only.
+    answered: async (m) => {
+      await w.waitForEvent('confirmed', STEP_MS, after(m));
+    },
+    hangUp: async () => {
+      const m = mark();
+      await w.hangup();
+      await got(OK_TO('BYE'), m);
+    },
+    endedByFarEnd: async (m) => {
+      const e = await w.waitForEvent('ended', STEP_MS, after(m));
+      assert.equal(e.originator, 'remote', `${w.name}'s call was ended by the far end's BYE: ${JSON.stringify(e)}`);
+    },
+    hold: async (on) => {
+      const m = mark();
+      await w.hold(on);
+      await got(OK_TO('INVITE'), m);
+    },
+  };
+}
+
+/** `caller` dials `target`; `callee` answers at once and gets the ACK. */
+export async function call(caller: LabPhone, callee: LabPhone, target: string): Promise<void> {
+  const since = callee.mark();
+  await caller.dial(target);
+  await callee.answered(since);
+}
+
+/** `from` hangs up: its BYE gets a 200 and ends `to`'s call. */
+export async function hangUpCall(from: LabPhone, to: LabPhone): Promise<void> {
+  const since = to.mark();
+  await from.hangUp();
+  await to.endedByFarEnd(since);
+}
+
+/** `holder` puts the call on hold and takes it back: each re-INVITE reaches `other` (sendonly, then sendrecv) and gets a 200. */
+export async function holdAndResumeCall(holder: LabPhone, other: LabPhone): Promise<void> {
+  for (const [on, direction] of [[true, 'sendonly'], [false, 'sendrecv']] as const) {
+    const since = other.mark();
+    await holder.hold(on);
+    await other.received(new RegExp(`INVITE sip:[^]*?a=${direction}`), since);
+  }
+}
+
+/** A phone of the matrix: which client, over which transport (JsSIP speaks only WebSocket, the others not). */
+export type PhoneKind = { client: 'baresip' | 'linphonec'; transport: 'udp' | 'tcp' | 'tls' } | { client: 'jssip'; transport: 'ws' | 'wss' };
+
+/**
+ * Starts a `kind` phone as `user` on `host`, registered at sipway over its transport, answering calls at once and
+ * helping nobody past a NAT: baresip as shipped, linphonec as a plain phone (no NAT helper, no GRUU), JsSIP as
+ * shipped (its Contact under `.invalid`, no GRUU). Over TLS and WSS it trusts the lab's CA.
+ */
+export async function startLabPhone(el: EdgeLab, sipway: SipwayInLab, host: NetHost, user: string, kind: PhoneKind): Promise<LabPhone> {
+  const dir = path.join(el.work, user);
+  const password = `${user}-pw`;
+  switch (kind.client) {
+    case 'baresip':
+      return baresipPhone(await phone(el, sipway, host, user, { transport: kind.transport }));
+    case 'linphonec': {
+      const account = { user, domain: DOMAIN, password, proxy: `sip:${SERVER}:${PORTS[kind.transport]}`, autoAnswer: true, plain: true, transport: kind.transport, caFile: sipway.ca?.caFile };
+      return linphonecPhone(await LinphonecNs.start(user, dir, account, host));
+    }
+    case 'jssip': {
+      const account = { uri: `sip:${user}@${DOMAIN}`, password, wsUrl: `${kind.transport}://${SERVER}:${PORTS[kind.transport]}`, autoAnswer: true };
+      return jssipPhone(await JsSipPhone.start(user, host, dir, account, kind.transport === 'wss' ? sipway.ca?.caFile : undefined));
+    }
   }
 }

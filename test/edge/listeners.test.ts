@@ -3,8 +3,8 @@
  * socket it leaves from: the datagram's source address is the listener facing the receiver, a request's top Via
  * sent-by is that address, and the Record-Route entry the receiver will use as its next hop names it too (the top
  * one for the request's receiver, the bottom one for a response's receiver; two entries when a request changes
- * listener). tshark in sipway's namespace checks every datagram on the wire while two baresip phones call each
- * other and hang up from each side.
+ * listener). A capture in sipway's namespace (tcpdump, read by tshark) checks every datagram on the wire while two
+ * baresip phones call each other and hang up from each side.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,7 +78,7 @@ async function twoListeners(el: EdgeLab, listeners: string[], place: { alice: ()
       const wrong = complaints(listeners, capture.datagrams);
       const wire = `messages that do not name their socket:\n${wrong.join('\n') || '(none)'}\n--- all that sipway sent ---\n${sent.map(describe).join('\n')}`;
       if (callError) throw new Error(`${(callError as Error).message.split('\n')[0]}\n${wire}`, { cause: callError });
-      assert.ok(sent.length >= 10, `tshark saw sipway send ${sent.length} messages`);
+      assert.ok(sent.length >= 10, `the capture saw sipway send ${sent.length} messages`);
       assert.deepEqual(wrong, [], wire);
     });
   } finally {

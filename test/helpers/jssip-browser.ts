@@ -8,7 +8,7 @@
  * JsSIP 3.13 ships CommonJS sources only; `jssipBundle` joins them (with `debug`, `events`, `sdp-transform`) into
  * one browser script, resolving `require` calls the way a bundler would (the package.json `browser` field first).
  */
-import { type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -118,10 +118,16 @@ export class Chromium {
     });
   }
 
-  /** Starts chromium on `host` with a fresh profile in `dir` (fake microphone, auto-granted media permission). */
-  static launch(host: NetHost, dir: string): Chromium {
+  /**
+   * Starts chromium on `host` with a fresh profile in `dir` (fake microphone, auto-granted media permission). Its
+   * HOME is `dir/home`, whose NSS database (where Chromium on Linux takes the trust anchors a user added) trusts
+   * `caFile` when given, so that the page's wss:// connection verifies the server's certificate like any other.
+   */
+  static launch(host: NetHost, dir: string, caFile?: string): Chromium {
     const binary = requireTool('chromium', 'chromium');
-    mkdirSync(dir, { recursive: true });
+    const home = path.join(dir, 'home');
+    mkdirSync(home, { recursive: true });
+    if (caFile) trustCa(home, caFile);
     const args = [
       '--headless',
       '--no-sandbox',
@@ -142,7 +148,7 @@ export class Chromium {
       '--remote-debugging-pipe',
       'about:blank',
     ];
-    const child = host.spawn(binary, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
+    const child = host.spawn(binary, args, { cwd: dir, env: { ...process.env, HOME: home }, stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'] });
     return new Chromium(child, child.stdio[3] as Writable, child.stdio[4] as Readable);
   }
 
@@ -210,6 +216,15 @@ export class Chromium {
   }
 }
 
+/** A new NSS database in `home/.pki/nssdb` trusting `caFile` to issue server certificates (certutil, libnss3-tools). */
+function trustCa(home: string, caFile: string): void {
+  const certutil = requireTool('certutil', 'libnss3-tools');
+  const db = `sql:${path.join(home, '.pki', 'nssdb')}`;
+  mkdirSync(path.join(home, '.pki', 'nssdb'), { recursive: true });
+  execFileSync(certutil, ['-N', '-d', db, '--empty-password'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10000 });
+  execFileSync(certutil, ['-A', '-d', db, '-n', 'sipway test CA', '-t', 'C,,', '-i', caFile], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10000 });
+}
+
 /** What the page reports: JsSIP UA and session events, and every WebSocket frame (`ws-in`, `ws-out`). */
 export interface JsSipEvent {
   type: string;
@@ -270,6 +285,9 @@ window.startPhone = function (account) {
     for (const name of ['progress', 'accepted', 'confirmed', 'ended', 'failed', 'hold', 'unhold']) {
       session.on(name, (ev) => report({ type: name, originator: ev && ev.originator, cause: ev && ev.cause }));
     }
+    for (const name of ['peerconnection:createofferfailed', 'peerconnection:createanswerfailed', 'peerconnection:setlocaldescriptionfailed', 'peerconnection:setremotedescriptionfailed']) {
+      session.on(name, (error) => report({ type: name, cause: String(error) }));
+    }
     session.on('peerconnection', (ev) => {
       ev.peerconnection.addEventListener('iceconnectionstatechange', () => report({ type: 'ice', state: ev.peerconnection.iceConnectionState }));
     });
@@ -281,6 +299,8 @@ window.call = function (target) {
   window.ua.call(target, { mediaConstraints: { audio: true, video: false } });
 };
 window.hangup = function () { window.session.terminate(); };
+window.hold = function () { window.session.hold(); };
+window.unhold = function () { window.session.unhold(); };
 `;
 
 /** A JsSIP phone in its own Chromium on a lab host. */
@@ -294,8 +314,9 @@ export class JsSipPhone {
     private readonly sessionId: string,
   ) {}
 
-  static async start(name: string, host: NetHost, dir: string, account: JsSipAccount): Promise<JsSipPhone> {
-    const browser = Chromium.launch(host, dir);
+  /** Starts Chromium on `host` and JsSIP in its page; with `caFile` the browser trusts that CA (for wss://). */
+  static async start(name: string, host: NetHost, dir: string, account: JsSipAccount, caFile?: string): Promise<JsSipPhone> {
+    const browser = Chromium.launch(host, dir, caFile);
     try {
       const { targetInfos } = (await browser.send('Target.getTargets')) as { targetInfos: Array<{ targetId: string; type: string }> };
       const page = targetInfos.find((t) => t.type === 'page');
@@ -355,6 +376,11 @@ export class JsSipPhone {
   /** Ends the current call (BYE once confirmed, CANCEL or a rejection before). */
   async hangup(): Promise<void> {
     await this.evaluate('hangup()');
+  }
+
+  /** Puts the current call on hold (a re-INVITE with a=sendonly) or takes it back (a=sendrecv). */
+  async hold(on: boolean): Promise<void> {
+    await this.evaluate(on ? 'hold()' : 'unhold()');
   }
 
   /** Resolves with the first event (already received or future) of `type` that `match` accepts. */

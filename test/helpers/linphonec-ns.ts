@@ -1,8 +1,8 @@
 /**
- * A headless linphonec (Debian 12: linphone-cli 5.1) on a lab host (test/helpers/netns.ts): SIP over UDP bound to one
- * address of the host's network namespace, no video, WAV files instead of a sound card, control through linphonec's
- * own commands on stdin and its answers on stdout ("Call 1 with sip:bob@sipway.test connected."). liblinphone's log,
- * SIP messages included, goes to a file for failure messages.
+ * A headless linphonec (Debian 12: linphone-cli 5.1) on a lab host (test/helpers/netns.ts): SIP over UDP, TCP or
+ * TLS bound to one address of the host's network namespace, no video, WAV files instead of a sound card, control
+ * through linphonec's own commands on stdin and its answers on stdout ("Call 1 with sip:bob@sipway.test connected.").
+ * liblinphone's log, SIP messages included, goes to a file for failure messages.
  */
 import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,9 @@ export interface LinphonecAccount {
   /** Answer incoming calls at once (linphonec -a). */
   autoAnswer?: boolean;
   /** The only SIP transport it listens on and uses toward the proxy (default udp). */
-  transport?: 'udp' | 'tcp';
+  transport?: 'udp' | 'tcp' | 'tls';
+  /** CA file it trusts for TLS (it verifies the proxy's certificate chain; see configText for the name). */
+  caFile?: string;
   /**
    * Behave like a plain phone: no NAT helper (by default liblinphone re-registers with the received/rport its
    * REGISTER's answer names as Contact) and no GRUU (by default its dialogs use the pub-gruu as Contact).
@@ -106,6 +108,15 @@ export class LinphonecNs {
     }
   }
 
+  /** Resolves once the SIP messages it logged, from offset `since` of `sipLog()` on, match `re`, bounded by `timeoutMs`. */
+  async waitForSip(re: RegExp, timeoutMs: number, since = 0): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!re.test(this.sipLog().slice(since))) {
+      if (Date.now() > deadline) throw new Error(`linphonec ${this.name}: its SIP log did not match ${re} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Asks `status register` until linphonec reports its account registered, bounded by `timeoutMs`. */
   async waitRegistered(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
@@ -138,14 +149,17 @@ export class LinphonecNs {
  * account registering through `proxy` and routing every request there (reg_route). No STUN/ICE: nothing in the
  * configuration helps liblinphone past the NAT, so what it sends is its own default behaviour.
  */
-function configText(address: string, a: LinphonecAccount, transport: 'udp' | 'tcp'): string {
+function configText(address: string, a: LinphonecAccount, transport: 'udp' | 'tcp' | 'tls'): string {
   const proxy = a.proxy.replace(/^sip:/, '');
   return [
     '[sip]',
     `bind_address=${address}`,
     `sip_port=${transport === 'udp' ? SIP_PORT : 0}`,
     `sip_tcp_port=${transport === 'tcp' ? SIP_PORT : 0}`,
-    'sip_tls_port=0',
+    `sip_tls_port=${transport === 'tls' ? SIP_PORT + 1 : 0}`,
+    // The certificate chain is verified, not the name: liblinphone 5.1's mbedtls 2 matches only DNS entries of the
+    // subjectAltName ("CN-mismatch" for the lab's proxy, named by its address in an IP entry).
+    ...(a.caFile ? [`root_ca=${a.caFile}`, 'verify_server_certs=1', 'verify_server_cn=0'] : []),
     'guess_hostname=0',
     'register_only_when_network_is_up=0',
     'use_ipv6=0',

@@ -28,7 +28,14 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   baresip: 'baresip',
   linphonec: 'linphone-cli',
   openssl: 'openssl',
+  ip: 'iproute2',
+  iptables: 'iptables',
+  tshark: 'tshark',
+  tcpdump: 'tcpdump',
+  chromium: 'chromium',
+  certutil: 'libnss3-tools',
   python3: 'python3',
+  'systemd-analyze': 'systemd',
 };
 
 /** CI=true (as CI systems and the developers' guide's clone check set it): a missing peer is a failure there. */
@@ -65,6 +72,25 @@ export function skipWithout(...names: string[]): string | undefined {
   if (inCi()) return undefined;
   const missing = names.filter((n) => toolPath(n) === undefined);
   return missing.length === 0 ? undefined : missing.map((n) => notInstalled(n)).join('; ');
+}
+
+/**
+ * Runs the sipway CLI to completion without blocking this process, for commands that talk to servers the test runs
+ * in this process (runCli would freeze them while it waits).
+ */
+export function runCliAsync(args: string[], timeoutMs = 30000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
 /**
@@ -113,7 +139,9 @@ export async function startCliServer(args: string[], timeoutMs = 15000, where: {
   // Two workers unless a test says otherwise: every CLI test then crosses the worker bus, whatever the machine's
   // core count (the default, one worker per core, would make that differ between machines).
   const workers = args.includes('--workers') ? [] : ['--workers', process.env.SIPWAY_TEST_WORKERS ?? '2'];
-  const argv = [...nodeArgs, CLI, 'serve', ...args, ...workers];
+  // Servers of tests running side by side would all want the default admin port, and a taken one stops the start.
+  const admin = args.includes('--admin') ? [] : ['--admin', 'off'];
+  const argv = [...nodeArgs, CLI, 'serve', ...args, ...workers, ...admin];
   const options = { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...where.env } };
   const child = host ? host.spawn(process.execPath, argv, options) : spawn(process.execPath, argv, options);
   let out = '';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cplCommand } from '../../src/cli/cpl.js';
-import { UsageError } from '../../src/cli/usage-error.js';
+import { CommandFailed, UsageError } from '../../src/cli/usage-error.js';
 import { CLI, runCli } from '../helpers/process.js';
 import { projectRoot } from '../helpers/paths.js';
 
@@ -14,7 +14,7 @@ interface Result {
   stderr: string;
 }
 
-/** Calls the command function in process, printing what `sipway` would (UsageError: one line, exit 2). */
+/** Calls the command function in process, printing what `sipway` would (UsageError: one line, exit 2; CommandFailed: exit 1). */
 async function direct(args: string[], input = ''): Promise<Result> {
   let stdout = '';
   let stderr = '';
@@ -22,8 +22,8 @@ async function direct(args: string[], input = ''): Promise<Result> {
   try {
     return { status: await cplCommand(args, io), stdout, stderr };
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    return { status: 2, stdout, stderr: stderr + `sipway: ${e.message}\n` };
+    if (!(e instanceof UsageError) && !(e instanceof CommandFailed)) throw e;
+    return { status: e instanceof UsageError ? 2 : 1, stdout, stderr: stderr + `sipway: ${e.message}\n` };
   }
 }
 
@@ -54,7 +54,7 @@ describe(`sipway cpl (${dispatched ? 'through the sipway command' : 'cplCommand 
     assert.equal((await sipway(['list', 'other.example', '--data', data])).stdout, '');
     assert.equal((await sipway(['del', 'alice@example.com', '--data', data])).stdout.trim(), 'deleted the CPL script of alice@example.com');
     const again = await sipway(['del', 'alice@example.com', '--data', data]);
-    assert.deepEqual([again.status, again.stderr.trim()], [2, 'sipway: cpl del: alice@example.com has no CPL script']);
+    assert.deepEqual([again.status, again.stderr.trim()], [1, 'sipway: cpl del: alice@example.com has no CPL script']);
   });
 
   it('put refuses an invalid script, printing every error as FILE:LINE:COLUMN, and stores nothing', async () => {
@@ -79,7 +79,7 @@ describe(`sipway cpl (${dispatched ? 'through the sipway command' : 'cplCommand 
       `sipway: cpl: ${file}:6:7: <proxy> output 'busy' appears twice (first at line 5)`,
       `sipway: cpl: ${file}:7:7: <proxy> output 'success' is not valid (it takes busy, noanswer, redirection, failure, default)`,
     ]);
-    assert.equal((await sipway(['get', 'bob@example.com', '--data', data])).status, 2);
+    assert.equal((await sipway(['get', 'bob@example.com', '--data', data])).status, 1, 'nothing stored');
   });
 
   it('put reads standard input with -; check validates without a store', async () => {
@@ -97,7 +97,7 @@ describe(`sipway cpl (${dispatched ? 'through the sipway command' : 'cplCommand 
       [['get'], 'sipway: cpl get: missing USER@DOMAIN'],
       [['get', 'alice@example.com', 'extra'], "sipway: cpl get: unexpected argument 'extra'"],
       [['frob'], "sipway: cpl: unknown action 'frob' (put, get, del, list, check)"],
-      [['get', 'not an address'], "sipway: cpl: 'not an address' is not a valid address of record (expected user@domain)"],
+      [['get', 'not an address'], "sipway: cpl get: 'not an address' is not a valid address of record (expected user@domain)"],
       [['put', 'alice@example.com', path.join(dir, 'missing.xml')], `sipway: cpl: cannot read ${path.join(dir, 'missing.xml')}: ENOENT`],
     ];
     for (const [args, message] of cases) {

@@ -340,3 +340,21 @@ class WsPhone {
     }
   }
 }
+
+test('a Request-URI aliased by a Kamailio edge (add_contact_alias) goes to the alias, which is taken out', async () => {
+  const h = await startProxy();
+  try {
+    const bob = (await h.ua('bob')).serve();
+    const alice = await h.ua('alice');
+    const inv = invite(alice, { to: `sip:bob@192.168.1.5:5060;alias=127.0.0.1~${bob.port}~1` });
+    alice.send(inv, h.port);
+    const got = await bob.request('INVITE');
+    assert.equal(got.message.uri.toString(), 'sip:bob@192.168.1.5:5060', 'the alias is handled and removed (handle_ruri_alias)');
+    assert.equal((await alice.response(inv.callId, 200)).status, 200);
+    const bad = invite(alice, { to: 'sip:bob@192.168.1.5:5060;alias=not-an-address~5060~1' });
+    alice.send(bad, h.port);
+    assert.ok((await alice.response(bad.callId)).status >= 400, 'a malformed alias is no destination');
+  } finally {
+    await h.stop();
+  }
+});

@@ -8,7 +8,7 @@ import { LocationContentionError, RedisLocationStore } from '../../src/store/red
 import { RedisSubscriberStore } from '../../src/store/redis-subscriber-store.js';
 import { FakeClock } from '../../src/util/clock.js';
 import { randomToken } from '../../src/util/ids.js';
-import { ConfigError } from '../../src/util/errors.js';
+import { UnavailableError } from '../../src/util/errors.js';
 import { startRedisServer, type RedisServer } from './redis-server.js';
 import { skipWithout } from '../helpers/process.js';
 import { binding, locationStoreSuite, subscriber, subscriberStoreSuite, upsert } from './suites.js';
@@ -182,12 +182,12 @@ describe('Redis stores on a redis-server of their own', { skip: skipWithout('red
       assert.equal(clock.pending, 0);
     });
 
-    it('rejects with a ConfigError naming redisUrl when Redis is unreachable', async () => {
+    it('rejects with an UnavailableError naming redisUrl when Redis is unreachable', async () => {
       const port = await closedPort();
       await assert.rejects(
         openStores({ redisUrl: `redis://:hunter2@127.0.0.1:${port}` }, new FakeClock()),
         (err: unknown) =>
-          err instanceof ConfigError &&
+          err instanceof UnavailableError &&
           /^redisUrl: cannot connect to redis:\/\/:\*\*\*@127\.0\.0\.1:\d+.*ECONNREFUSED/.test(err.message) &&
           !err.message.includes('hunter2'),
       );

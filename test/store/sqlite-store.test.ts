@@ -11,7 +11,7 @@ import { DATABASE_FILE, SCHEMA_VERSION, type SqliteDatabase, openDatabase } from
 import { SqliteLocationStore } from '../../src/store/sqlite-location-store.js';
 import { SqliteSubscriberStore } from '../../src/store/sqlite-subscriber-store.js';
 import { FakeClock } from '../../src/util/clock.js';
-import { ConfigError } from '../../src/util/errors.js';
+import { UnavailableError } from '../../src/util/errors.js';
 import { binding, locationStoreSuite, subscriber, subscriberStoreSuite, upsert } from './suites.js';
 
 function tempDir(): string {
@@ -75,7 +75,7 @@ describe('sqlite database', () => {
     db.close();
     assert.throws(
       () => openDatabase(dir),
-      (err: unknown) => err instanceof ConfigError && /dataDir: .*newer than this sipway/.test(err.message),
+      (err: unknown) => err instanceof UnavailableError && /dataDir: .*newer than this sipway/.test(err.message),
     );
     rmSync(dir, { recursive: true, force: true });
   });
@@ -85,7 +85,7 @@ describe('sqlite database', () => {
     writeFileSync(join(dir, DATABASE_FILE), 'this is not sqlite'.repeat(100));
     assert.throws(
       () => openDatabase(dir),
-      (err: unknown) => err instanceof ConfigError && /dataDir: cannot open .*sipway\.db/.test(err.message),
+      (err: unknown) => err instanceof UnavailableError && /dataDir: cannot open .*sipway\.db/.test(err.message),
     );
     rmSync(dir, { recursive: true, force: true });
   });

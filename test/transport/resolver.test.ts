@@ -384,6 +384,15 @@ test('SERVFAIL and a refused port move on to the next server at once', async () 
   assert.equal(failing.queries.length, 2);
 });
 
+test('a server the socket cannot even connect to (no route, bad address) moves on to the next, it does not crash', async () => {
+  const live = await startDnsServer({ zone: EXAMPLE });
+  const clock = new FakeClock();
+  // A link-local address without a zone: connect() fails with EINVAL, as it fails with ENETUNREACH on a host
+  // with no route to its resolver.
+  const resolver = new DnsSipResolver({ servers: ['[fe80::1]:53', live.address], clock, timeoutMs: TIMEOUT_MS });
+  assert.deepEqual(brief(await resolver.resolve(sip('sip:plain.example.com:5060'))), ['udp 192.0.2.50:5060 plain.example.com']);
+});
+
 test('a truncated UDP answer is asked again over TCP; a large SRV set is bounded', async () => {
   const zone: Zone = {
     '_sip._tcp.big.example.com': Array.from({ length: 24 }, (_, i) => ({

@@ -6,7 +6,7 @@ import { createResponse, type SipRequest } from '../../src/message/index.js';
 import { responseDestination } from '../../src/transport/response-route.js';
 import { TransportLayer } from '../../src/transport/transport-layer.js';
 import { TransportError, type TransportName } from '../../src/transport/types.js';
-import { ConfigError } from '../../src/util/errors.js';
+import { ConfigError, UnavailableError } from '../../src/util/errors.js';
 import { skipWithout } from '../helpers/process.js';
 import { asResponse, Inbox, parse, request, selfSignedCert, spec, startLayer, within } from './harness.js';
 
@@ -28,10 +28,10 @@ test('a tls: or wss: listener without certificate or key is a ConfigError from s
   await assert.rejects(garbage.start(), (e: unknown) => e instanceof ConfigError && e.field === 'tls.cert');
 });
 
-test('a port already in use is a ConfigError naming the listener', async () => {
+test('a port already in use is an UnavailableError naming the listener', async () => {
   const { port } = await startLayer({ listen: [spec('tcp')] });
   const clash = new TransportLayer({ listen: [spec('udp'), spec('tcp', '127.0.0.1', port('tcp'))] });
-  await assert.rejects(clash.start(), (e: unknown) => e instanceof ConfigError && e.field === 'listen' && e.message.includes(`tcp:127.0.0.1:${port('tcp')}`));
+  await assert.rejects(clash.start(), (e: unknown) => e instanceof UnavailableError && e.field === 'listen' && e.problem === `tcp:127.0.0.1:${port('tcp')} is in use (another sipway?)`);
 });
 
 /** Two layers on one transport: A sends B a request, B answers over the same flow. */
