@@ -177,7 +177,8 @@ export class StreamFramer {
       // Once Content-Length is known the message's size is too: one last allocation of exactly that.
       const size =
         this.headLength >= 0 ? this.headLength + this.bodyLength : Math.min(this.limits.maxMessageSize, Math.max(needed, INITIAL_CAPACITY, (this.buffer?.length ?? 0) * 2));
-      const grown = Buffer.allocUnsafe(Math.max(size, needed));
+      // Not from Node's shared pool: a slow peer's small buffer would keep a whole 8 KB pool slab alive.
+      const grown = Buffer.allocUnsafeSlow(Math.max(size, needed));
       if (this.buffer !== undefined) this.buffer.copy(grown, 0, 0, this.buffered);
       this.buffer = grown;
     }
