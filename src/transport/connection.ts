@@ -117,11 +117,6 @@ export abstract class Connection {
     });
   }
 
-  /** Whether this connection was accepted from a peer rather than opened by us. */
-  get inbound(): boolean {
-    return this.origin.inbound;
-  }
-
   /** Open and writable: neither side has started to close it. */
   get isOpen(): boolean {
     return this.state === 'open' && this.writable;
@@ -138,6 +133,8 @@ export abstract class Connection {
   close(): void {
     if (this.state !== 'open') return;
     this.state = 'closing';
+    // Closing is our decision; what the peer still sends is not held to the read deadline.
+    this.deadline.stop();
     this.end();
     this.graceTimer = this.ctx.clock.setTimer(CLOSE_GRACE_MS, () => this.destroy());
   }

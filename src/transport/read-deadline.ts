@@ -11,6 +11,7 @@ import type { Clock, TimerHandle } from '../util/clock.js';
 export class ReadDeadline {
   private startedAt: number | undefined;
   private timer: TimerHandle | undefined;
+  private stopped = false;
 
   constructor(
     private readonly clock: Clock,
@@ -18,9 +19,9 @@ export class ReadDeadline {
     private readonly expired: () => void,
   ) {}
 
-  /** A message has begun now (no-op while one is already running). */
+  /** A message has begun now (no-op while one is already running, and once stopped). */
   begin(): void {
-    if (this.startedAt !== undefined) return;
+    if (this.startedAt !== undefined || this.stopped) return;
     this.startedAt = this.clock.now();
     if (this.timer === undefined) this.arm(this.timeoutMs);
   }
@@ -34,7 +35,9 @@ export class ReadDeadline {
     return this.startedAt !== undefined;
   }
 
+  /** For good: the connection is closing. */
   stop(): void {
+    this.stopped = true;
     this.startedAt = undefined;
     this.timer?.cancel();
     this.timer = undefined;
