@@ -22,11 +22,9 @@ import { projectRoot } from '../test/helpers/paths.js';
 import { Children, treeCpuMs, treeMemory } from './e2e/procs.js';
 import { percentile, runLoad, startUas, type LoadResult } from './e2e/sipp.js';
 import { DOMAIN, ensureTools, startServer, type BenchServer, type Role, type ServerName, type ServerOptions } from './e2e/servers.js';
+import { envNumber } from './env.js';
 
-const env = (name: string, fallback: number): number => {
-  const v = Number(process.env[name]);
-  return Number.isFinite(v) && v > 0 ? v : fallback;
-};
+const env = envNumber;
 const list = (name: string, fallback: string): number[] => (process.env[name] ?? fallback).split(',').map(Number).filter((n) => n > 0);
 
 const SECONDS = env('BENCH_SECONDS', 3);

@@ -49,7 +49,11 @@ export interface ServerConfig {
     forceRport: boolean;
     maxConnectionsPerSource: number;
     maxConnections: number;
+    /** Of maxConnections, the places kept for addresses with an established flow; a tenth when absent. */
+    reservedConnections?: number;
     idleTimeoutMs: number;
+    /** From the first byte of a stream message until it is complete (Kamailio's tcp_msg_read_timeout). */
+    messageReadTimeoutMs: number;
     udpBufferBytes: number;
     /** The first of the workers' own UDP ports (TransportLayerOptions.workerPorts); false: none. */
     workerPorts: number | false;
@@ -129,7 +133,7 @@ export function defaultConfig(): ServerConfig {
     log: { level: 'info' },
     limits: { ...DEFAULT_LIMITS },
     timers: { T1: 500, T2: 4000, T4: 5000 },
-    transport: { forceRport: false, maxConnectionsPerSource: 32, maxConnections: 10000, idleTimeoutMs: 120000, udpBufferBytes: 4 * 1024 * 1024, workerPorts: false },
+    transport: { forceRport: false, maxConnectionsPerSource: 32, maxConnections: 10000, idleTimeoutMs: 120000, messageReadTimeoutMs: 10000, udpBufferBytes: 4 * 1024 * 1024, workerPorts: false },
     maxTransactions: 100000,
     supported: ['path', 'outbound', 'gruu'],
     nodeId: os.hostname() || 'sipway',
@@ -362,8 +366,10 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
               throw new ConfigError('transport.workerPorts', 'must be false or the first worker port (1-65535)');
             }
             c.transport.workerPorts = v as number | false;
-          } else if (k === 'maxConnectionsPerSource' || k === 'maxConnections' || k === 'idleTimeoutMs' || k === 'udpBufferBytes') {
+          } else if (k === 'maxConnectionsPerSource' || k === 'maxConnections' || k === 'idleTimeoutMs' || k === 'udpBufferBytes' || k === 'messageReadTimeoutMs') {
             c.transport[k] = num(v, `transport.${k}`, 1);
+          } else if (k === 'reservedConnections') {
+            c.transport.reservedConnections = num(v, 'transport.reservedConnections', 0);
           } else throw new ConfigError(`transport.${k}`, 'unknown setting');
         }
         break;
@@ -530,6 +536,10 @@ export function finishConfig(c: ServerConfig): ServerConfig {
     throw new ConfigError('tls.cert', `listener ${secure[0]!.transport}:${secure[0]!.host}:${secure[0]!.port} needs tls.cert and tls.key (PEM files)`);
   }
   if (c.timers.T2 < c.timers.T1) throw new ConfigError('timers.T2', 'must not be smaller than T1');
+  const reserved = c.transport.reservedConnections;
+  if (reserved !== undefined && (!Number.isInteger(reserved) || reserved >= c.transport.maxConnections)) {
+    throw new ConfigError('transport.reservedConnections', `must be a whole number below transport.maxConnections (${c.transport.maxConnections})`);
+  }
   const r = c.registrar;
   if (r.maxExpires < r.minExpires) throw new ConfigError('registrar.maxExpires', 'must not be smaller than registrar.minExpires');
   if (r.defaultExpires < r.minExpires || r.defaultExpires > r.maxExpires) {

@@ -2,9 +2,11 @@ import type { IncomingMessage } from 'node:http';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { WebSocket, type ClientOptions } from 'ws';
-import { hostPort } from './address.js';
-import { SocketConnection, WsConnection, type Connection, type ConnectionContext, type StreamTransport } from './connection.js';
+import { hostPort, normalizeAddress } from './address.js';
+import type { AdmissionSlot } from './connection-admission.js';
+import { SocketConnection, WsConnection, type Connection, type ConnectionContext, type ConnectionOrigin, type StreamTransport } from './connection.js';
 import { TransportError } from './types.js';
+import { WS_RECEIVE_LIMITS } from './ws-frames.js';
 
 export interface ClientTls {
   rejectUnauthorized: boolean;
@@ -26,6 +28,8 @@ export interface DialOptions {
   tls: ClientTls;
   timeoutMs: number;
   ctx: ConnectionContext;
+  /** The place the connection holds in the connection limits. */
+  slot: AdmissionSlot;
 }
 
 /** Opens an outbound connection; rejects with TransportError('connect') on failure or after `timeoutMs`. */
@@ -49,16 +53,22 @@ export function dial(o: DialOptions): Promise<Connection> {
       resolve(conn);
     };
     const common = { host: o.address, port: o.port, localAddress: o.localAddress };
+    // The peer is the one dialled; only the local end is read from the socket, once connected.
+    const origin = (socket: Socket | undefined): ConnectionOrigin => ({
+      ends: { remoteAddress: o.address, remotePort: o.port, localAddress: normalizeAddress(socket?.localAddress), localPort: socket?.localPort ?? 0 },
+      slot: o.slot,
+      inbound: false,
+    });
     switch (o.transport) {
       case 'tcp': {
-        const socket = tcpConnect(common, () => succeed(new SocketConnection('tcp', socket, o.ctx)));
+        const socket = tcpConnect(common, () => succeed(new SocketConnection('tcp', socket, origin(socket), o.ctx)));
         abort = () => socket.destroy();
         socket.once('error', fail);
         break;
       }
       case 'tls': {
         const socket = tlsConnect({ ...common, ...o.tls, servername: o.servername }, () =>
-          succeed(new SocketConnection('tls', socket, o.ctx)),
+          succeed(new SocketConnection('tls', socket, origin(socket), o.ctx)),
         );
         abort = () => socket.destroy();
         socket.once('error', fail);
@@ -73,11 +83,12 @@ export function dial(o: DialOptions): Promise<Connection> {
           ...o.tls,
           servername: o.servername,
           maxPayload: o.ctx.limits.maxMessageSize,
+          ...WS_RECEIVE_LIMITS,
         };
         const ws = new WebSocket(`${scheme}://${hostPort(o.address, o.port)}/`, 'sip', options);
         let socket: Socket | undefined;
         ws.once('upgrade', (res: IncomingMessage) => (socket = res.socket));
-        ws.once('open', () => succeed(new WsConnection(scheme, ws, socket!, o.ctx)));
+        ws.once('open', () => succeed(new WsConnection(scheme, ws, socket!, origin(socket), o.ctx)));
         ws.on('error', fail);
         abort = () => ws.terminate();
         break;

@@ -3,14 +3,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { WebSocketServer } from 'ws';
 import { bindProblem, UnavailableError } from '../util/errors.js';
-import { normalizeAddress, formatListenSpec } from './address.js';
-import type { ConnectionTable } from './connection-table.js';
-import { SocketConnection, WsConnection, type Connection, type ConnectionContext, type StreamTransport } from './connection.js';
+import { formatListenSpec } from './address.js';
+import type { ConnectionAdmission } from './connection-admission.js';
+import { socketEnds, SocketConnection, WsConnection, type Connection, type ConnectionContext, type ConnectionOrigin, type StreamTransport } from './connection.js';
+import { WS_RECEIVE_LIMITS } from './ws-frames.js';
 import type { ListenSpec } from './types.js';
 
 export interface StreamListenerSetup {
   ctx: ConnectionContext;
-  table: ConnectionTable;
+  admission: ConnectionAdmission;
   /** Required for tls and wss listeners. */
   secureContext: SecureContext | undefined;
   /** Whether TLS clients are asked for a certificate, and whether one is required (TlsOptions.verifyClient). */
@@ -18,7 +19,6 @@ export interface StreamListenerSetup {
   /** Bound on the TLS and WebSocket handshakes of an accepted socket. */
   handshakeTimeoutMs: number;
   accepted(conn: Connection): void;
-  rejected(): void;
 }
 
 /** RFC 7118 §4.1: the handshake must negotiate the `sip` subprotocol; returns the client's spelling of it. */
@@ -37,7 +37,7 @@ export class StreamListener {
   private readonly transport: StreamTransport;
   private upgrades: HttpServer | undefined;
   /** Sockets handed to the HTTP parser, waiting for their WebSocket upgrade. */
-  private readonly pendingUpgrades = new WeakMap<Socket, (conn: Connection) => void>();
+  private readonly pendingUpgrades = new WeakMap<Socket, { origin: ConnectionOrigin; established: (conn: Connection) => void }>();
   private readonly handshaking = new Set<Socket>();
   private bound: { address: string; port: number } | undefined;
 
@@ -81,41 +81,57 @@ export class StreamListener {
   }
 
   private accept(raw: Socket): void {
-    const source = normalizeAddress(raw.remoteAddress);
     raw.on('error', () => undefined);
-    if (!this.setup.table.admit(source)) {
-      this.setup.rejected();
+    const counters = this.setup.ctx.counters;
+    // The peer's address is read now or never: a socket reset before we got to it has none (its bytes go unread).
+    const ends = socketEnds(raw);
+    if (!ends) {
+      counters.connectionsLostBeforeAccept++;
       raw.destroy();
       return;
     }
-    raw.once('close', () => this.setup.table.release(source));
+    const slot = this.setup.admission.admit(ends.remoteAddress, () => raw.destroy());
+    if (!slot) {
+      raw.destroy();
+      return;
+    }
+    raw.once('close', () => slot.release());
     try {
-      this.establish(raw);
+      this.establish(raw, { ends, slot, inbound: true });
     } catch {
       // Nothing thrown while setting up a peer's connection may escape the accept callback.
       raw.destroy();
     }
   }
 
-  private establish(raw: Socket): void {
+  private establish(raw: Socket, origin: ConnectionOrigin): void {
     if (this.transport === 'tcp') {
-      this.setup.accepted(new SocketConnection('tcp', raw, this.setup.ctx));
+      this.setup.accepted(new SocketConnection('tcp', raw, origin, this.setup.ctx));
       return;
     }
-    const deadline = this.setup.ctx.clock.setTimer(this.setup.handshakeTimeoutMs, () => raw.destroy());
+    const counters = this.setup.ctx.counters;
+    let done = false;
+    const failed = (): void => {
+      if (done) return;
+      done = true;
+      counters.handshakeFailures++;
+      raw.destroy();
+    };
+    const deadline = this.setup.ctx.clock.setTimer(this.setup.handshakeTimeoutMs, failed);
     this.handshaking.add(raw);
     raw.once('close', () => {
       deadline.cancel();
       this.handshaking.delete(raw);
     });
     const established = (conn: Connection): void => {
+      done = true;
       deadline.cancel();
       this.handshaking.delete(raw);
       this.setup.accepted(conn);
     };
     const secure = this.transport === 'tls' || this.transport === 'wss';
     if (!secure) {
-      this.pendingUpgrades.set(raw, established);
+      this.pendingUpgrades.set(raw, { origin, established });
       this.upgrades!.emit('connection', raw);
       return;
     }
@@ -126,19 +142,20 @@ export class StreamListener {
       requestCert: verify !== 'none',
       rejectUnauthorized: verify === 'require',
     });
-    tls.on('error', () => raw.destroy());
+    // Before 'secure' an error is a failed handshake (garbage, a refused certificate); after it, the flow's end.
+    tls.on('error', () => (done ? raw.destroy() : failed()));
     // 'secure' is the server-side handshake completion event of a TLSSocket (what tls.Server builds on).
     tls.once('secure', () => {
       // 'request': a client may come without a certificate, but not with one that does not verify.
       if (verify === 'request' && !tls.authorized && Object.keys(tls.getPeerCertificate()).length > 0) {
-        tls.destroy();
+        failed();
         return;
       }
       if (this.transport === 'tls') {
-        established(new SocketConnection('tls', tls, this.setup.ctx));
+        established(new SocketConnection('tls', tls, origin, this.setup.ctx));
         return;
       }
-      this.pendingUpgrades.set(tls, established);
+      this.pendingUpgrades.set(tls, { origin, established });
       this.upgrades!.emit('connection', tls);
     });
   }
@@ -148,17 +165,19 @@ export class StreamListener {
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: this.setup.ctx.limits.maxMessageSize,
+      ...WS_RECEIVE_LIMITS,
       handleProtocols: (offered) => sipSubprotocol(offered) ?? false,
     });
     http.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      const established = this.pendingUpgrades.get(socket);
+      const pending = this.pendingUpgrades.get(socket);
       const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',');
-      if (!established || sipSubprotocol(offered) === undefined) {
+      if (!pending || sipSubprotocol(offered) === undefined) {
+        this.setup.ctx.counters.handshakeFailures++;
         socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
         return;
       }
       wss.handleUpgrade(req, socket, head, (ws) => {
-        established(new WsConnection(this.transport as 'ws' | 'wss', ws, socket, this.setup.ctx));
+        pending.established(new WsConnection(this.transport as 'ws' | 'wss', ws, socket, pending.origin, this.setup.ctx));
       });
     });
     // A plain HTTP request on a SIP WebSocket port: tell the client what this port speaks.
@@ -166,7 +185,10 @@ export class StreamListener {
       res.writeHead(426, { Upgrade: 'websocket', Connection: 'close', 'Sec-WebSocket-Protocol': 'sip' });
       res.end();
     });
-    http.on('clientError', (_err, socket: Socket) => socket.destroy());
+    http.on('clientError', (_err, socket: Socket) => {
+      this.setup.ctx.counters.handshakeFailures++;
+      socket.destroy();
+    });
     return http;
   }
 }

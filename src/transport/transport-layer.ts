@@ -2,9 +2,7 @@ import { channel } from 'node:diagnostics_channel';
 import { lookup } from 'node:dns/promises';
 import type { RemoteInfo } from 'node:dgram';
 import {
-  createResponse,
   parseMessage,
-  reasonPhrase,
   resolveLimits,
   serialize,
   type AnyMessage,
@@ -22,9 +20,11 @@ import { ListenerSet } from './listener-set.js';
 import { listenerSecureContext, clientTls } from './tls-settings.js';
 import { WorkerFlows } from './worker-flows.js';
 import { Verdict, type FloodGuard } from './flood-guard.js';
+import { ConnectionAdmission } from './connection-admission.js';
 import { ConnectionTable, peerKey } from './connection-table.js';
 import { isOnlyNewlines, type Connection, type ConnectionContext, type ConnectionEvents, type StreamTransport } from './connection.js';
-import { DEFAULT_PORTS, isReliableTransport, responseDestination, viaTransport } from './response-route.js';
+import { DEFAULT_PORTS, isReliableTransport, viaTransport } from './response-route.js';
+import { faultAnswer, rateLimitedAnswer } from './fault-answer.js';
 import { dial, type ClientTls } from './stream-client.js';
 import { StreamListener } from './stream-listener.js';
 import {
@@ -37,6 +37,7 @@ import {
   type TlsOptions,
   type TransportName,
 } from './types.js';
+import { transportCounters, type TransportStats } from './transport-stats.js';
 import { UdpEndpoint, type DatagramHandler } from './udp-endpoint.js';
 import { replaceTopVia, stampVia, viaDestination } from './via-stamp.js';
 import type { FlowInfo, WorkerLink } from './worker-bus.js';
@@ -62,6 +63,10 @@ export interface TransportLayerOptions {
   destinationFilter?: (address: string) => boolean;
   maxConnectionsPerSource?: number;
   maxConnections?: number;
+  /** Of maxConnections, the places kept for addresses with an established flow (default a tenth). */
+  reservedConnections?: number;
+  /** From the first byte of a stream message until it is complete (and from accept to the first one), default 10 s. */
+  messageReadTimeoutMs?: number;
   /** UDP socket receive/send buffer asked of the kernel; default 4 MiB (see UdpEndpoint). */
   udpBufferBytes?: number;
   idleTimeoutMs?: number;
@@ -82,20 +87,7 @@ export interface TransportLayerOptions {
   workerPorts?: number;
 }
 
-export interface TransportStats {
-  /** Messages parsed and handed to the receiver. */
-  received: number;
-  sent: number;
-  parseErrors: number;
-  dropped: number;
-  badRequestsAnswered: number;
-  /** Messages that arrived here but belong to another worker's call, passed on to it. */
-  passedToWorkers: number;
-  connectionsOpen: number;
-  connectionsRejected: number;
-  /** Messages the flood guard kept out (over budget, or from a banned source). */
-  floodDropped: number;
-}
+export type { TransportStats } from './transport-stats.js';
 
 export const RECEIVE_CHANNEL = 'sipway:transport:receive';
 export const SEND_CHANNEL = 'sipway:transport:send';
@@ -122,7 +114,6 @@ const sendChannel = channel(SEND_CHANNEL);
  * over TCP when we listen on TCP, with the top Via rewritten to say so.
  */
 const MAX_UDP_REQUEST = 1300;
-const MAX_REASON_LENGTH = 100;
 
 interface Resolved {
   address: string;
@@ -142,9 +133,10 @@ export class TransportLayer implements MessageSender {
   private readonly logger: Logger;
   private readonly limits: MessageLimits;
   private readonly table: ConnectionTable;
+  private readonly admission: ConnectionAdmission;
   private readonly ctx: ConnectionContext;
   private readonly connectTimeoutMs: number;
-  private readonly counters = { received: 0, sent: 0, parseErrors: 0, dropped: 0, badRequestsAnswered: 0, passedToWorkers: 0, connectionsRejected: 0, floodDropped: 0 };
+  private readonly counters = transportCounters();
   /** Set when this is one of several workers. */
   private readonly workers: WorkerLink | undefined;
   /** Other workers' connections (with workers only). */
@@ -171,13 +163,14 @@ export class TransportLayer implements MessageSender {
     this.bound = new ListenerSet(this.clock, options.advertisedHost);
     this.clientTls = clientTls(options.tls, options.tlsRejectUnauthorized);
     this.workers = options.workers && options.workers.count > 1 ? options.workers : undefined;
-    this.table = new ConnectionTable(
-      {
-        maxConnections: positive('maxConnections', options.maxConnections, 10_000),
-        maxConnectionsPerSource: positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 32),
-      },
-      this.workers ? (conn, open) => this.workers!.announceFlow(open, flowInfo(conn)) : undefined,
-    );
+    const maxConnections = positive('maxConnections', options.maxConnections, 10_000);
+    const reservedConnections = options.reservedConnections ?? Math.floor(maxConnections / 10);
+    if (!Number.isInteger(reservedConnections) || reservedConnections < 0 || reservedConnections >= maxConnections) {
+      throw new ConfigError('reservedConnections', `must be a whole number from 0 to maxConnections - 1 (${maxConnections - 1}), not ${reservedConnections}`);
+    }
+    const maxConnectionsPerSource = positive('maxConnectionsPerSource', options.maxConnectionsPerSource, 32);
+    this.admission = new ConnectionAdmission({ maxConnections, maxConnectionsPerSource, reservedConnections }, this.clock, this.counters);
+    this.table = new ConnectionTable(this.workers ? (conn, open) => this.workers!.announceFlow(open, flowInfo(conn)) : undefined);
     this.remote = this.workers ? new WorkerFlows(this.workers, this.table) : undefined;
     const events: ConnectionEvents = {
       message: (conn, bytes) => {
@@ -192,7 +185,9 @@ export class TransportLayer implements MessageSender {
       events,
       clock: this.clock,
       idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, 120_000),
+      messageReadTimeoutMs: positive('messageReadTimeoutMs', options.messageReadTimeoutMs, 10_000),
       limits: this.limits,
+      counters: this.counters,
       flowTag: this.workers ? `w${this.workers.index}.` : undefined,
     };
   }
@@ -213,12 +208,11 @@ export class TransportLayer implements MessageSender {
         this.streams.push(
           new StreamListener(spec, {
             ctx: this.ctx,
-            table: this.table,
+            admission: this.admission,
             secureContext,
             verifyClient: this.options.tls?.verifyClient ?? 'none',
             handshakeTimeoutMs: this.connectTimeoutMs,
             accepted: (conn) => this.table.add(conn),
-            rejected: () => this.counters.connectionsRejected++,
           }),
         );
       }
@@ -345,7 +339,7 @@ export class TransportLayer implements MessageSender {
   }
 
   stats(): TransportStats {
-    return { ...this.counters, connectionsOpen: this.table.size };
+    return { ...this.counters, connectionsOpen: this.table.size, socketsOpen: this.admission.sockets };
   }
 
   async send(message: AnyMessage, destination?: Destination, serialized?: Buffer): Promise<void> {
@@ -423,19 +417,10 @@ export class TransportLayer implements MessageSender {
     return false;
   }
 
-  /** 503 + Retry-After to a request over its source's budget (never to an ACK, never to what does not parse). */
+  /** 503 + Retry-After to a request over its source's budget (flood.action '503'). */
   private refuse(bytes: Buffer, source: MessageSource, retryAfter: number): void {
-    const parsed = parseMessage(bytes, { limits: this.limits });
-    const req = parsed.ok ? parsed.message : undefined;
-    if (!req?.isRequest || req.method === 'ACK') return;
-    req.source = source;
-    try {
-      stampVia(req, source.address, source.port, this.options.forceRport === true);
-      const res = createResponse(req, 503, { reason: 'Service Unavailable - rate limited', headers: [['Retry-After', String(retryAfter)]] });
-      this.send(res, responseDestination(req)).catch(() => undefined);
-    } catch {
-      // A request without a usable Via cannot be answered; it is dropped like the rest.
-    }
+    const answer = rateLimitedAnswer(bytes, source, retryAfter, this.limits, this.options.forceRport === true);
+    if (answer) this.send(answer.response, answer.destination).catch(() => undefined);
   }
 
   /** A message another worker received for a call this worker owns (WorkerBusHandler.delivered). */
@@ -527,29 +512,16 @@ export class TransportLayer implements MessageSender {
     }
   }
 
-  /**
-   * A request that could be read far enough is answered statelessly with the status the fault calls for and a reason
-   * phrase naming it (like Kamailio's sanity module), so that the sender learns what is wrong; anything else is dropped.
-   */
+  /** A request read far enough gets the stateless answer its fault calls for (faultAnswer); anything else is dropped. */
   private answerOrDrop(message: AnyMessage | undefined, error: ParseError, source: MessageSource): Promise<void> {
-    // §17: an ACK is never answered.
-    if (!message?.isRequest || message.method === 'ACK') {
+    const answer = faultAnswer(message, error, source, this.options.forceRport === true);
+    if (!answer) {
       this.counters.dropped++;
       return Promise.resolve();
     }
-    message.source = source;
-    let destination: Destination;
-    try {
-      stampVia(message, source.address, source.port, this.options.forceRport === true);
-      destination = responseDestination(message);
-    } catch {
-      // No usable top Via: answer where the packet came from.
-      destination = { transport: source.transport as TransportName, address: source.address, port: source.port, flowId: source.flowId };
-    }
-    const response = createResponse(message, error.status, { reason: faultReason(error) });
     this.counters.badRequestsAnswered++;
-    return this.send(response, destination).catch((err: unknown) => {
-      this.logger.debug({ err, destination }, 'could not answer an unparsable request');
+    return this.send(answer.response, answer.destination).catch((err: unknown) => {
+      this.logger.debug({ err, destination: answer.destination }, 'could not answer an unparsable request');
     });
   }
 
@@ -587,10 +559,13 @@ export class TransportLayer implements MessageSender {
     const literal = this.literalTarget(dest);
     if (literal) return literal;
     const servername = dest.address;
+    // An empty host would be looked up as the machine's own name (Node's dns.lookup(''), with a null address).
+    if (servername === '') throw new TransportError('connect', 'no host to send to', dest);
     if (isInvalidName(servername)) throw new TransportError('connect', `${servername} is under .invalid and never resolves (RFC 6761)`, dest);
     let address: string;
     try {
       address = (await lookup(servername)).address;
+      if (!address) throw new Error('no address');
     } catch (err) {
       throw new TransportError('connect', `cannot resolve ${servername}: ${(err as Error).message}`, dest);
     }
@@ -641,9 +616,9 @@ export class TransportLayer implements MessageSender {
   }
 
   private async dial(transport: StreamTransport, target: Resolved, port: number): Promise<Connection> {
-    if (!this.table.admit(undefined)) {
-      throw new TransportError('connect', 'connection limit (maxConnections) reached', { transport, address: target.address, port });
-    }
+    // Connections we open are established from the start, so never evicted.
+    const slot = this.admission.admit(undefined, () => undefined);
+    if (!slot) throw new TransportError('connect', 'connection limit (maxConnections) reached', { transport, address: target.address, port });
     const listener = this.bound.streamEntryFor(transport, target.address);
     let conn: Connection;
     try {
@@ -656,12 +631,12 @@ export class TransportLayer implements MessageSender {
         tls: this.clientTls,
         timeoutMs: this.connectTimeoutMs,
         ctx: this.ctx,
+        slot,
       });
     } catch (err) {
-      this.table.release(undefined);
+      slot.release();
       throw err;
     }
-    void conn.closed.then(() => this.table.release(undefined));
     if (this.state !== 'running' || !conn.isOpen) {
       conn.destroy();
       throw new TransportError('connect', `${transport} connection to ${hostPort(target.address, port)} closed while it was being set up`);
@@ -733,11 +708,6 @@ function isResponseBytes(bytes: Buffer): boolean {
   return bytes.length > 4 && bytes[0] === 0x53 && bytes[1] === 0x49 && bytes[2] === 0x50 && bytes[3] === 0x2f;
 }
 
-/** `Bad Request - missing Call-ID`: printable ASCII only (the fault text may quote the peer's bytes), at most 100 chars. */
-function faultReason(error: ParseError): string {
-  const text = `${reasonPhrase(error.status)} - ${error.reason}`.replace(/[^\x20-\x7e]+/g, '?');
-  return text.length > MAX_REASON_LENGTH ? text.slice(0, MAX_REASON_LENGTH) : text;
-}
 
 function positive(field: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;

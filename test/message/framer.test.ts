@@ -84,3 +84,58 @@ test('a header section or body over the limits is an error, not unbounded buffer
   b.framer.push(wire(INVITE_LINES.slice(0, 3), 'x'.repeat(200)));
   assert.equal(b.out.errors[0]?.error.status, 513);
 });
+
+test('a message trickled one byte per read is held in one buffer that never outgrows the limit', () => {
+  const limits = resolveLimits();
+  const { framer, out } = collector(limits);
+  let largest = 0;
+  for (let i = 0; i < stream.length; i++) {
+    framer.push(stream.subarray(i, i + 1));
+    assert.ok(framer.heldBuffers <= 1, `${framer.heldBuffers} buffers held after byte ${i}`);
+    largest = Math.max(largest, framer.heldBytes);
+  }
+  assert.equal(out.messages.length, 4);
+  assert.deepEqual(out.messages[2], mpart);
+  assert.ok(largest <= Math.max(invite.length, ok.length, mpart.length) * 2, `${largest} bytes held for messages under ${mpart.length}`);
+  assert.equal(framer.heldBuffers, 0, 'nothing is held between messages');
+  assert.equal(framer.heldBytes, 0);
+});
+
+test('a header section trickled past the limit is refused at the limit with its lines for a 513', () => {
+  const limits = resolveLimits();
+  const { framer, out } = collector(limits);
+  const start = Buffer.from('INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/TCP client.example.com;branch=z9hG4bK-big\r\n');
+  for (let i = 0; i < start.length; i++) framer.push(start.subarray(i, i + 1));
+  const filler = Buffer.from('X-Filler: ' + 'y'.repeat(80) + '\r\n');
+  let pushed = start.length;
+  while (out.errors.length === 0) {
+    for (let i = 0; i < filler.length && out.errors.length === 0; i++, pushed++) {
+      framer.push(filler.subarray(i, i + 1));
+      assert.ok(framer.heldBuffers <= 1 && framer.heldBytes <= limits.maxMessageSize, `held ${framer.heldBuffers} buffers, ${framer.heldBytes} bytes`);
+    }
+  }
+  assert.equal(pushed, limits.maxMessageSize + 1, 'refused at the first byte over the limit');
+  const { error, head } = out.errors[0]!;
+  assert.equal(error.status, 513);
+  assert.equal(error.reason, `header section larger than the limit of ${limits.maxMessageSize} bytes`);
+  assert.ok(head, 'the complete lines are handed over for an answer');
+  assert.ok(head.subarray(0, start.length).equals(start));
+  assert.equal(head[head.length - 1], 0x0a, 'only complete lines');
+  assert.equal(framer.heldBytes, 0, 'nothing is held after the error');
+});
+
+test('a message in one read is handed on in place; one in pieces is copied once into a buffer of its size', () => {
+  const raw: Buffer[] = [];
+  const framer = new StreamFramer({ message: (b) => raw.push(b), ping: () => undefined, error: () => undefined });
+  const whole = Buffer.concat([invite, ok]);
+  framer.push(whole);
+  assert.equal(raw.length, 2);
+  assert.ok(raw.every((m) => m.buffer === whole.buffer), 'slices of the read, not copies');
+  assert.equal(framer.heldBuffers, 0);
+  const pieces = collector();
+  pieces.framer.push(invite.subarray(0, 10));
+  pieces.framer.push(invite.subarray(10, invite.length - 5));
+  assert.equal(pieces.framer.heldBytes, invite.length, 'sized to the message once Content-Length is known');
+  pieces.framer.push(invite.subarray(invite.length - 5));
+  assert.deepEqual(pieces.out.messages[0], invite);
+});

@@ -21,6 +21,16 @@ export function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Prom
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Polls a condition the test cannot await directly (what the server side has seen), bounded. */
+export async function eventually(what: string, condition: () => boolean): Promise<void> {
+  await within(
+    (async () => {
+      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 2));
+    })(),
+    what,
+  );
+}
+
 export const loopbackOnly = (address: string): boolean => address === '127.0.0.1' || address === '::1';
 
 /** A queue that hands items to waiters in order. */
@@ -165,8 +175,8 @@ export class TcpPeer {
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
   }
 
-  static async open(port: number, host = '127.0.0.1'): Promise<TcpPeer> {
-    const socket = connect(port, host);
+  static async open(port: number, host = '127.0.0.1', localAddress?: string): Promise<TcpPeer> {
+    const socket = connect({ port, host, localAddress });
     await within(new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject)), 'tcp connect');
     after(() => socket.destroy());
     return new TcpPeer(socket);

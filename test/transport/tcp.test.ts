@@ -5,17 +5,7 @@ import { createResponse, parseMessage, type SipRequest } from '../../src/message
 import { responseDestination } from '../../src/transport/response-route.js';
 import { TransportError } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/clock.js';
-import { asResponse, Inbox, parse, request, spec, startLayer, TcpPeer, within } from './harness.js';
-
-/** Polls a condition the test cannot await directly (the server side of a close), bounded. */
-async function eventually(what: string, condition: () => boolean): Promise<void> {
-  await within(
-    (async () => {
-      while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
-    })(),
-    what,
-  );
-}
+import { asResponse, eventually, Inbox, parse, request, spec, startLayer, TcpPeer, within } from './harness.js';
 
 const tcpVia = (branch: string): string => `SIP/2.0/TCP client.example.com:5070;branch=z9hG4bK-${branch}`;
 
@@ -183,9 +173,11 @@ test('the per-source connection limit refuses the connection over it and counts 
   assert.equal(layer.stats().connectionsOpen, 2);
 });
 
-test('the total connection limit applies too', async () => {
-  const { layer, port } = await startLayer({ listen: [spec('tcp')], maxConnections: 1 });
-  await TcpPeer.open(port('tcp'));
+test('the total connection limit applies too, once every connection has delivered a message', async () => {
+  const { layer, inbox, port } = await startLayer({ listen: [spec('tcp')], maxConnections: 1 });
+  const first = await TcpPeer.open(port('tcp'));
+  await first.write(request({ via: tcpVia('established') }));
+  await inbox.next();
   const second = await TcpPeer.open(port('tcp'));
   await within(second.closed, 'the connection over the limit to be closed');
   assert.equal(layer.stats().connectionsRejected, 1);

@@ -65,7 +65,8 @@ test('stray CRLF keep-alives on UDP are ignored silently', async () => {
   await peer.send(request({ callId: 'after-keepalive@example.com' }), port('udp'));
   assert.equal((await inbox.next()).callId, 'after-keepalive@example.com');
   assert.equal(peer.inbox.size, 0);
-  assert.deepEqual({ ...layer.stats(), sent: 0 }, { received: 1, sent: 0, parseErrors: 0, dropped: 0, badRequestsAnswered: 0, passedToWorkers: 0, connectionsOpen: 0, connectionsRejected: 0 });
+  const { received, parseErrors, dropped, badRequestsAnswered } = layer.stats();
+  assert.deepEqual({ received, parseErrors, dropped, badRequestsAnswered }, { received: 1, parseErrors: 0, dropped: 0, badRequestsAnswered: 0 });
 });
 
 test('an unparsable request is answered 400 with a reason naming the fault, to received:rport', async () => {
