@@ -44,7 +44,7 @@ export function defaultFloodGuardConfig(): FloodGuardConfig {
       other: { rate: 100, burst: 500 },
     },
     // A runaway account (a stolen password, a looping PBX) is held back; a busy trunk account needs a higher budget.
-    perAccount: { rate: 100, burst: 500 },
+    perAccount: { rate: 200, burst: 1000 },
     failedLookupCost: 5,
     banAfter: 500,
     banWindowMs: 10_000,

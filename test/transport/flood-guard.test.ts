@@ -128,10 +128,10 @@ async function source(address: string): Promise<{ socket: dgram.Socket; got: Sip
   return { socket, got };
 }
 
-function request(method: string, from: dgram.Socket, n: number): Buffer {
+function request(method: string, from: dgram.Socket, n: number, target = 'sip:nobody@sipway.test'): Buffer {
   const a = from.address();
   return Buffer.from(
-    `${method} sip:nobody@sipway.test SIP/2.0\r\nVia: SIP/2.0/UDP ${a.address}:${a.port};branch=z9hG4bK-f${n};rport\r\nMax-Forwards: 70\r\n` +
+    `${method} ${target} SIP/2.0\r\nVia: SIP/2.0/UDP ${a.address}:${a.port};branch=z9hG4bK-f${n};rport\r\nMax-Forwards: 70\r\n` +
       `From: <sip:x@example.org>;tag=${n}\r\nTo: <sip:nobody@sipway.test>\r\nCall-ID: flood-${a.address}-${n}\r\nCSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`,
   );
 }
@@ -144,12 +144,14 @@ test('on the wire: a flooding source is refused and banned while another source 
     const started = Date.now();
     for (let i = 0; i < 2000; i++) {
       flooder.socket.send(request('INVITE', flooder.socket, i), ts.port, '127.0.0.1');
-      if (i % 40 === 0) legit.socket.send(request('OPTIONS', legit.socket, i), ts.port, '127.0.0.1');
-      if (i % 100 === 0) await new Promise((r) => setImmediate(r));
+      // The other source asks the server itself (a lookup that finds nobody would cost it extra tokens).
+      if (i % 40 === 0) legit.socket.send(request('OPTIONS', legit.socket, i, 'sip:sipway.test'), ts.port, '127.0.0.1');
+      // Paced, so that the kernel's socket buffers (net.core.rmem_max) drop nothing: what is measured is the guard.
+      if (i % 20 === 0) await new Promise((r) => setTimeout(r, 2));
     }
     const sendingMs = Date.now() - started;
     await new Promise((r) => setTimeout(r, 500));
-    assert.equal(legit.got.filter((r) => r.status === 404 || r.status === 200 || r.status === 403).length, 50, 'every OPTIONS of the other source answered');
+    assert.equal(legit.got.filter((r) => r.status === 200).length, 50, 'every OPTIONS of the other source answered');
     assert.equal(ts.server.flood.isBanned('127.0.0.2'), true);
     // Final answers are retransmitted until ACKed (Timer G): count calls, not messages.
     const answered = new Set(flooder.got.filter((r) => r.status >= 200).map((r) => r.callId)).size;
