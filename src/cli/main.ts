@@ -11,6 +11,7 @@ import { RELOAD_HELP, reloadCommand } from './reload.js';
 import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gateway.js';
 import { DOCTOR_HELP, doctorCommand } from './doctor.js';
 import { PING_HELP, pingCommand } from './ping.js';
+import { BANS_HELP, bansCommand } from './bans.js';
 
 const VERSION = '0.1.0';
 
@@ -29,6 +30,7 @@ Commands:
   gateway          add, delete, enable, disable and list PSTN gateways
   route            add, delete and list prefix routes to gateway groups (least-cost routing)
   reload           load the running server's routing policy and gateways again
+  bans             list the sources the running server has banned for flooding, or lift a ban
   help [command]   show help for a command
 
 Options:
@@ -54,6 +56,7 @@ const COMMANDS: Record<string, Command> = {
   gateway: { help: GATEWAY_HELP, run: (args) => gatewayCommand(args) },
   route: { help: ROUTE_HELP, run: (args) => routeCommand(args) },
   reload: { help: RELOAD_HELP, run: reloadCommand },
+  bans: { help: BANS_HELP, run: bansCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {

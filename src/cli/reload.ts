@@ -1,7 +1,5 @@
-import http from 'node:http';
-import { defaultConfig, loadConfigFile, parseAdminAddress } from '../server/config.js';
+import { ADMIN_FLAGS, adminAddress, adminRequest } from './admin-client.js';
 import { parseCommandLine } from './args.js';
-import { UsageError } from './usage-error.js';
 
 export const RELOAD_HELP = `Usage: sipway reload [--admin HOST:PORT | --config FILE]
 
@@ -15,44 +13,24 @@ Options:
   --config FILE       the server's config file, for its admin address`;
 
 export async function reloadCommand(args: string[]): Promise<number> {
-  const { values } = parseCommandLine('reload', { args, options: { admin: { type: 'string' }, config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseCommandLine('reload', { args, options: { ...ADMIN_FLAGS, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     console.log(RELOAD_HELP);
     return 0;
   }
-  const admin = values.admin !== undefined ? parseAdminAddress(values.admin, '--admin') : (values.config !== undefined ? loadConfigFile(values.config) : defaultConfig()).admin;
-  if (!admin) throw new UsageError("--config: the server's admin endpoint is off (admin: false); send it SIGHUP instead");
-  let answer: { status: number; body: string };
+  const admin = adminAddress(values, 'send it SIGHUP instead');
+  let answer: Awaited<ReturnType<typeof adminRequest>>;
   try {
-    answer = await post(admin.host, admin.port, '/reload');
+    answer = await adminRequest(admin, 'POST', '/reload');
   } catch (e) {
     console.error(`sipway: no server answers on ${admin.host}:${admin.port}: ${(e as Error).message}`);
     return 1;
   }
-  let result: { ok?: unknown; error?: unknown };
-  try {
-    result = JSON.parse(answer.body) as typeof result;
-  } catch {
-    result = { ok: false, error: `unexpected answer (HTTP ${answer.status})` };
-  }
+  const result = answer.body ?? { ok: false, error: `unexpected answer (HTTP ${answer.status})` };
   if (result.ok === true) {
     console.log('routing policy reloaded');
     return 0;
   }
   console.error(`sipway: policy not reloaded, the previous one keeps running:\n${String(result.error)}`);
   return 1;
-}
-
-function post(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, path, method: 'POST', timeout: 60_000 }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-    req.end();
-  });
 }

@@ -6,15 +6,31 @@ import { hostPort } from '../transport/index.js';
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
 
-export interface AdminOptions {
+/** A source the flood guard has banned (docs/security.md), as the admin endpoint lists it. */
+export interface BanEntry {
+  address: string;
+  /** When the ban ends (ms since the epoch). */
+  until: number;
+  refused: number;
+}
+
+/** What the admin endpoint acts on: one server, or the cluster primary speaking for its workers. */
+export interface AdminTarget {
   reload(): Promise<ReloadResult>;
+  bans(): Promise<BanEntry[]>;
+  /** Lifts the ban of `address`; resolves with how many processes had it banned. */
+  lift(address: string): Promise<number>;
+}
+
+export interface AdminOptions extends AdminTarget {
   logger: Logger;
 }
 
 /**
- * The admin endpoint `sipway reload` talks to: HTTP on a loopback address (config.ts refuses others), one
- * operation, `POST /reload`, answered with the ReloadResult as JSON (200 when reloaded, 422 when the new policy
- * was refused).
+ * The admin endpoint the CLI talks to: HTTP on a loopback address (config.ts refuses others), JSON answers.
+ * - `POST /reload`: the ReloadResult (200 when reloaded, 422 when the new policy was refused);
+ * - `GET /bans`: the banned sources, `{ bans: BanEntry[] }`;
+ * - `POST /bans/lift?address=A`: `{ lifted: N }` (404 when A was not banned).
  */
 export class AdminEndpoint {
   private readonly server: http.Server;
@@ -53,14 +69,44 @@ export class AdminEndpoint {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.url !== '/reload') return send(404, { ok: false, error: 'unknown path (POST /reload)' });
-    if (req.method !== 'POST') return send(405, { ok: false, error: 'use POST' });
-    this.options.reload().then(
-      (result) => send(result.ok ? 200 : 422, result),
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const route = ROUTES.find((r) => r.path === url.pathname);
+    if (!route) return send(404, { ok: false, error: `unknown path (${ROUTES.map((r) => `${r.method} ${r.path}`).join(', ')})` });
+    if (req.method !== route.method) return send(405, { ok: false, error: `use ${route.method}` });
+    route.run(this.options, url.searchParams).then(
+      ([status, body]) => send(status, body),
       (err: unknown) => {
-        this.options.logger.error({ err }, 'reload failed');
+        this.options.logger.error({ err, path: url.pathname }, 'admin request failed');
         send(500, { ok: false, error: String(err) });
       },
     );
   }
 }
+
+interface Route {
+  method: 'GET' | 'POST';
+  path: string;
+  run(target: AdminTarget, query: URLSearchParams): Promise<[status: number, body: unknown]>;
+}
+
+const ROUTES: Route[] = [
+  {
+    method: 'POST',
+    path: '/reload',
+    run: async (t) => {
+      const result = await t.reload();
+      return [result.ok ? 200 : 422, result];
+    },
+  },
+  { method: 'GET', path: '/bans', run: async (t) => [200, { bans: await t.bans() }] },
+  {
+    method: 'POST',
+    path: '/bans/lift',
+    run: async (t, q) => {
+      const address = q.get('address');
+      if (!address) return [400, { ok: false, error: 'address missing (POST /bans/lift?address=A)' }];
+      const lifted = await t.lift(address);
+      return [lifted > 0 ? 200 : 404, { lifted }];
+    },
+  },
+];

@@ -6,7 +6,7 @@ import { WorkerBus } from '../transport/worker-bus.js';
 import { ConfigError, UnavailableError } from '../util/errors.js';
 import { createLogger } from '../util/logger.js';
 import { LastResort } from '../util/last-resort.js';
-import { AdminEndpoint, type ReloadResult } from './admin.js';
+import { AdminEndpoint, type AdminTarget, type BanEntry, type ReloadResult } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { SipwayServer } from './server.js';
 import { listenerLogFields, startedLogFields } from './start-line.js';
@@ -23,15 +23,19 @@ import { listenerLogFields, startedLogFields } from './start-line.js';
 type ToWorker =
   | { t: 'init'; count: number; instance: string; authSecret: string; gruuSecret: string }
   | { t: 'peers'; ports: number[] }
-  | { t: 'reload'; id: number }
+  | { t: 'admin'; id: number; op: AdminOp }
   | { t: 'stop' };
+
+/** What the primary's admin endpoint asks every worker (each holds its own policy and flood guard). */
+type AdminOp = { op: 'reload' } | { op: 'bans' } | { op: 'lift'; address: string };
+type AdminAnswer = ReloadResult | BanEntry[] | number;
 
 type ToPrimary =
   | { t: 'hello' }
   | { t: 'bus'; port: number }
   | { t: 'started'; listeners: { listen: string[]; advertised: string[] } }
   | { t: 'failed'; error: StartFailure }
-  | { t: 'reloaded'; id: number; result: ReloadResult };
+  | { t: 'answer'; id: number; answer: AdminAnswer };
 
 const WORKER_INDEX_ENV = 'SIPWAY_WORKER_INDEX';
 
@@ -91,16 +95,16 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
   const slots: Array<Slot | undefined> = new Array<Slot | undefined>(count).fill(undefined);
   const deaths: number[] = [];
   let phase: 'starting' | 'running' | 'stopping' = 'starting';
-  let reloadSeq = 0;
-  /** Reloads in progress: the workers still to answer (a worker that exits is no longer waited for). */
-  const reloads = new Map<number, { waiting: Set<Worker>; failure: ReloadResult | undefined; done: (r: ReloadResult) => void }>();
-  const answered = (id: number, worker: Worker, result?: ReloadResult): void => {
-    const r = reloads.get(id);
-    if (!r || !r.waiting.delete(worker)) return;
-    if (result && !result.ok && !r.failure) r.failure = result;
-    if (r.waiting.size > 0) return;
-    reloads.delete(id);
-    r.done(r.failure ?? { ok: true });
+  let askSeq = 0;
+  /** Admin requests in progress: the workers still to answer (a worker that exits is no longer waited for). */
+  const asks = new Map<number, { waiting: Set<Worker>; answers: AdminAnswer[]; done: (answers: AdminAnswer[]) => void }>();
+  const answered = (id: number, worker: Worker, answer?: AdminAnswer): void => {
+    const a = asks.get(id);
+    if (!a || !a.waiting.delete(worker)) return;
+    if (answer !== undefined) a.answers.push(answer);
+    if (a.waiting.size > 0) return;
+    asks.delete(id);
+    a.done(a.answers);
   };
   let failStart: (err: Error) => void = () => undefined;
   let allStarted: () => void = () => undefined;
@@ -142,8 +146,8 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
           if (phase === 'starting') failStart(startError(msg.error));
           else logger.error({ index, error: startError(msg.error).message }, 'worker failed to start');
           break;
-        case 'reloaded':
-          answered(msg.id, worker, msg.result);
+        case 'answer':
+          answered(msg.id, worker, msg.answer);
           break;
       }
     });
@@ -152,8 +156,8 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
       // Until its replacement is up, the others handle its share of calls themselves rather than pass them to
       // a bus port nobody reads.
       if (phase === 'running') announcePeers();
-      // A reload waiting for this worker gets its answer from the others.
-      for (const id of [...reloads.keys()]) answered(id, worker);
+      // A request waiting for this worker gets its answer from the others.
+      for (const id of [...asks.keys()]) answered(id, worker);
       if (phase === 'stopping') return;
       if (phase === 'starting') {
         failStart(new WorkerStartError(`worker ${index} exited (${signal ?? code}) while starting`));
@@ -174,14 +178,32 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     });
   };
 
-  const reloadAll = (): Promise<ReloadResult> =>
+  /** Asks every running worker; resolves with the answers of those that did not exit meanwhile. */
+  const askAll = (op: AdminOp): Promise<AdminAnswer[]> =>
     new Promise((resolve) => {
       const live = slots.filter((s): s is Slot => s !== undefined && s.started);
-      if (live.length === 0) return resolve({ ok: false, error: 'no worker is running' });
-      const id = ++reloadSeq;
-      reloads.set(id, { waiting: new Set(live.map((s) => s.worker)), failure: undefined, done: resolve });
-      for (const s of live) send(s, { t: 'reload', id });
+      if (live.length === 0) return resolve([]);
+      const id = ++askSeq;
+      asks.set(id, { waiting: new Set(live.map((s) => s.worker)), answers: [], done: resolve });
+      for (const s of live) send(s, { t: 'admin', id, op });
     });
+  const reloadAll = async (): Promise<ReloadResult> => {
+    const results = (await askAll({ op: 'reload' })) as ReloadResult[];
+    if (results.length === 0) return { ok: false, error: 'no worker is running' };
+    return results.find((r) => !r.ok) ?? { ok: true };
+  };
+  const target: AdminTarget = {
+    reload: reloadAll,
+    // A source is banned in each worker that saw it flood: one entry per source, the longest ban.
+    bans: async () => {
+      const merged = new Map<string, BanEntry>();
+      for (const list of (await askAll({ op: 'bans' })) as BanEntry[][]) {
+        for (const b of list) if ((merged.get(b.address)?.until ?? 0) < b.until) merged.set(b.address, b);
+      }
+      return [...merged.values()];
+    },
+    lift: async (address) => ((await askAll({ op: 'lift', address })) as number[]).reduce((a, b) => a + b, 0),
+  };
 
   let admin: AdminEndpoint | undefined;
   const stopAll = async (exitCode: number): Promise<never> => {
@@ -200,7 +222,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
   // Before any worker: a second server on this host stops here, with nothing listening, instead of taking calls
   // while `sipway reload` reaches the first.
   if (config.admin) {
-    const endpoint = new AdminEndpoint({ reload: reloadAll, logger: logger.child({ layer: 'admin' }) });
+    const endpoint = new AdminEndpoint({ ...target, logger: logger.child({ layer: 'admin' }) });
     await endpoint.start(config.admin.host, config.admin.port);
     admin = endpoint;
   }
@@ -224,6 +246,18 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     void reloadAll().then((r) => (r.ok ? logger.info('workers reloaded') : logger.error({ error: r.error }, 'reload failed in a worker')));
   });
   logger.info({ workers: count, ...startedLogFields(config, firstListeners) }, 'sipway started');
+}
+
+/** A worker's answer to the primary's admin request. */
+async function workerAnswer(server: SipwayServer | undefined, index: number, op: AdminOp): Promise<AdminAnswer> {
+  switch (op.op) {
+    case 'reload':
+      return server ? server.reloadPolicy() : { ok: false, error: `worker ${index} is not running` };
+    case 'bans':
+      return server ? server.flood.bans() : [];
+    case 'lift':
+      return server?.flood.lift(op.address) ? 1 : 0;
+  }
 }
 
 function stopQuietly(slots: Array<Slot | undefined>): Promise<void> {
@@ -277,9 +311,8 @@ export async function runWorker(config: ServerConfig): Promise<void> {
         bus.setPeers(msg.ports);
         peersKnown();
         break;
-      case 'reload':
-        if (!server) tell({ t: 'reloaded', id: msg.id, result: { ok: false, error: `worker ${index} is not running` } });
-        else void server.reloadPolicy().then((result) => tell({ t: 'reloaded', id: msg.id, result }));
+      case 'admin':
+        void workerAnswer(server, index, msg.op).then((answer) => tell({ t: 'answer', id: msg.id, answer }));
         break;
       case 'stop':
         stop(0);

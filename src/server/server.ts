@@ -288,7 +288,12 @@ export class SipwayServer {
       // `sipway reload` reaches the first. Workers leave the endpoint to the primary, which relays reloads to them.
       const adminAt = this.worker ? false : c.admin;
       if (adminAt) {
-        const admin = new AdminEndpoint({ reload: () => this.reloadPolicy(), logger: this.logger.child({ layer: 'admin' }) });
+        const admin = new AdminEndpoint({
+          reload: () => this.reloadPolicy(),
+          bans: async () => this.flood.bans(),
+          lift: async (address) => (this.flood.lift(address) ? 1 : 0),
+          logger: this.logger.child({ layer: 'admin' }),
+        });
         await admin.start(adminAt.host, adminAt.port);
         this.admin = admin;
       }
