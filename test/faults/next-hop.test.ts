@@ -8,6 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import net from 'node:net';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { labOrSkip } from '../helpers/netns.js';
+import { startCliServer } from '../helpers/process.js';
 import { startProxy, type ProxyHarness } from '../proxy/harness.js';
 import { invite, outOfDialog, register, TestUa } from '../proxy/ua.js';
 import { assertAnswers, assertReleased, heapAfterGc, since } from './faults.js';
@@ -163,5 +168,59 @@ test('TCP reset: a registered phone whose connection is reset on the INVITE fail
     await assertReleased(h.ts.server);
   } finally {
     await h.stop();
+  }
+});
+
+/** A request from wherever udpExchange sends it: rport brings the answer back to that socket. */
+function rawRequest(method: string, uri: string, extra: string[] = [], from = 'sip:alice@sipway.test', to = uri): string {
+  const id = `${method.toLowerCase()}${Math.random().toString(36).slice(2, 10)}`;
+  const lines = [
+    `${method} ${uri} SIP/2.0`,
+    `Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK${id};rport`,
+    'Max-Forwards: 70',
+    `From: <${from}>;tag=${id}`,
+    `To: <${to}>`,
+    `Call-ID: ${id}@test`,
+    `CSeq: 1 ${method}`,
+    ...extra,
+    'Content-Length: 0',
+  ];
+  return lines.join('\r\n') + '\r\n\r\n';
+}
+
+/** The final response among what udpExchange collected. */
+function finalOf(got: Array<{ data: string }>): string | undefined {
+  return got.map((g) => g.data.split('\r\n')[0]!).find((l) => /^SIP\/2\.0 [2-6]\d\d /.test(l));
+}
+
+test('ENETUNREACH: a registered contact and a Request-URI on a network without a route fail at once (namespaces)', { timeout: 60000 }, async (t) => {
+  const lab = labOrSkip(t);
+  if (!lab) return;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-netunreach-'));
+  try {
+    lab.network('lan');
+    const host = lab.host('server', [{ network: 'lan', address: '10.214.0.1' }]);
+    const phone = lab.host('phone', [{ network: 'lan', address: '10.214.0.2' }]);
+    const config = path.join(dir, 'sipway.json');
+    writeFileSync(config, JSON.stringify({ proxy: { authenticateCallers: false } }));
+    const server = await startCliServer(['--config', config, '--listen', 'udp:0.0.0.0:5060', '--domain', 'sipway.test', '--data', dir, '--no-auth', '--workers', '1'], 15000, { host });
+    try {
+      const register = rawRequest('REGISTER', 'sip:sipway.test', ['Contact: <sip:bob@10.214.0.2:5060>', 'Expires: 600'], 'sip:bob@sipway.test', 'sip:bob@sipway.test');
+      const registered = await phone.udpExchange('10.214.0.1', 5060, register, 1000);
+      assert.match(finalOf(registered) ?? 'nothing', /^SIP\/2\.0 200/);
+      // The server's own link to the phone's network goes: no route to it any more.
+      host.run('ip', ['route', 'del', '10.214.0.0/24', 'dev', 'eth0']);
+      for (const uri of ['sip:bob@sipway.test', 'sip:gw@10.214.0.99']) {
+        const got = await host.udpExchange('127.0.0.1', 5060, rawRequest('INVITE', uri, ['Contact: <sip:alice@127.0.0.1:9>']), 1200);
+        assert.match(finalOf(got) ?? `no final answer to ${uri} within 1.2 s`, /^SIP\/2\.0 500 Server Internal Error - no reachable next hop: .*network unreachable/);
+      }
+      const options = await host.udpExchange('127.0.0.1', 5060, rawRequest('OPTIONS', 'sip:127.0.0.1:5060'), 1000);
+      assert.match(finalOf(options) ?? 'no answer to OPTIONS', /^SIP\/2\.0 200/);
+    } finally {
+      await server.stop();
+    }
+  } finally {
+    await lab.destroy();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
