@@ -205,7 +205,7 @@ export class ResponseContext {
         },
         (err: unknown) => {
           this.env.logger.warn({ err, target: target.uri.toString() }, 'next hop not resolved');
-          this.settle(b, this.local(503, NO_HOP));
+          this.settle(b, this.local(503, err instanceof TransportError ? `${NO_HOP}: ${err.message}` : NO_HOP));
         },
       )
       .catch((err: unknown) => {
