@@ -1,5 +1,6 @@
 import { tryParseUri, type Headers, type NameAddr, type SipRequest, type SipResponse } from '../message/index.js';
 import type { FailureOutcome, Proxy, ProxyRequest, RelayHooks, ResponseVerdict, RoutingDecision, Target } from '../proxy/index.js';
+import { storeFailure } from '../store/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
 import type { Logger } from '../util/logger.js';
 import { incomingScript, outgoingScript, type CallScriptOptions } from './cpl-calls.js';
@@ -193,7 +194,8 @@ class PolicyRequest extends View implements RequestContext {
   /** The 500 for a failed policy, with the stack in the log. */
   fail(err: unknown): void {
     this.policyLogger.error({ err, method: this.method, callId: this.callId }, 'policy onRequest failed');
-    if (this.proxy.awaitingFinal(this.pr)) this.proxy.reply(this.pr, 500, { reason: 'Server Internal Error - policy failed' });
+    // A store that failed under the policy (a lookup while Redis is away) is named: the policy itself is not at fault.
+    if (this.proxy.awaitingFinal(this.pr)) this.proxy.reply(this.pr, 500, { reason: `Server Internal Error - ${storeFailure(err) ?? 'policy failed'}` });
   }
 
   /**
