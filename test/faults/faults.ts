@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { SipwayServer } from '../../src/server/server.js';
+import { wire } from '../helpers/messages.js';
 import { optionsRequest, UdpClient } from '../helpers/server.js';
+import { unique, type TestUa } from '../proxy/ua.js';
 
 /** An OPTIONS to the server itself is answered 200: the fault took nothing down. */
 export async function assertAnswers(port: number, what = 'after the fault'): Promise<void> {
@@ -53,4 +55,23 @@ export function heapAfterGc(): number {
 /** Milliseconds since `start` (performance.now()). */
 export function since(start: number): number {
   return Math.round(performance.now() - start);
+}
+
+/** One REGISTER of `user` from `ua`, and its final answer, whatever it is. */
+export async function registerOnce(ua: TestUa, port: number, user: string): Promise<string> {
+  const callId = unique('reg');
+  const lines = [
+    'REGISTER sip:sipway.test SIP/2.0',
+    `Via: ${ua.via};branch=${unique('z9hG4bKreg')};rport`,
+    'Max-Forwards: 70',
+    `From: <sip:${user}@sipway.test>;tag=${unique('r')}`,
+    `To: <sip:${user}@sipway.test>`,
+    `Call-ID: ${callId}`,
+    'CSeq: 1 REGISTER',
+    `Contact: <${ua.contact(user)}>`,
+    'Expires: 3600',
+  ];
+  ua.send(wire(lines), port);
+  const res = await ua.response(callId, undefined, 5000);
+  return `${res.status} ${res.reason}`;
 }

@@ -5,11 +5,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { SipRequest } from '../../src/message/index.js';
 import { skipWithout } from '../helpers/process.js';
 import { startRedisServer } from '../store/redis-server.js';
 import { startProxy } from '../proxy/harness.js';
 import { invite, outOfDialog, register } from '../proxy/ua.js';
-import { assertAnswers, assertReleased, since } from './faults.js';
+import { assertAnswers, assertReleased, registerOnce, since } from './faults.js';
 
 test('Redis away: calls and REGISTERs get a prompt 5xx naming the store, and succeed again once it is back', { timeout: 60000, skip: skipWithout('redis-server') }, async () => {
   const redis = await startRedisServer({ appendfsync: 'always' });
@@ -19,26 +20,20 @@ test('Redis away: calls and REGISTERs get a prompt 5xx naming the store, and suc
     const bob = (await h.ua('bob')).serve();
     await register(bob, h.port, 'bob');
     await redis.kill();
-    const answers: string[] = [];
-    for (const what of ['INVITE', 'MESSAGE', 'REGISTER'] as const) {
+    const timed = async (what: string, answer: () => Promise<string>): Promise<string> => {
       const start = performance.now();
-      let res;
-      if (what === 'INVITE') {
-        const inv = invite(alice, { to: 'sip:bob@sipway.test' });
-        alice.send(inv, h.port);
-        res = await alice.response(inv.callId, undefined, 10000);
-      } else if (what === 'MESSAGE') {
-        const msg = outOfDialog(alice, 'MESSAGE', 'sip:bob@sipway.test');
-        alice.send(msg, h.port);
-        res = await alice.response(msg.callId, undefined, 10000);
-      } else {
-        const carol = await h.ua('carol');
-        const reg = outOfDialog(carol, 'REGISTER', 'sip:sipway.test', [`Contact: <${carol.contact()}>`, 'Expires: 600'], 'sip:carol@sipway.test');
-        carol.send(reg, h.port);
-        res = await carol.response(reg.callId, undefined, 10000);
-      }
-      answers.push(`${what}: ${res.status} ${res.reason} in ${since(start)} ms`);
-    }
+      return `${what}: ${await answer()} in ${since(start)} ms`;
+    };
+    const final = async (req: SipRequest): Promise<string> => {
+      alice.send(req, h.port);
+      const res = await alice.response(req.callId, undefined, 10000);
+      return `${res.status} ${res.reason}`;
+    };
+    const answers = [
+      await timed('INVITE', () => final(invite(alice, { to: 'sip:bob@sipway.test' }))),
+      await timed('MESSAGE', () => final(outOfDialog(alice, 'MESSAGE', 'sip:bob@sipway.test'))),
+      await timed('REGISTER', async () => registerOnce(await h.ua('carol'), h.port, 'carol')),
+    ];
     for (const a of answers) assert.match(a, /^(INVITE|MESSAGE|REGISTER): 500 Server Internal Error - store unavailable \(Redis\) in \d+ ms$/);
     // Prompt: ioredis gives up a command after two reconnection attempts.
     for (const a of answers) assert.ok(Number(/in (\d+) ms/.exec(a)![1]) < 3000, a);
