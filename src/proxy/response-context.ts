@@ -205,7 +205,7 @@ export class ResponseContext {
         },
         (err: unknown) => {
           this.env.logger.warn({ err, target: target.uri.toString() }, 'next hop not resolved');
-          this.settle(b, this.local(503, err instanceof TransportError ? `${NO_HOP}: ${err.message}` : NO_HOP));
+          this.settle(b, this.local(503, noHop(err)));
         },
       )
       .catch((err: unknown) => {
@@ -268,7 +268,7 @@ export class ResponseContext {
         if (b.hop) this.env.forwarder.markFailed(b.hop);
         // RFC 3263 §4.3: the request never got through, so the next address may be tried.
         if (!b.provisional && !b.cancelled && b.prepared!.hops.length > 0) this.sendToNextHop(b);
-        else this.settle(b, this.local(503, `${NO_HOP}: ${err.message}`));
+        else this.settle(b, this.local(503, noHop(err)));
       },
     };
   }
@@ -588,6 +588,13 @@ export class ResponseContext {
 /** Reason detail of a branch that could not be sent anywhere (§16.9). */
 const NO_HOP = 'no reachable next hop';
 const OWN_NO_HOP = new RegExp(`^${reasonPhrase(503)} - (${NO_HOP}.*)$`);
+
+/** The reason detail naming a transport fault: one line of it (an OpenSSL message runs over several), kept short. */
+function noHop(err: unknown): string {
+  if (!(err instanceof TransportError)) return NO_HOP;
+  const line = err.message.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return `${NO_HOP}: ${line.length > 160 ? `${line.slice(0, 157)}...` : line}`;
+}
 
 function isActive(b: Branch): boolean {
   return !b.response && !b.cancelled;
