@@ -66,7 +66,9 @@ function assertFailedFast(r: { status: number; reason: string; ms: number }, fau
   assert.equal(r.status, 500, `${r.status} ${r.reason}`);
   assert.match(r.reason, /^Server Internal Error - no reachable next hop: /);
   assert.match(r.reason, fault);
-  assert.ok(r.ms < 1500, `answered in ${r.ms} ms, not at Timer B`);
+  // About 500 ms (Timer A's first firing) for a datagram, a few ms for a stream; the margin is for a loaded machine,
+  // and still far from Timer B's 32 s.
+  assert.ok(r.ms < 2500, `answered in ${r.ms} ms, not at Timer B`);
 }
 
 test('ICMP port unreachable: a registered UDP contact that is gone fails the call at once, as does a Request-URI', { timeout: 20000 }, async () => {
@@ -211,8 +213,8 @@ test('ENETUNREACH: a registered contact and a Request-URI on a network without a
       // The server's own link to the phone's network goes: no route to it any more.
       host.run('ip', ['route', 'del', '10.214.0.0/24', 'dev', 'eth0']);
       for (const uri of ['sip:bob@sipway.test', 'sip:gw@10.214.0.99']) {
-        const got = await host.udpExchange('127.0.0.1', 5060, rawRequest('INVITE', uri, ['Contact: <sip:alice@127.0.0.1:9>']), 1200);
-        assert.match(finalOf(got) ?? `no final answer to ${uri} within 1.2 s`, /^SIP\/2\.0 500 Server Internal Error - no reachable next hop: .*network unreachable/);
+        const got = await host.udpExchange('127.0.0.1', 5060, rawRequest('INVITE', uri, ['Contact: <sip:alice@127.0.0.1:9>']), 2000);
+        assert.match(finalOf(got) ?? `no final answer to ${uri} within 2 s`, /^SIP\/2\.0 500 Server Internal Error - no reachable next hop: .*network unreachable/);
       }
       const options = await host.udpExchange('127.0.0.1', 5060, rawRequest('OPTIONS', 'sip:127.0.0.1:5060'), 1000);
       assert.match(finalOf(options) ?? 'no answer to OPTIONS', /^SIP\/2\.0 200/);
