@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { openDatabase } from '../store/index.js';
 import { PolicyLoadError } from '../policy/index.js';
 import { WorkerBus } from '../transport/worker-bus.js';
+import { checkUdpPortFree } from '../transport/udp-endpoint.js';
 import { ConfigError, UnavailableError } from '../util/errors.js';
 import { createLogger } from '../util/logger.js';
 import { LastResort } from '../util/last-resort.js';
@@ -226,8 +227,11 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     await endpoint.start(config.admin.host, config.admin.port);
     admin = endpoint;
   }
-  for (let i = 0; i < count; i++) fork(i);
+  // The workers share each UDP socket with SO_REUSEADDR (src/transport/udp-probes.ts), which a port held by another
+  // server would not stop: a plain socket tries each port first.
   try {
+    for (const spec of config.listen) if (spec.transport === 'udp' && spec.port !== 0) await checkUdpPortFree(spec);
+    for (let i = 0; i < count; i++) fork(i);
     await started;
   } catch (err) {
     await admin?.stop();
