@@ -6,7 +6,7 @@ import { WorkerBus } from '../transport/worker-bus.js';
 import { ConfigError, UnavailableError } from '../util/errors.js';
 import { createLogger } from '../util/logger.js';
 import { LastResort } from '../util/last-resort.js';
-import { AdminEndpoint, type ReloadResult } from './admin.js';
+import { AdminEndpoint, type ProcessStats, type ReloadResult } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { SipwayServer } from './server.js';
 import { listenerLogFields, startedLogFields } from './start-line.js';
@@ -23,15 +23,18 @@ import { listenerLogFields, startedLogFields } from './start-line.js';
 type ToWorker =
   | { t: 'init'; count: number; instance: string; authSecret: string; gruuSecret: string }
   | { t: 'peers'; ports: number[] }
-  | { t: 'reload'; id: number }
+  | { t: 'ask'; id: number; question: Question }
   | { t: 'stop' };
+
+/** What the primary asks every worker (the admin endpoint's operations); each answers once. */
+type Question = 'reload' | 'stats';
 
 type ToPrimary =
   | { t: 'hello' }
   | { t: 'bus'; port: number }
   | { t: 'started'; listeners: { listen: string[]; advertised: string[] } }
   | { t: 'failed'; error: StartFailure }
-  | { t: 'reloaded'; id: number; result: ReloadResult };
+  | { t: 'answer'; id: number; answer: ReloadResult | ProcessStats | undefined };
 
 const WORKER_INDEX_ENV = 'SIPWAY_WORKER_INDEX';
 
@@ -91,16 +94,17 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
   const slots: Array<Slot | undefined> = new Array<Slot | undefined>(count).fill(undefined);
   const deaths: number[] = [];
   let phase: 'starting' | 'running' | 'stopping' = 'starting';
-  let reloadSeq = 0;
-  /** Reloads in progress: the workers still to answer (a worker that exits is no longer waited for). */
-  const reloads = new Map<number, { waiting: Set<Worker>; failure: ReloadResult | undefined; done: (r: ReloadResult) => void }>();
-  const answered = (id: number, worker: Worker, result?: ReloadResult): void => {
-    const r = reloads.get(id);
-    if (!r || !r.waiting.delete(worker)) return;
-    if (result && !result.ok && !r.failure) r.failure = result;
-    if (r.waiting.size > 0) return;
-    reloads.delete(id);
-    r.done(r.failure ?? { ok: true });
+  let askSeq = 0;
+  type Answer = Extract<ToPrimary, { t: 'answer' }>['answer'];
+  /** Questions in progress: the workers still to answer (a worker that exits is no longer waited for). */
+  const asks = new Map<number, { waiting: Set<Worker>; answers: Answer[]; done: (answers: Answer[]) => void }>();
+  const answered = (id: number, worker: Worker, answer?: Answer): void => {
+    const a = asks.get(id);
+    if (!a || !a.waiting.delete(worker)) return;
+    if (answer !== undefined) a.answers.push(answer);
+    if (a.waiting.size > 0) return;
+    asks.delete(id);
+    a.done(a.answers);
   };
   let failStart: (err: Error) => void = () => undefined;
   let allStarted: () => void = () => undefined;
@@ -142,8 +146,8 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
           if (phase === 'starting') failStart(startError(msg.error));
           else logger.error({ index, error: startError(msg.error).message }, 'worker failed to start');
           break;
-        case 'reloaded':
-          answered(msg.id, worker, msg.result);
+        case 'answer':
+          answered(msg.id, worker, msg.answer);
           break;
       }
     });
@@ -152,8 +156,8 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
       // Until its replacement is up, the others handle its share of calls themselves rather than pass them to
       // a bus port nobody reads.
       if (phase === 'running') announcePeers();
-      // A reload waiting for this worker gets its answer from the others.
-      for (const id of [...reloads.keys()]) answered(id, worker);
+      // A question waiting for this worker gets its answer from the others.
+      for (const id of [...asks.keys()]) answered(id, worker);
       if (phase === 'stopping') return;
       if (phase === 'starting') {
         failStart(new WorkerStartError(`worker ${index} exited (${signal ?? code}) while starting`));
@@ -174,14 +178,24 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     });
   };
 
-  const reloadAll = (): Promise<ReloadResult> =>
+  /** The answers of every running worker; undefined when none is running. */
+  const askAll = (question: Question): Promise<Answer[] | undefined> =>
     new Promise((resolve) => {
       const live = slots.filter((s): s is Slot => s !== undefined && s.started);
-      if (live.length === 0) return resolve({ ok: false, error: 'no worker is running' });
-      const id = ++reloadSeq;
-      reloads.set(id, { waiting: new Set(live.map((s) => s.worker)), failure: undefined, done: resolve });
-      for (const s of live) send(s, { t: 'reload', id });
+      if (live.length === 0) return resolve(undefined);
+      const id = ++askSeq;
+      asks.set(id, { waiting: new Set(live.map((s) => s.worker)), answers: [], done: resolve });
+      for (const s of live) send(s, { t: 'ask', id, question });
     });
+  const reloadAll = async (): Promise<ReloadResult> => {
+    const results = (await askAll('reload')) as ReloadResult[] | undefined;
+    if (!results) return { ok: false, error: 'no worker is running' };
+    return results.find((r) => !r.ok) ?? { ok: true };
+  };
+  const statsAll = async (): Promise<{ workers: ProcessStats[] }> => {
+    const stats = ((await askAll('stats')) ?? []) as ProcessStats[];
+    return { workers: stats.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0)) };
+  };
 
   let admin: AdminEndpoint | undefined;
   const stopAll = async (exitCode: number): Promise<never> => {
@@ -200,7 +214,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
   // Before any worker: a second server on this host stops here, with nothing listening, instead of taking calls
   // while `sipway reload` reaches the first.
   if (config.admin) {
-    const endpoint = new AdminEndpoint({ reload: reloadAll, logger: logger.child({ layer: 'admin' }) });
+    const endpoint = new AdminEndpoint({ reload: reloadAll, stats: statsAll, logger: logger.child({ layer: 'admin' }) });
     await endpoint.start(config.admin.host, config.admin.port);
     admin = endpoint;
   }
@@ -277,9 +291,10 @@ export async function runWorker(config: ServerConfig): Promise<void> {
         bus.setPeers(msg.ports);
         peersKnown();
         break;
-      case 'reload':
-        if (!server) tell({ t: 'reloaded', id: msg.id, result: { ok: false, error: `worker ${index} is not running` } });
-        else void server.reloadPolicy().then((result) => tell({ t: 'reloaded', id: msg.id, result }));
+      case 'ask':
+        if (msg.question === 'stats') tell({ t: 'answer', id: msg.id, answer: server?.stats() });
+        else if (!server) tell({ t: 'answer', id: msg.id, answer: { ok: false, error: `worker ${index} is not running` } });
+        else void server.reloadPolicy().then((answer) => tell({ t: 'answer', id: msg.id, answer }));
         break;
       case 'stop':
         stop(0);
