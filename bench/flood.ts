@@ -75,6 +75,9 @@ interface Run {
   idleRss: number;
   peakPss: number;
   peakRss: number;
+  /** The legitimate traffic alone (the window before the flood). */
+  basePeakPss: number;
+  baseCpuShare: number;
   rightAfterPss: number;
   endPss: number;
   endRss: number;
@@ -129,8 +132,13 @@ class FloodBench {
         await this.legit(server, 5, 'warm-up');
         await sleep(3000);
         const idle = treeMemory(server.pid);
+        // The legitimate traffic alone, for comparison with the flood: its CPU and how far it grows the memory.
+        const quiet = new MemorySampler(server.pid);
+        const quietCpu = treeCpuMs(server.pid);
         const before = await this.legit(server, BASE_SECONDS, 'before');
-        log(`${name} w${workers} before: ${describe(before)}`);
+        const baseCpuShare = (treeCpuMs(server.pid) - quietCpu) / (before.seconds * 1000);
+        quiet.stop();
+        log(`${name} w${workers} before: ${describe(before)}; CPU ${(100 * baseCpuShare).toFixed(0)} %, PSS peak ${mib(quiet.peakPss)}`);
 
         const sampler = new MemorySampler(server.pid);
         const statsBefore = server.adminPort !== undefined ? await sipwayStats(server.adminPort) : undefined;
@@ -172,6 +180,8 @@ class FloodBench {
           idlePss: idle.pssBytes,
           idleRss: idle.rssBytes,
           peakPss: sampler.peakPss,
+          basePeakPss: quiet.peakPss,
+          baseCpuShare,
           peakRss: sampler.peakRss,
           rightAfterPss,
           endPss: end.pssBytes,
@@ -240,10 +250,10 @@ function table(runs: Run[]): string {
     `${pct(r.during.calls, r.during, CALL_RATE)} / ${pct(r.during.options, r.during, OPTIONS_RATE)}`,
     `${times(r.before.calls)} -> ${times(r.during.calls)}`,
     `${times(r.after.calls)}; ${times(r.recovered.calls)}`,
-    `${mib(r.idlePss)} -> ${mib(r.peakPss)} (+${((r.peakPss - r.idlePss) / MB).toFixed(0)} MB)`,
+    `${mib(r.idlePss)} -> ${mib(r.basePeakPss)} -> ${mib(r.peakPss)} (+${((r.peakPss - r.idlePss) / MB).toFixed(0)} MB)`,
     `${mib(r.idleRss)} -> ${mib(r.peakRss)}`,
     `${mib(r.endPss)}${r.backAfter !== undefined ? `; within 50 MB of idle at ${r.backAfter.toFixed(0)} s` : `; not within 50 MB of idle in ${RECOVERY_SECONDS} s`}`,
-    `${(100 * r.cpuShare).toFixed(0)} %`,
+    `${(100 * r.baseCpuShare).toFixed(0)} % -> ${(100 * r.cpuShare).toFixed(0)} %`,
     `${(r.flooded.sent / r.flooded.seconds).toFixed(0)}/s`,
     r.load,
   ]);
@@ -252,10 +262,10 @@ function table(runs: Run[]): string {
     'legit calls / OPTIONS completed during the flood',
     'call setup before -> during',
     `call setup right after; ${RECOVERY_SECONDS} s after`,
-    'PSS idle -> peak',
+    'PSS idle -> peak without flood -> peak with it',
     'RSS idle -> peak',
     `PSS ${RECOVERY_SECONDS} s after`,
-    'server CPU (one core = 100 %)',
+    'server CPU without -> with the flood (one core = 100 %)',
     'flood achieved',
     'load average at the flood',
   ];
