@@ -14,12 +14,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { runCli, freePort } from '../test/helpers/process.js';
 import { writeUsers } from '../test/helpers/sipp.js';
 import { projectRoot } from '../test/helpers/paths.js';
 import { Children, treeCpuMs, treeMemory } from './e2e/procs.js';
+import { writeKamailioSubscribers } from './e2e/subscribers.js';
 import { percentile, runLoad, startUas, type LoadResult } from './e2e/sipp.js';
 import { DOMAIN, ensureTools, startServer, type BenchServer, type Role, type ServerName, type ServerOptions } from './e2e/servers.js';
 import { envNumber } from './env.js';
@@ -261,7 +260,7 @@ async function registerScenario(bench: Bench, name: ServerName, sipwayData: stri
 
 /**
  * The users of scenario 3 for both servers: `sipway user import` into its embedded SQLite store, and Kamailio's
- * `subscriber` table (schema of Kamailio 5.6, version 7) in an SQLite file with HA1 precomputed (realm = domain).
+ * `subscriber` table in an SQLite file (bench/e2e/subscribers.ts).
  */
 function prepareUsers(work: string): { sipwayData: string; kamailioDb: string; rows: string[] } {
   const { injection, importFile } = writeUsers(work, DOMAIN, USERS);
@@ -271,25 +270,14 @@ function prepareUsers(work: string): { sipwayData: string; kamailioDb: string; r
   if (imp.status !== 0) throw new Error(`sipway user import failed: ${imp.stderr}`);
   console.log(`  ${USERS} users imported into sipway (sipway user import) in ${((Date.now() - t0) / 1000).toFixed(1)} s; the same in Kamailio's SQLite subscriber table`);
   const kamailioDb = path.join(work, 'kamailio.sqlite');
-  const db = new Database(kamailioDb);
-  try {
-    db.exec(`CREATE TABLE version (id INTEGER PRIMARY KEY NOT NULL, table_name VARCHAR(32) NOT NULL, table_version INTEGER DEFAULT 0 NOT NULL, CONSTRAINT version_table_name_idx UNIQUE (table_name));
-      INSERT INTO version (table_name, table_version) VALUES ('subscriber', 7);
-      CREATE TABLE subscriber (id INTEGER PRIMARY KEY NOT NULL, username VARCHAR(64) DEFAULT '' NOT NULL, domain VARCHAR(64) DEFAULT '' NOT NULL, password VARCHAR(64) DEFAULT '' NOT NULL, ha1 VARCHAR(128) DEFAULT '' NOT NULL, ha1b VARCHAR(128) DEFAULT '' NOT NULL, CONSTRAINT subscriber_account_idx UNIQUE (username, domain));
-      CREATE INDEX subscriber_username_idx ON subscriber (username);`);
-    const insert = db.prepare('INSERT INTO subscriber (username, domain, password, ha1, ha1b) VALUES (?, ?, ?, ?, ?)');
-    db.transaction(() => {
-      for (const line of readFileSync(importFile, 'utf8').trim().split('\n')) {
-        const [aor = '', password = ''] = line.split(' ');
-        const [user = '', domain = ''] = aor.split('@');
-        const ha1 = createHash('md5').update(`${user}:${domain}:${password}`).digest('hex');
-        const ha1b = createHash('md5').update(`${user}@${domain}:${domain}:${password}`).digest('hex');
-        insert.run(user, domain, password, ha1, ha1b);
-      }
-    })();
-  } finally {
-    db.close();
-  }
+  writeKamailioSubscribers(
+    kamailioDb,
+    readFileSync(importFile, 'utf8').trim().split('\n').map((line) => {
+      const [aor = '', password = ''] = line.split(' ');
+      const [user = '', domain = ''] = aor.split('@');
+      return { user, domain, password };
+    }),
+  );
   const rows = readFileSync(injection, 'utf8').trim().split('\n').slice(1);
   return { sipwayData, kamailioDb, rows };
 }

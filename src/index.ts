@@ -78,7 +78,7 @@ export { DEFAULT_TIMER_CONFIG, type TimerConfig } from './transaction/timers.js'
 // --- Digest authentication (RFC 7616, RFC 8760) -------------------------------------------------------------------
 
 /** Challenges and verifies REGISTER (401) and callers (407): nonces, nonce counts, failure throttle. */
-export { AuthService, subscriberCredentials, type AuthResult, type AuthServiceConfig, type AuthServiceOptions } from './auth/auth-service.js';
+export { AuthService, subscriberCredentials, type AuthResult, type AuthServiceConfig, type AuthServiceOptions, type AuthStats } from './auth/auth-service.js';
 /** The digest arithmetic for both ends: HA1, the response, WWW-Authenticate and Authorization values. */
 export {
   buildAuthorization,

@@ -15,13 +15,21 @@ export type ServerName = 'sipway' | 'kamailio';
 export type Role =
   | { kind: 'static'; nextHop: string; stateless: boolean }
   | { kind: 'registrar' }
-  | { kind: 'registrar-auth'; sipwayData: string; kamailioDb: string };
+  | { kind: 'registrar-auth'; sipwayData: string; kamailioDb: string }
+  /**
+   * The security benches: users in both stores, sipway with `settings` on top of the bench's (its default
+   * authentication on), Kamailio with `kamailioConfig` of bench/kamailio/ and `-A` defines; `tcp`: sipway listens
+   * on TCP too, on the same port.
+   */
+  | { kind: 'secured'; sipwayData: string; kamailioDb: string; settings: Record<string, unknown>; kamailioConfig: string; kamailioDefines: string[]; tcp?: boolean };
 
 export interface BenchServer {
   name: ServerName;
   port: number;
   /** The root of the server's process tree. */
   pid: number;
+  /** sipway's admin endpoint (GET /stats). */
+  adminPort?: number;
   stop(): Promise<void>;
 }
 
@@ -37,6 +45,8 @@ export interface ServerOptions {
   sipwayDefaults: boolean;
   /** sipway's workers send requests from ports of their own (transport.workerPorts; off by default). */
   workerPorts: boolean;
+  /** Kamailio with the TLSF allocator (-x tlsf), as ../shared/bench runs it. */
+  kamailioTlsf?: boolean;
 }
 
 export async function startServer(name: ServerName, role: Role, o: ServerOptions): Promise<BenchServer> {
@@ -45,9 +55,12 @@ export async function startServer(name: ServerName, role: Role, o: ServerOptions
 
 async function startSipway(role: Role, o: ServerOptions): Promise<BenchServer> {
   const port = await freePort();
-  const data = role.kind === 'registrar-auth' ? role.sipwayData : path.join(o.dir, 'sipway-data');
-  const args = ['--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', data, '--log-level', 'warn', '--admin', `127.0.0.1:${await freePort()}`];
-  if (role.kind !== 'registrar-auth') args.push('--no-auth');
+  const adminPort = await freePort();
+  const authenticated = role.kind === 'registrar-auth' || role.kind === 'secured';
+  const data = authenticated ? role.sipwayData : path.join(o.dir, 'sipway-data');
+  const args = ['--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', data, '--log-level', 'warn', '--admin', `127.0.0.1:${adminPort}`];
+  if (role.kind === 'secured' && role.tcp) args.push('--listen', `tcp:127.0.0.1:${port}`);
+  if (!authenticated) args.push('--no-auth');
   if (role.kind === 'static') {
     args.push('--policy', path.join(projectRoot, 'dist', 'bench', 'e2e', 'static-policy.js'));
     // The policy reads its next hop from the environment the server inherits.
@@ -57,6 +70,7 @@ async function startSipway(role: Role, o: ServerOptions): Promise<BenchServer> {
   // Kamailio's configs load neither acc nor cpl-c: sipway's call records and CPL scripts (on by default) are
   // switched off so that both servers do the same work; BENCH_ACCOUNTING=1 keeps them on.
   const settings: Record<string, unknown> = o.sipwayDefaults ? {} : { accounting: { enabled: false }, cpl: { enabled: false } };
+  if (role.kind === 'secured') Object.assign(settings, role.settings);
   // The workers' own ports follow the first one; a free port with free neighbours, almost always on loopback.
   if (o.workerPorts && o.workers > 1) settings.transport = { workerPorts: await freePort() };
   if (Object.keys(settings).length > 0) {
@@ -71,6 +85,7 @@ async function startSipway(role: Role, o: ServerOptions): Promise<BenchServer> {
     name: 'sipway',
     port,
     pid: server.child.pid!,
+    adminPort,
     stop: async () => {
       await server.stop();
     },
@@ -83,7 +98,11 @@ async function startKamailio(role: Role, o: ServerOptions): Promise<BenchServer>
   mkdirSync(runDir, { recursive: true });
   const cfgDir = path.join(projectRoot, 'bench', 'kamailio');
   const args = ['-DD', '-E', '-n', String(o.workers), '-m', String(o.kamailioShmMb), '-M', '16', '-Y', runDir, '-w', runDir, '-P', path.join(runDir, 'kamailio.pid'), '-l', `udp:127.0.0.1:${port}`];
-  if (role.kind === 'static') {
+  if (o.kamailioTlsf) args.push('-x', 'tlsf');
+  if (role.kind === 'secured') {
+    args.push('-f', path.join(cfgDir, role.kamailioConfig), '-A', `DBURL="sqlite:///${role.kamailioDb}"`);
+    for (const d of role.kamailioDefines) args.push('-A', d);
+  } else if (role.kind === 'static') {
     args.push('-f', path.join(cfgDir, 'proxy-static.cfg'), '-A', `NEXT_HOP="${role.nextHop}"`);
     if (role.stateless) args.push('-A', 'STATELESS');
   } else {

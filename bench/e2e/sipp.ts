@@ -27,6 +27,8 @@ export interface LoadSpec {
   dir: string;
   /** Trace every message to measure response times (costs SIPp a line per message; off for the ramp). */
   timed: boolean;
+  /** The address SIPp sends from (default 127.0.0.1). */
+  localIp?: string;
 }
 
 export interface LoadResult {
@@ -101,7 +103,7 @@ export async function runLoad(spec: LoadSpec, children: Children, graceSeconds =
     mkdirSync(dir);
     const calls = share(spec.calls, i, k);
     const rate = spec.rate / k;
-    const args = ['-sf', spec.scenario, '-i', '127.0.0.1', '-p', String(await freePort()), '-nostdin', '-trace_stat', '-stf', path.join(dir, 'stat.csv')];
+    const args = ['-sf', spec.scenario, '-i', spec.localIp ?? '127.0.0.1', '-p', String(await freePort()), '-nostdin', '-trace_stat', '-stf', path.join(dir, 'stat.csv')];
     if (spec.timed) args.push('-trace_shortmsg');
     if (spec.injection) {
       const file = path.join(dir, 'users.csv');

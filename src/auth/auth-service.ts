@@ -56,10 +56,26 @@ const HEADERS: Record<AuthKind, { credentials: string; challenge: string; status
  */
 const UNKNOWN_SOURCE = 'unknown';
 
+/** What authentication has decided so far (the admin endpoint's GET /stats). */
+export interface AuthStats {
+  /** Credentials checked and accepted. */
+  accepted: number;
+  /**
+   * Credentials checked and refused (wrong password, unknown user, malformed, replayed): each cost a store lookup
+   * and a hash, so this is the rate at which guesses reach the verifier.
+   */
+  failed: number;
+  /** Requests refused before any check: their source is blocked (or failed against a user under attack). */
+  refused: number;
+  /** Blocks started (one warning each). */
+  blocks: number;
+}
+
 export class AuthService {
   private readonly verifier: DigestVerifier;
   private readonly throttle: AuthFailureThrottle;
   private readonly logger: Logger;
+  private readonly counters: AuthStats = { accepted: 0, failed: 0, refused: 0, blocks: 0 };
 
   constructor(options: AuthServiceOptions) {
     const nonces = new NonceManager({ clock: options.clock, secret: options.secret, lifetimeMs: options.nonceLifetimeMs });
@@ -83,7 +99,10 @@ export class AuthService {
 
     // A blocked source or user is refused before any hashing: guessing must not even cost us the work.
     const before = this.throttle.check(source, claimed?.username);
-    if (before.blocked) return forbidden();
+    if (before.blocked) {
+      this.counters.refused++;
+      return forbidden();
+    }
 
     const outcome = await this.verifier.verify({
       method: req.method,
@@ -94,15 +113,18 @@ export class AuthService {
     });
     switch (outcome.outcome) {
       case 'ok':
+        this.counters.accepted++;
         this.throttle.recordSuccess(source, outcome.username);
         return { ok: true, username: outcome.username, groups: outcome.credentials.groups ?? [] };
       case 'challenge':
         return challenge(outcome.stale, this.throttle.check(source, claimed?.username).delayMs);
       case 'failed': {
         const user = outcome.username;
+        this.counters.failed++;
         this.logger.debug({ source, user, realm, reason: outcome.reason }, 'digest authentication failed');
         if (this.throttle.recordFailure(source, user)) {
           // recordFailure reports a block once, when it starts: one warning per block, not one per request.
+          this.counters.blocks++;
           this.logger.warn({ source, user, realm }, 'authentication blocked after repeated failures');
           return forbidden();
         }
@@ -113,6 +135,10 @@ export class AuthService {
         return challenge(false, Math.max(before.delayMs, after.blocked ? 0 : after.delayMs));
       }
     }
+  }
+
+  stats(): AuthStats {
+    return { ...this.counters };
   }
 }
 

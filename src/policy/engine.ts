@@ -1,5 +1,6 @@
 import { tryParseUri, type Headers, type NameAddr, type SipRequest, type SipResponse } from '../message/index.js';
 import type { FailureOutcome, Proxy, ProxyRequest, RelayHooks, ResponseVerdict, RoutingDecision, Target } from '../proxy/index.js';
+import { storeFailure } from '../store/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
 import type { Logger } from '../util/logger.js';
 import { incomingScript, outgoingScript, type CallScriptOptions } from './cpl-calls.js';
@@ -21,6 +22,8 @@ import type {
 
 /** The reason of the 500 for an onRequest that returned without reply, relay or redirect. */
 export const NO_DECISION = 'Server Internal Error - policy made no decision';
+/** The reason of the 500 for an onRequest still undecided at proxy.policyTimeoutMs. */
+export const POLICY_TIMEOUT = 'Server Internal Error - policy did not decide in time';
 
 /**
  * Runs a routing policy's hooks around the proxy's verbs. The policy is passed per request (the caller captures
@@ -40,12 +43,15 @@ export class PolicyEngine {
     // §16.2: the caller learns at once that we are on it, however long the policy takes.
     this.proxy.trying(pr);
     const ctx = new PolicyRequest(pr, this.proxy, policy, this.logger, this.callScripts);
+    // A policy awaiting something that never settles (a store, a service of its own) must not hold the caller for ever.
+    const deadline = this.proxy.policyDeadline(() => ctx.expire());
     try {
       await policy.onRequest(ctx);
     } catch (err) {
       return ctx.fail(err);
     } finally {
       ctx.returned = true;
+      deadline.cancel();
     }
     if (ctx.failure !== undefined && this.proxy.awaitingFinal(pr)) return ctx.fail(ctx.failure);
     if (!ctx.decided && this.proxy.awaitingFinal(pr)) {
@@ -111,6 +117,8 @@ class PolicyRequest extends View implements RequestContext {
   returned = false;
   /** A verb's promise the policy did not await failed. */
   failure: unknown;
+  /** The deadline passed before a decision (expire). */
+  private expired = false;
 
   constructor(
     pr: ProxyRequest,
@@ -193,7 +201,8 @@ class PolicyRequest extends View implements RequestContext {
   /** The 500 for a failed policy, with the stack in the log. */
   fail(err: unknown): void {
     this.policyLogger.error({ err, method: this.method, callId: this.callId }, 'policy onRequest failed');
-    if (this.proxy.awaitingFinal(this.pr)) this.proxy.reply(this.pr, 500, { reason: 'Server Internal Error - policy failed' });
+    // A store that failed under the policy (a lookup while Redis is away) is named: the policy itself is not at fault.
+    if (this.proxy.awaitingFinal(this.pr)) this.proxy.reply(this.pr, 500, { reason: `Server Internal Error - ${storeFailure(err) ?? 'policy failed'}` });
   }
 
   /**
@@ -217,8 +226,17 @@ class PolicyRequest extends View implements RequestContext {
   }
 
   private decide(): void {
+    if (this.expired) throw new Error(`the policy did not decide within proxy.policyTimeoutMs; the request was answered 500`);
     if (this.decision) throw new Error('the request has been decided already (reply, relay or redirect)');
     this.decision = true;
+  }
+
+  /** The deadline passed with no decision: the request is answered 500, and any verb the policy calls later throws. */
+  expire(): void {
+    if (this.decision || !this.proxy.awaitingFinal(this.pr)) return;
+    this.expired = true;
+    this.policyLogger.warn({ method: this.method, callId: this.callId }, 'policy did not decide in time');
+    this.proxy.reply(this.pr, 500, { reason: POLICY_TIMEOUT });
   }
 
   /** The relay's own hooks, else the policy's. */

@@ -45,7 +45,7 @@ export async function sipCgi(ctx: RequestContext, runner: SipCgiRunner, server: 
   const result = await runner.runForRequest(ctx.request, cgi);
   if (result.kind === 'error') {
     ctx.log('SIP-CGI script failed', { reason: result.reason });
-    ctx.reply(result.status);
+    ctx.reply(result.status, failureReason(result.status, result.reason));
     return true;
   }
   for (const action of result.actions) {
@@ -179,4 +179,15 @@ function replyHeaders(res: SipResponse): Record<string, string> {
     if (!COPIED_BY_REPLY.has(f.name)) headers[Headers.spelling(f.name)] = f.value;
   }
   return headers;
+}
+
+/**
+ * The reason phrase of a failed script's answer: the kind of failure, never the script's own words (its stderr line
+ * may hold anything), which go to the log.
+ */
+function failureReason(status: 500 | 503, reason: string): string {
+  if (status === 503) return 'Service Unavailable - too many SIP-CGI scripts running';
+  if (reason.startsWith('timed out')) return 'Server Internal Error - SIP-CGI script timed out';
+  if (reason.startsWith('output larger')) return 'Server Internal Error - SIP-CGI script output too large';
+  return 'Server Internal Error - SIP-CGI script failed';
 }

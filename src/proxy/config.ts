@@ -34,6 +34,8 @@ export interface ProxyConfig {
    * 404 for nobody. Off by default: both are 404, so that scanners (svwar and the like) learn nothing.
    */
   revealUserExistence: boolean;
+  /** A routing policy's onRequest that has neither answered nor routed the request by then: 500, and its later verbs fail. */
+  policyTimeoutMs: number;
 }
 
 export function defaultProxyConfig(): ProxyConfig {
@@ -53,6 +55,7 @@ export function defaultProxyConfig(): ProxyConfig {
     authenticateCallers: true,
     authenticateInDialog: false,
     revealUserExistence: false,
+    policyTimeoutMs: 10_000,
   };
 }
 
@@ -63,6 +66,7 @@ const NUMBERS: Record<string, [min: number, max: number]> = {
   inviteTimeoutMs: [1, 3_600_000],
   timerCMs: [1, 3_600_000],
   maxRedirects: [0, 100],
+  policyTimeoutMs: [1, 3_600_000],
 };
 
 /** Applies the `proxy` object of a config file onto `base`, validating every field; unknown fields are errors. */

@@ -75,7 +75,11 @@ export class Forwarder {
     // Step 7. A tel: URI names a number, not a host: only a Route (a gateway) takes it anywhere.
     let hops: Destination[] = [];
     if (target.destination) hops = [target.destination];
-    else if (nextHop.type === 'sip') hops = await this.options.resolver.resolve(nextHop);
+    else if (nextHop.type === 'sip') {
+      hops = await this.options.resolver.resolve(nextHop);
+      // Nothing in DNS, or DNS failed (unreachable, refused, silent, garbage): the reason says which name.
+      if (hops.length === 0) throw new TransportError('connect', `no address for ${nextHop.host} (DNS)`);
+    }
     // With several addresses of our own, the one the kernel sends from decides the Via and Record-Route.
     const learning = this.options.sender.learnRoutes?.(hops);
     if (learning) await learning;

@@ -4,7 +4,7 @@ import { createResponse, type ResponseOptions, type SipRequest, type SipResponse
 import type { SubscriberStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import { DnsSipResolver, flowOf, type FlowTokens, type SipResolver } from '../transport/index.js';
-import type { Clock } from '../util/clock.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { loopHash } from './branch-id.js';
@@ -337,6 +337,11 @@ export class Proxy {
     const final = status >= 200 && awaitingFinal(pr.st);
     const res = this.respond(pr.st, status, options);
     if (final) this.settled(pr, res);
+  }
+
+  /** Starts the time a routing policy has to decide about a request (proxy.policyTimeoutMs). */
+  policyDeadline(expired: () => void): TimerHandle {
+    return this.options.clock.setTimer(this.config.policyTimeoutMs, expired);
   }
 
   /** Whether the server transaction still waits for our final response (a CANCEL may have answered it). */

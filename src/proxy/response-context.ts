@@ -2,12 +2,9 @@ import {
   createResponse,
   reasonPhrase,
   removeTopVia,
-  uriEquals,
   type ResponseOptions,
   type SipRequest,
   type SipResponse,
-  type SipUri,
-  type TelUri,
 } from '../message/index.js';
 import {
   InviteClientTransaction,
@@ -25,7 +22,7 @@ import { statefulBranch } from './branch-id.js';
 import type { ForkingMode, ProxyConfig } from './config.js';
 import type { Forwarder, PreparedBranch, RecordRouting } from './forwarding.js';
 import type { ProxyCounters } from './stats.js';
-import type { Target } from './target.js';
+import { redirectTargets, type Target } from './target.js';
 
 export interface ResponseContextEnv {
   transactions: TransactionLayer;
@@ -208,7 +205,7 @@ export class ResponseContext {
         },
         (err: unknown) => {
           this.env.logger.warn({ err, target: target.uri.toString() }, 'next hop not resolved');
-          this.settle(b, this.local(503, NO_HOP));
+          this.settle(b, this.local(503, noHop(err)));
         },
       )
       .catch((err: unknown) => {
@@ -271,7 +268,7 @@ export class ResponseContext {
         if (b.hop) this.env.forwarder.markFailed(b.hop);
         // RFC 3263 §4.3: the request never got through, so the next address may be tried.
         if (!b.provisional && !b.cancelled && b.prepared!.hops.length > 0) this.sendToNextHop(b);
-        else this.settle(b, this.local(503, NO_HOP));
+        else this.settle(b, this.local(503, noHop(err)));
       },
     };
   }
@@ -406,24 +403,11 @@ export class ResponseContext {
   private recurse(b: Branch, res: SipResponse): boolean {
     const { followRedirects, maxRedirects } = this.env.config;
     if (!followRedirects || this.stopped || this.redirects >= maxRedirects) return false;
-    let contacts;
-    try {
-      contacts = res.contacts;
-    } catch {
-      return false;
-    }
-    const tried: Array<SipUri | TelUri> = [...this.branches.map((x) => x.target.uri), ...this.pending.map((t) => t.uri)];
-    const targets: Target[] = [];
-    for (const c of contacts) {
-      // §16.5: a URI is never added to the target set twice.
-      if (c.uri.type !== 'sip' || [...tried, ...targets.map((t) => t.uri)].some((u) => uriEquals(u, c.uri))) continue;
-      const q = Number(c.params.get('q') ?? '1');
-      targets.push({ uri: c.uri, routeSet: [], q: Number.isFinite(q) ? q : 1 });
-    }
+    const tried = [...this.branches.map((x) => x.target.uri), ...this.pending.map((t) => t.uri)];
+    const targets = redirectTargets(res, tried);
     if (targets.length === 0) return false;
     this.redirects++;
     b.recursed = true;
-    targets.sort((x, y) => y.q - x.q);
     this.addTargets(targets);
     return true;
   }
@@ -493,7 +477,7 @@ export class ResponseContext {
     let best = chosen;
     // §16.7 step 6: a 503 means the next hop is overloaded, not that this request cannot be served.
     // Our own 503 (no next hop reachable) keeps saying why.
-    if (best.status === 503) best = this.local(500, best.reason.endsWith(NO_HOP) ? NO_HOP : undefined);
+    if (best.status === 503) best = this.local(500, best.reason.match(OWN_NO_HOP)?.[1]);
     aggregateChallenges(best, candidates);
     if (!this.invite && best.status === 408) {
       // RFC 4320 §4.2: no 408 for a non-INVITE request; the client's own Timer F, started earlier, has fired.
@@ -603,6 +587,14 @@ export class ResponseContext {
 
 /** Reason detail of a branch that could not be sent anywhere (§16.9). */
 const NO_HOP = 'no reachable next hop';
+const OWN_NO_HOP = new RegExp(`^${reasonPhrase(503)} - (${NO_HOP}.*)$`);
+
+/** The reason detail naming a transport fault: one line of it (an OpenSSL message runs over several), kept short. */
+function noHop(err: unknown): string {
+  if (!(err instanceof TransportError)) return NO_HOP;
+  const line = err.message.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+  return `${NO_HOP}: ${line.length > 160 ? `${line.slice(0, 157)}...` : line}`;
+}
 
 function isActive(b: Branch): boolean {
   return !b.response && !b.cancelled;

@@ -19,7 +19,11 @@ export async function forwardStatelessly(
   hash: string,
   recordRoute: RecordRouting | undefined,
 ): Promise<boolean> {
-  const prepared = await forwarder.prepare(work, target);
+  const prepared = await forwarder.prepare(work, target).catch((e: unknown) => {
+    if (e instanceof TransportError) return undefined;
+    throw e;
+  });
+  if (!prepared) return false;
   for (const hop of prepared.hops) {
     try {
       await sender.send(forwarder.build(prepared, hop, statelessBranch(hash), recordRoute), hop);

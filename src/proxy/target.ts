@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { tryParseUri, type SipRequest, type SipUri, type TelUri } from '../message/index.js';
+import { tryParseUri, uriEquals, type SipRequest, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
 import type { LookupResult, Target as Located } from '../registrar/index.js';
 import type { SubscriberStore } from '../store/index.js';
 import { DEFAULT_PORTS, isInvalidName, isReliableTransport, normalizeAddress, type Destination, type Flow, type TransportName } from '../transport/index.js';
@@ -177,6 +177,26 @@ export function isPrivateAddress(address: string): boolean {
   if (isIP(address) === 6) return /^f[cd]/i.test(address) || /^fe[89ab]/i.test(address);
   const [a, b] = address.split('.').map(Number) as [number, number];
   return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
+}
+
+/**
+ * §16.5 recursion on a 3xx: its sip/sips Contacts not in `tried` (a URI is never added to the target set twice),
+ * best q first. None for a 3xx whose Contacts cannot be read.
+ */
+export function redirectTargets(res: SipResponse, tried: ReadonlyArray<SipUri | TelUri>): Target[] {
+  let contacts;
+  try {
+    contacts = res.contacts;
+  } catch {
+    return [];
+  }
+  const targets: Target[] = [];
+  for (const c of contacts) {
+    if (c.uri.type !== 'sip' || [...tried, ...targets.map((t) => t.uri)].some((u) => uriEquals(u, c.uri))) continue;
+    const q = Number(c.params.get('q') ?? '1');
+    targets.push({ uri: c.uri, routeSet: [], q: Number.isFinite(q) ? q : 1 });
+  }
+  return targets.sort((x, y) => y.q - x.q);
 }
 
 /** The Contact values of a redirect (§8.3, §21.3.3): each target with its q and remaining lifetime. */

@@ -2,7 +2,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bindProblem, UnavailableError } from '../util/errors.js';
 import type { Logger } from '../util/logger.js';
-import { hostPort } from '../transport/index.js';
+import { hostPort, type TransportStats } from '../transport/index.js';
+import type { FloodGuardStats } from '../transport/flood-guard.js';
+import type { TransactionStats } from '../transaction/index.js';
+import type { ProxyStats } from '../proxy/index.js';
+import type { AuthStats } from '../auth/index.js';
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
 
@@ -20,10 +24,26 @@ export interface AdminTarget {
   bans(): Promise<BanEntry[]>;
   /** Lifts the ban of `address`; resolves with how many processes had it banned. */
   lift(address: string): Promise<number>;
+  /** The counters of every server process (one entry per worker; one in all for a single process). */
+  stats(): Promise<StatsAnswer>;
 }
 
 export interface AdminOptions extends AdminTarget {
   logger: Logger;
+}
+
+/** The counters of one server process (SipwayServer.stats()); `worker` is its index under `--workers N`. */
+export interface ProcessStats {
+  worker?: number;
+  transport: TransportStats;
+  transactions: TransactionStats;
+  flood: FloodGuardStats;
+  proxy?: ProxyStats;
+  auth?: AuthStats;
+}
+
+export interface StatsAnswer {
+  workers: ProcessStats[];
 }
 
 /**
@@ -31,6 +51,7 @@ export interface AdminOptions extends AdminTarget {
  * - `POST /reload`: the ReloadResult (200 when reloaded, 422 when the new policy was refused);
  * - `GET /bans`: the banned sources, `{ bans: BanEntry[] }`;
  * - `POST /bans/lift?address=A`: `{ lifted: N }` (404 when A was not banned).
+ * - `GET /stats`: the StatsAnswer.
  */
 export class AdminEndpoint {
   private readonly server: http.Server;
@@ -99,6 +120,7 @@ const ROUTES: Route[] = [
     },
   },
   { method: 'GET', path: '/bans', run: async (t) => [200, { bans: await t.bans() }] },
+  { method: 'GET', path: '/stats', run: async (t) => [200, await t.stats()] },
   {
     method: 'POST',
     path: '/bans/lift',

@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { openDatabase } from '../store/index.js';
 import { PolicyLoadError } from '../policy/index.js';
 import { WorkerBus } from '../transport/worker-bus.js';
+import { checkUdpPortFree } from '../transport/udp-endpoint.js';
 import { ConfigError, UnavailableError } from '../util/errors.js';
 import { createLogger } from '../util/logger.js';
 import { LastResort } from '../util/last-resort.js';
-import { AdminEndpoint, type AdminTarget, type BanEntry, type ReloadResult } from './admin.js';
+import { AdminEndpoint, type AdminTarget, type BanEntry, type ProcessStats, type ReloadResult } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { SipwayServer } from './server.js';
 import { listenerLogFields, startedLogFields } from './start-line.js';
@@ -27,15 +28,15 @@ type ToWorker =
   | { t: 'stop' };
 
 /** What the primary's admin endpoint asks every worker (each holds its own policy and flood guard). */
-type AdminOp = { op: 'reload' } | { op: 'bans' } | { op: 'lift'; address: string };
-type AdminAnswer = ReloadResult | BanEntry[] | number;
+type AdminOp = { op: 'reload' } | { op: 'bans' } | { op: 'lift'; address: string } | { op: 'stats' };
+type AdminAnswer = ReloadResult | BanEntry[] | number | ProcessStats;
 
 type ToPrimary =
   | { t: 'hello' }
   | { t: 'bus'; port: number }
   | { t: 'started'; listeners: { listen: string[]; advertised: string[] } }
   | { t: 'failed'; error: StartFailure }
-  | { t: 'answer'; id: number; answer: AdminAnswer };
+  | { t: 'answer'; id: number; answer: AdminAnswer | undefined };
 
 const WORKER_INDEX_ENV = 'SIPWAY_WORKER_INDEX';
 
@@ -203,6 +204,10 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
       return [...merged.values()];
     },
     lift: async (address) => ((await askAll({ op: 'lift', address })) as number[]).reduce((a, b) => a + b, 0),
+    stats: async () => {
+      const stats = (await askAll({ op: 'stats' })) as ProcessStats[];
+      return { workers: stats.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0)) };
+    },
   };
 
   let admin: AdminEndpoint | undefined;
@@ -226,8 +231,11 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     await endpoint.start(config.admin.host, config.admin.port);
     admin = endpoint;
   }
-  for (let i = 0; i < count; i++) fork(i);
+  // The workers share each UDP socket with SO_REUSEADDR (src/transport/udp-probes.ts), which a port held by another
+  // server would not stop: a plain socket tries each port first.
   try {
+    for (const spec of config.listen) if (spec.transport === 'udp' && spec.port !== 0) await checkUdpPortFree(spec);
+    for (let i = 0; i < count; i++) fork(i);
     await started;
   } catch (err) {
     await admin?.stop();
@@ -249,7 +257,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
 }
 
 /** A worker's answer to the primary's admin request. */
-async function workerAnswer(server: SipwayServer | undefined, index: number, op: AdminOp): Promise<AdminAnswer> {
+async function workerAnswer(server: SipwayServer | undefined, index: number, op: AdminOp): Promise<AdminAnswer | undefined> {
   switch (op.op) {
     case 'reload':
       return server ? server.reloadPolicy() : { ok: false, error: `worker ${index} is not running` };
@@ -257,6 +265,9 @@ async function workerAnswer(server: SipwayServer | undefined, index: number, op:
       return server ? server.flood.bans() : [];
     case 'lift':
       return server?.flood.lift(op.address) ? 1 : 0;
+    case 'stats':
+      // A worker not yet running has no counters: the primary answers with those of the others.
+      return server?.stats();
   }
 }
 

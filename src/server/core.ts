@@ -7,6 +7,7 @@ import {
   type SipResponse,
   type ResponseOptions,
 } from '../message/index.js';
+import { storeFailure } from '../store/index.js';
 import type { Logger } from '../util/logger.js';
 
 /** What the core needs from a server transaction (the transaction layer's ServerTransaction satisfies it). */
@@ -146,8 +147,9 @@ export class ServerCore<T extends RequestResponder = RequestResponder> {
 
   private fail(req: SipRequest, tx: RequestResponder, e: unknown): void {
     this.options.logger.error({ err: e, method: req.method, callId: req.callId }, 'request handler failed');
+    const failure = storeFailure(e);
     try {
-      this.reply(tx, 500);
+      this.reply(tx, 500, failure === undefined ? {} : { reason: `Server Internal Error - ${failure}` });
     } catch {
       // The transaction may already have a final response.
     }

@@ -8,7 +8,7 @@ import { ConfigError } from '../util/errors.js';
 import { createLogger, type Logger } from '../util/logger.js';
 import type { SipRequest, SipResponse } from '../message/index.js';
 import { TransportLayer } from '../transport/transport-layer.js';
-import type { BoundListener, TlsOptions } from '../transport/types.js';
+import type { BoundListener } from '../transport/types.js';
 import { FlowTokens } from '../transport/flow-token.js';
 import { classOf, FloodGuard } from '../transport/flood-guard.js';
 import { KeyedBuckets, shareOf } from '../util/token-bucket.js';
@@ -26,11 +26,12 @@ import { createDefaultPolicy } from '../policy/default-policy.js';
 import { sipCgi } from '../policy/sip-cgi-plugin.js';
 import { SipCgiRunner } from '../policy/sip-cgi/index.js';
 import { GatewayRouting } from '../policy/gateways.js';
-import { AdminEndpoint } from './admin.js';
+import { AdminEndpoint, type ProcessStats } from './admin.js';
 import { ServerCore } from './core.js';
 import { formatCplError, putCplScript, SmtpRelayMailer } from '../policy/cpl/index.js';
 import type { CallScriptOptions } from '../policy/cpl-calls.js';
-import { loadConfigFile, type ServerConfig, type TlsConfig } from './config.js';
+import { loadConfigFile, type ServerConfig } from './config.js';
+import { readTls } from './tls-files.js';
 import { listenerLogFields, startedLogFields } from './start-line.js';
 
 export interface ServerOverrides {
@@ -81,6 +82,7 @@ export class SipwayServer {
   private readonly interfaceAddresses = localAddresses();
   private registrarService: Registrar | undefined;
   private proxyService: Proxy | undefined;
+  private authService: AuthService | undefined;
   private readonly policyLoader = new PolicyLoader();
   /** The routing policy new requests start under; a reload replaces it, requests in progress keep theirs. */
   private policy: RoutingPolicy | undefined;
@@ -192,6 +194,7 @@ export class SipwayServer {
             throttle: c.auth.throttle,
           })
         : undefined;
+    this.authService = auth;
     this.registrarService = new Registrar({
       location: this.stores.location,
       subscribers: this.stores.subscribers,
@@ -292,6 +295,7 @@ export class SipwayServer {
           reload: () => this.reloadPolicy(),
           bans: async () => this.flood.bans(),
           lift: async (address) => (this.flood.lift(address) ? 1 : 0),
+          stats: async () => ({ workers: [this.stats()] }),
           logger: this.logger.child({ layer: 'admin' }),
         });
         await admin.start(adminAt.host, adminAt.port);
@@ -369,6 +373,12 @@ export class SipwayServer {
       this.logger.error({ policy: file, error }, 'routing policy not reloaded; the previous one stays');
       return { ok: false, error };
     }
+  }
+
+  /** The counters of every layer (the admin endpoint's GET /stats). */
+  stats(): ProcessStats {
+    const worker = this.worker?.bus.index;
+    return { ...(worker !== undefined ? { worker } : {}), transport: this.transport.stats(), transactions: this.transactions.stats(), flood: this.flood.stats(), proxy: this.proxyService?.stats(), auth: this.authService?.stats() };
   }
 
   /** The admin endpoint's address, once started with one. */
@@ -489,29 +499,6 @@ function safe(fn: () => string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function readTls(tls: TlsConfig): TlsOptions {
-  const read = (file: string, field: string): Buffer => {
-    try {
-      return readFileSync(file);
-    } catch (e) {
-      throw new ConfigError(field, `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  };
-  const out: TlsOptions = {
-    cert: read(tls.cert, 'tls.cert'),
-    key: read(tls.key, 'tls.key'),
-    verifyClient: tls.verifyClient,
-    verifyServer: tls.verifyServer,
-    minVersion: tls.minVersion,
-  };
-  if (tls.ca !== undefined) out.ca = read(tls.ca, 'tls.ca');
-  if (tls.clientCert !== undefined && tls.clientKey !== undefined) {
-    out.clientCert = read(tls.clientCert, 'tls.clientCert');
-    out.clientKey = read(tls.clientKey, 'tls.clientKey');
-  }
-  return out;
 }
 
 /**

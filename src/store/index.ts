@@ -22,6 +22,7 @@ export { MemoryLocationStore } from './memory-location-store.js';
 export { SqliteLocationStore } from './sqlite-location-store.js';
 export { LocationContentionError, RedisLocationStore, type RedisLocationStoreOptions } from './redis-location-store.js';
 export { CorruptRecordError } from './record.js';
+export { storeFailure } from './store-failure.js';
 export { DATABASE_FILE, SCHEMA_VERSION, type SqliteDatabase, inspectDatabase, openDatabase } from './sqlite.js';
 export {
   type Subscriber,

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { UnavailableError } from '../util/errors.js';
@@ -102,7 +102,7 @@ export function openDatabase(dataDir: string): SqliteDatabase {
   } catch (err) {
     db?.close();
     if (err instanceof UnavailableError) throw err;
-    throw new UnavailableError('dataDir', `cannot open ${file}: ${(err as Error).message}`);
+    throw new UnavailableError('dataDir', `cannot open ${file}: ${(err as Error).message}${writable(dataDir) ? '' : ' (the directory is read-only: sipway writes the database and its WAL there)'}`);
   }
 }
 
@@ -144,4 +144,13 @@ function migrate(db: SqliteDatabase): void {
       db.pragma(`user_version = ${v + 1}`);
     }
   }).immediate();
+}
+
+function writable(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }

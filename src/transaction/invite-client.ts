@@ -27,6 +27,8 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
   }
 
   start(): void {
+    // Over a stream the connection's loss tells at once; a datagram's path is watched once it goes unanswered.
+    if (this.reliable) this.watchPath(this.destination);
     this.transmit(this.request, this.destination, false);
     if (!this.reliable) this.scheduleTimerA(this.durations.A);
     this.startTimer('B', this.durations.B, () => this.timeout());
@@ -35,6 +37,7 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
   /** §17.1.1.2: Timer A doubles on every firing, with no cap, until Timer B ends the Calling state. */
   private scheduleTimerA(interval: number): void {
     this.startTimer('A', interval, () => {
+      this.watchPath(this.destination);
       this.transmit(this.request, this.destination, true);
       this.scheduleTimerA(2 * interval);
     });
@@ -59,6 +62,7 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
     switch (this.state) {
       case 'Calling':
       case 'Proceeding':
+        this.stopWatchingPath();
         this.stopTimer('A');
         this.stopTimer('B');
         if (status < 200) {

@@ -19,6 +19,8 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
   }
 
   start(): void {
+    // Over a stream the connection's loss tells at once; a datagram's path is watched once it goes unanswered.
+    if (this.reliable) this.watchPath(this.destination);
     this.transmit(this.request, this.destination, false);
     if (!this.reliable) this.scheduleTimerE(this.durations.E);
     this.startTimer('F', this.durations.F, () => {
@@ -34,6 +36,7 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
    */
   private scheduleTimerE(interval: number): void {
     this.startTimer('E', interval, () => {
+      if (this.state === 'Trying') this.watchPath(this.destination);
       this.transmit(this.request, this.destination, true);
       this.scheduleTimerE(this.state === 'Trying' ? Math.min(2 * interval, this.durations.T2) : this.durations.T2);
     });
@@ -41,6 +44,7 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
 
   receiveResponse(response: SipResponse): void {
     if (this.state !== 'Trying' && this.state !== 'Proceeding') return; // Completed absorbs retransmissions (§17.1.2.2).
+    this.stopWatchingPath();
     if (response.status < 200) {
       this.transition('Proceeding');
     } else {

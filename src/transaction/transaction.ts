@@ -57,6 +57,8 @@ export abstract class Transaction<S extends string> {
   /** Running timers as name, handle pairs: rarely more than two, and a Map per transaction costs more than it saves. */
   private running: Array<TimerName | TimerHandle> = [];
   private terminatedListeners: Array<() => void> | undefined;
+  /** Ends the watch of the path (watchPath) while one runs. */
+  private unwatchPath: (() => void) | undefined;
 
   readonly method: string;
   readonly callId: string;
@@ -118,6 +120,7 @@ export abstract class Transaction<S extends string> {
     if (next === 'Terminated') {
       for (let i = 1; i < this.running.length; i += 2) (this.running[i] as TimerHandle).cancel();
       this.running = [];
+      this.stopWatchingPath();
     }
     this.env.observer.stateChanged(this);
     if (next === 'Terminated' && this.terminatedListeners) {
@@ -160,6 +163,26 @@ export abstract class Transaction<S extends string> {
     const handle = this.running[i + 1] as TimerHandle;
     this.running.splice(i, 2);
     return handle;
+  }
+
+  /**
+   * Has the transport report a fault of the path to `destination` found after sending (an ICMP error, a connection
+   * lost before the peer answered, MessageSender.watchPath) as a transport error of this transaction, so that a next
+   * hop that is gone fails it at once rather than at Timer B or F. Until stopWatchingPath or termination.
+   */
+  protected watchPath(destination: Destination): void {
+    if (this.unwatchPath || this.current === 'Terminated' || !this.env.sender.watchPath) return;
+    this.unwatchPath = this.env.sender.watchPath(destination, (err) => {
+      this.unwatchPath = undefined;
+      if (this.current !== 'Terminated') this.transportFailed(err);
+    });
+  }
+
+  /** A response has shown that the path works. */
+  protected stopWatchingPath(): void {
+    const unwatch = this.unwatchPath;
+    this.unwatchPath = undefined;
+    unwatch?.();
   }
 
   /** Hands a message to the transport; a rejection becomes a transport error of this transaction (§17.1.4, §17.2.4). */

@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { StreamFramer, type MessageLimits, type ParseError } from '../message/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { randomToken } from '../util/ids.js';
-import { normalizeAddress } from './address.js';
+import { hostPort, normalizeAddress } from './address.js';
 import type { AdmissionSlot } from './connection-admission.js';
 import { ReadDeadline } from './read-deadline.js';
 import { TransportError, type TransportName } from './types.js';
@@ -165,6 +165,15 @@ export abstract class Connection {
     this.markClosed();
   }
 
+  /** The socket error that ended the connection (ECONNRESET...), if one did. */
+  protected failure: string | undefined;
+
+  /** Why the connection is gone, for a transaction that was waiting on it. */
+  lostError(): TransportError {
+    const how = this.failure === 'ECONNRESET' ? 'reset by the peer' : this.failure ? `lost (${this.failure})` : 'closed';
+    return new TransportError('unreachable', `${this.transport} connection to ${hostPort(this.remoteAddress, this.remotePort)} ${how} before an answer`);
+  }
+
   protected closedError(): TransportError {
     return new TransportError('closed', `${this.transport} connection to ${this.remoteAddress}:${this.remotePort} is closed`);
   }
@@ -211,7 +220,7 @@ export class SocketConnection extends Connection {
       if (this.framer.pendingBytes > 0) this.deadline.begin();
     });
     // Errors (resets, TLS alerts) are followed by 'close'; the listener keeps them from becoming uncaught.
-    socket.on('error', () => undefined);
+    socket.on('error', (err: NodeJS.ErrnoException) => (this.failure ??= err.code ?? err.message));
     socket.on('close', () => {
       ctx.counters.partialMessageBytes -= this.framer.pendingBytes;
       this.onClosed();
@@ -277,6 +286,7 @@ export class WsConnection extends Connection {
     // Protocol errors (oversize frames close with 1009, bad UTF-8 with 1007) are followed by 'close'.
     ws.on('error', (err: Error & { code?: string }) => {
       if (err.code?.startsWith('WS_ERR_')) ctx.counters.streamProtocolErrors++;
+      this.failure ??= err.code ?? err.message;
     });
     ws.on('close', () => this.onClosed());
   }

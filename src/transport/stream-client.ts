@@ -44,7 +44,10 @@ export function dial(o: DialOptions): Promise<Connection> {
       settled = true;
       timer.cancel();
       abort();
-      reject(new TransportError('connect', `cannot connect to ${target}: ${err.message}`, { transport: o.transport, address: o.address, port: o.port }));
+      // OpenSSL's own message spans lines and names its source files; its reason says what happened.
+      const why = (err as Error & { reason?: unknown }).reason;
+      const what = typeof why === 'string' ? `TLS: ${why}` : err.message;
+      reject(new TransportError('connect', `cannot connect to ${target}: ${what}`, { transport: o.transport, address: o.address, port: o.port }));
     };
     const succeed = (conn: Connection): void => {
       if (settled) return conn.destroy();

@@ -1,5 +1,4 @@
 import { channel } from 'node:diagnostics_channel';
-import { lookup } from 'node:dns/promises';
 import type { RemoteInfo } from 'node:dgram';
 import {
   parseMessage,
@@ -14,7 +13,7 @@ import {
 import { SystemClock, type Clock } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { addressFamily, bracketed, hostPort, isInvalidName, isWildcard, normalizeAddress } from './address.js';
+import { addressFamily, bracketed, hostPort, isWildcard, normalizeAddress } from './address.js';
 import type { Flow } from './flow-token.js';
 import { ListenerSet } from './listener-set.js';
 import { listenerSecureContext, clientTls } from './tls-settings.js';
@@ -39,6 +38,9 @@ import {
 } from './types.js';
 import { transportCounters, type TransportStats } from './transport-stats.js';
 import { UdpEndpoint, type DatagramHandler } from './udp-endpoint.js';
+import { noop, pathKeys, PathWatchers } from './path-watchers.js';
+import { DestinationLookup, type Resolved } from './destination-lookup.js';
+import type { PathFault } from './udp-probes.js';
 import { replaceTopVia, stampVia, viaDestination } from './via-stamp.js';
 import type { FlowInfo, WorkerLink } from './worker-bus.js';
 import { ownerWorker } from '../message/steering.js';
@@ -115,12 +117,6 @@ const sendChannel = channel(SEND_CHANNEL);
  */
 const MAX_UDP_REQUEST = 1300;
 
-interface Resolved {
-  address: string;
-  /** The name the destination was given by, for TLS; undefined when it was an IP address. */
-  servername: string | undefined;
-}
-
 /**
  * The SIP transport layer (RFC 3261 §18): UDP, TCP, TLS, WS and WSS listeners over IPv4 and IPv6, a connection table
  * of flows, the NAT stamping of requests (RFC 3581), stateless answers to requests that cannot be parsed, and the
@@ -152,6 +148,9 @@ export class TransportLayer implements MessageSender {
   private readonly clientTls: ClientTls;
   /** Outbound connections being opened, so that concurrent sends to one peer share one connection. */
   private readonly connecting = new Map<string, Promise<Connection>>();
+  private readonly targets: DestinationLookup;
+  /** Transactions waiting on a stream connection (watchPath). */
+  private readonly paths = new PathWatchers();
   private state: 'new' | 'running' | 'stopped' = 'new';
 
   constructor(private readonly options: TransportLayerOptions) {
@@ -159,6 +158,7 @@ export class TransportLayer implements MessageSender {
     this.clock = options.clock ?? new SystemClock();
     this.logger = options.logger ?? silentLogger();
     this.limits = resolveLimits(options.limits);
+    this.targets = new DestinationLookup(options.destinationFilter);
     this.connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 5000);
     this.bound = new ListenerSet(this.clock, options.advertisedHost);
     this.clientTls = clientTls(options.tls, options.tlsRejectUnauthorized);
@@ -179,7 +179,10 @@ export class TransportLayer implements MessageSender {
         else if (this.options.flood?.isBanned(source.address)) conn.destroy();
       },
       framingError: (conn, error, head) => this.onFramingError(conn, error, head),
-      closed: (conn) => this.table.remove(conn),
+      closed: (conn) => {
+        this.table.remove(conn);
+        this.paths.fail(pathKeys(conn.transport, conn.remoteAddress, conn.remotePort, conn.flowId), conn.lostError());
+      },
     };
     this.ctx = {
       events,
@@ -339,14 +342,15 @@ export class TransportLayer implements MessageSender {
   }
 
   stats(): TransportStats {
-    return { ...this.counters, connectionsOpen: this.table.size, socketsOpen: this.admission.sockets };
+    const udpProbesOpen = [...this.udp, ...this.ownUdp].reduce((n, u) => n + u.probes.size, 0);
+    return { ...this.counters, connectionsOpen: this.table.size, socketsOpen: this.admission.sockets, udpProbesOpen, pathsWatched: this.paths.size };
   }
 
   async send(message: AnyMessage, destination?: Destination, serialized?: Buffer): Promise<void> {
     if (this.state !== 'running') throw new TransportError('no-listener', 'the transport layer is not running', destination);
     const dest = destination ?? this.defaultDestination(message);
     // An IP literal, as nearly every hop of a proxy is, needs no lookup: no promise to wait for.
-    const target = this.literalTarget(dest) ?? (await this.resolve(dest));
+    const target = this.targets.literal(dest) ?? (await this.targets.resolve(dest));
     const bytes = serialized ?? serialize(message);
     if (dest.transport !== 'udp') {
       const remoteFlow = this.remote?.remoteFlowFor(dest, target.address);
@@ -380,7 +384,7 @@ export class TransportLayer implements MessageSender {
       if (!conn) throw new TransportError('write', 'the connection is gone', destination);
       await conn.write(bytes);
     } else {
-      const target = this.literalTarget(destination) ?? (await this.resolve(destination));
+      const target = this.targets.literal(destination) ?? (await this.targets.resolve(destination));
       await this.udpEndpointFor(destination, target.address, !isResponseBytes(bytes)).send(bytes, target.address, destination.port);
     }
     this.counters.sent++;
@@ -448,6 +452,22 @@ export class TransportLayer implements MessageSender {
   /** Another worker opened or lost a connection (WorkerBusHandler.flow). */
   flowPassed(open: boolean, flow: FlowInfo): void {
     this.remote?.passed(open, flow);
+    if (!open) this.paths.fail(pathKeys(flow.transport, flow.address, flow.port, flow.flowId), new TransportError('unreachable', `${flow.transport} connection to ${hostPort(flow.address, flow.port)} lost before an answer`));
+  }
+
+  /**
+   * MessageSender.watchPath: over UDP a connected probe socket learns the destination's ICMP errors (UdpProbes); over
+   * a stream the connection's loss is reported. A destination by name, or one no socket serves, is not watched.
+   */
+  watchPath(dest: Destination, onFault: PathFault): () => void {
+    try {
+      const target = this.targets.literal(dest);
+      if (!target || this.state !== 'running') return noop;
+      if (dest.transport === 'udp') return this.udpEndpointFor(dest, target.address, true).watch(target.address, dest.port, onFault);
+      return this.paths.add(pathKeys(dest.transport, target.address, dest.port, dest.flowId), onFault);
+    } catch {
+      return noop;
+    }
   }
 
   /** Workers were replaced: forget their connections and tell the new ones about this worker's (WorkerBusHandler.peersChanged). */
@@ -554,38 +574,6 @@ export class TransportLayer implements MessageSender {
     }
   }
 
-  /** Names are looked up (A/AAAA; RFC 3263 resolution belongs above), then the destination filter sees the address. */
-  private async resolve(dest: Destination): Promise<Resolved> {
-    const literal = this.literalTarget(dest);
-    if (literal) return literal;
-    const servername = dest.address;
-    // An empty host would be looked up as the machine's own name (Node's dns.lookup(''), with a null address).
-    if (servername === '') throw new TransportError('connect', 'no host to send to', dest);
-    if (isInvalidName(servername)) throw new TransportError('connect', `${servername} is under .invalid and never resolves (RFC 6761)`, dest);
-    let address: string;
-    try {
-      address = (await lookup(servername)).address;
-      if (!address) throw new Error('no address');
-    } catch (err) {
-      throw new TransportError('connect', `cannot resolve ${servername}: ${(err as Error).message}`, dest);
-    }
-    return { address: this.allowed(normalizeAddress(address), dest), servername };
-  }
-
-  /** The target of a destination whose address is an IP literal; undefined for a name that needs a lookup. */
-  private literalTarget(dest: Destination): Resolved | undefined {
-    const address = dest.address.startsWith('[') ? dest.address.slice(1, -1) : dest.address;
-    if (addressFamily(address) === undefined) return undefined;
-    return { address: this.allowed(normalizeAddress(address), dest), servername: undefined };
-  }
-
-  private allowed(address: string, dest: Destination): string {
-    if (this.options.destinationFilter && !this.options.destinationFilter(address)) {
-      throw new TransportError('refused-destination', `destination ${address} refused by the destination filter`, dest);
-    }
-    return address;
-  }
-
   /**
    * The flow named by the destination, else any open connection to that peer (inbound ones too, §18.2.2), else a
    * new one. A response whose connection has closed goes over a new connection to the Via's received address and
@@ -599,7 +587,7 @@ export class TransportLayer implements MessageSender {
       const fallback = viaDestination(message);
       if (isReliableTransport(fallback.transport)) {
         const t = fallback.transport as StreamTransport;
-        const resolved = await this.resolve(fallback);
+        const resolved = await this.targets.resolve(fallback);
         return this.table.peer(t, resolved.address, fallback.port) ?? this.open(t, resolved, fallback.port);
       }
     }
@@ -707,7 +695,6 @@ export class TransportLayer implements MessageSender {
 function isResponseBytes(bytes: Buffer): boolean {
   return bytes.length > 4 && bytes[0] === 0x53 && bytes[1] === 0x49 && bytes[2] === 0x50 && bytes[3] === 0x2f;
 }
-
 
 function positive(field: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;

@@ -28,10 +28,14 @@ export interface TransportStats {
   partialMessageBytes: number;
   /** Messages the flood guard kept out (over budget, or from a banned source). */
   floodDropped: number;
+  /** Connected UDP sockets watching destinations that have not answered yet (UdpProbes), a gauge. */
+  udpProbesOpen: number;
+  /** Paths being watched for a transaction (connections by peer or flow), a gauge. */
+  pathsWatched: number;
 }
 
 /** The counters TransportLayer keeps; stats() adds the gauges read from the connection table and admission. */
-export function transportCounters(): Omit<TransportStats, 'connectionsOpen' | 'socketsOpen'> {
+export function transportCounters(): Omit<TransportStats, 'connectionsOpen' | 'socketsOpen' | 'udpProbesOpen' | 'pathsWatched'> {
   return {
     received: 0,
     sent: 0,

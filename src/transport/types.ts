@@ -45,7 +45,8 @@ export interface TlsOptions {
   minVersion?: 'TLSv1.2' | 'TLSv1.3';
 }
 
-export type TransportErrorKind = 'connect' | 'write' | 'closed' | 'refused-destination' | 'no-listener';
+/** `unreachable`: a send went out but the network said the destination cannot be reached (ICMP, a reset). */
+export type TransportErrorKind = 'connect' | 'write' | 'closed' | 'unreachable' | 'refused-destination' | 'no-listener';
 
 export class TransportError extends Error {
   constructor(
@@ -86,6 +87,12 @@ export interface MessageSender {
   viaSentBy?(destination: Destination, listener: BoundListener): string;
   /** Every sent-by our Vias may name, when more than the listeners' (worker ports). Without it: listenerFor's. */
   viaListeners?(): BoundListener[];
+  /**
+   * Reports, once, a fault of the path to `destination` found after a send went out: an ICMP error for a datagram, a
+   * connection reset or closed before the peer answered. Until the returned function is called. Without it (or
+   * where the path cannot be watched) only the transaction's timers tell.
+   */
+  watchPath?(destination: Destination, onFault: (err: TransportError) => void): () => void;
 }
 
 /** Receives every parsed message from the transport layer (requests already carry received/rport, RFC 3581). */

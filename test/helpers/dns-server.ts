@@ -27,13 +27,21 @@ export const DEFAULT_TTL = 300;
 /** RFC 1035 §4.2.1: UDP answers above this are truncated (the client asked without EDNS). */
 const UDP_LIMIT = 512;
 
+/** handle()'s word for "reset the TCP connection". */
+const RESET = Symbol('reset');
+
 export interface LoggedQuery {
   name: string;
   type: RRType;
   transport: 'udp' | 'tcp';
 }
 
-export type Behaviour = 'answer' | 'drop' | 'servfail';
+/**
+ * What the server does with a query: answer it; ignore it (the client times out); answer SERVFAIL or REFUSED; send
+ * `garbage` (bytes that are no DNS message) or a `mismatch` (an answer with another id, as a spoofer would); over UDP
+ * `truncate` the answer (TC bit, no records) so that the client asks again over TCP; over TCP `reset` the connection.
+ */
+export type Behaviour = 'answer' | 'drop' | 'servfail' | 'refused' | 'garbage' | 'mismatch' | 'truncate' | 'reset';
 
 export interface DnsServerOptions {
   zone: Zone;
@@ -41,7 +49,7 @@ export interface DnsServerOptions {
   negativeTtl?: number | null;
   /** Put the A/AAAA records of SRV targets in the additional section. Default false. */
   additional?: boolean;
-  /** What to do with a query: answer it (default), ignore it (the client times out), or answer SERVFAIL. */
+  /** What to do with a query (Behaviour); default: answer it. */
   behaviour?: (q: LoggedQuery) => Behaviour;
 }
 
@@ -58,7 +66,7 @@ export class TestDnsServer {
   ) {
     udp.on('message', (bytes, peer) => {
       const out = this.handle(bytes, 'udp');
-      if (out) udp.send(out, peer.port, peer.address);
+      if (out && out !== RESET) udp.send(out, peer.port, peer.address);
     });
     tcp.on('connection', (socket) => this.serveStream(socket));
   }
@@ -97,6 +105,7 @@ export class TestDnsServer {
       while (buffered.length >= 2 && buffered.length >= 2 + buffered.readUInt16BE(0)) {
         const out = this.handle(buffered.subarray(2, 2 + buffered.readUInt16BE(0)), 'tcp');
         buffered = buffered.subarray(2 + buffered.readUInt16BE(0));
+        if (out === RESET) return void socket.resetAndDestroy();
         if (!out) continue;
         const length = Buffer.alloc(2);
         length.writeUInt16BE(out.length);
@@ -105,7 +114,7 @@ export class TestDnsServer {
     });
   }
 
-  private handle(bytes: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
+  private handle(bytes: Buffer, transport: 'udp' | 'tcp'): Buffer | typeof RESET | undefined {
     let query: DnsMessage;
     try {
       query = decodeMessage(bytes);
@@ -129,11 +138,25 @@ export class TestDnsServer {
     this.queries.push(logged);
     this.waiters = this.waiters.filter((w) => (this.queries.length >= w.n ? (w.resolve(), false) : true));
     const behaviour = this.options.behaviour?.(logged) ?? 'answer';
-    if (behaviour === 'drop') return undefined;
-    if (behaviour === 'servfail') return encodeMessage({ ...reply, rcode: RCODE.SERVFAIL });
+    switch (behaviour) {
+      case 'drop':
+        return undefined;
+      case 'servfail':
+        return encodeMessage({ ...reply, rcode: RCODE.SERVFAIL });
+      case 'refused':
+        return encodeMessage({ ...reply, rcode: RCODE.REFUSED });
+      case 'garbage':
+        // The query's id, then bytes no DNS message is made of: a header promising records that never come.
+        return Buffer.concat([bytes.subarray(0, 2), Buffer.from([0x81, 0x80, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]), Buffer.from('garbage'.repeat(9))]);
+      case 'reset':
+        return transport === 'tcp' ? RESET : undefined;
+      default:
+        break;
+    }
     this.answer(logged, reply);
+    if (behaviour === 'mismatch') reply.id = (reply.id + 1) & 0xffff;
     const encoded = encodeMessage(reply);
-    if (transport === 'udp' && encoded.length > UDP_LIMIT) {
+    if (transport === 'udp' && (encoded.length > UDP_LIMIT || behaviour === 'truncate')) {
       return encodeMessage({ ...reply, truncated: true, answers: [], authorities: [], additionals: [] });
     }
     return encoded;

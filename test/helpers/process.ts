@@ -130,9 +130,9 @@ export interface RunningServer {
  * Starts `sipway serve ...` as a child process and waits until it is ready: its "sipway started" log line, or (when
  * the log level hides it) an answer to OPTIONS on its first UDP listener. With `host` it runs in that lab host's
  * network namespace, where only the log line tells (the test process cannot reach the lab's addresses); `env` is
- * added to the environment.
+ * added to the environment; `wrap` is a command line the server runs under.
  */
-export async function startCliServer(args: string[], timeoutMs = 15000, where: { host?: NetHost; env?: NodeJS.ProcessEnv } = {}): Promise<RunningServer> {
+export async function startCliServer(args: string[], timeoutMs = 15000, where: { host?: NetHost; env?: NodeJS.ProcessEnv; wrap?: string[] } = {}): Promise<RunningServer> {
   const { host } = where;
   // Benchmarks profile the server with e.g. SIPWAY_SERVER_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'.
   const nodeArgs = (process.env.SIPWAY_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
@@ -143,7 +143,9 @@ export async function startCliServer(args: string[], timeoutMs = 15000, where: {
   const admin = args.includes('--admin') ? [] : ['--admin', 'off'];
   const argv = [...nodeArgs, CLI, 'serve', ...args, ...workers, ...admin];
   const options = { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] as ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...where.env } };
-  const child = host ? host.spawn(process.execPath, argv, options) : spawn(process.execPath, argv, options);
+  // `wrap`: a command the server runs under, e.g. nsenter into a mount namespace holding its data directory.
+  const [command, ...prefix] = [...(where.wrap ?? []), process.execPath];
+  const child = host ? host.spawn(process.execPath, argv, options) : spawn(command!, [...prefix, ...argv], options);
   let out = '';
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   child.stderr!.on('data', (c: Buffer) => (out += c.toString()));

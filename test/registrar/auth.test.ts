@@ -143,6 +143,8 @@ describe('digest authentication of REGISTER', () => {
 
     const elsewhere = await h.answer(register({ cseq: 7, source: { ...UA_SOURCE, address: '198.51.100.7' } }));
     assert.equal(elsewhere.status, 401, 'another source is not affected');
+    // Three guesses were checked (the third started the block); the fourth and the right password were refused unchecked.
+    assert.deepEqual(h.auth!.stats(), { accepted: 0, failed: 3, refused: 2, blocks: 1 });
   });
 
   it('ten bad guesses at a user do not lock the user out: from a new address the right password still registers', async () => {
@@ -168,6 +170,7 @@ describe('digest authentication of REGISTER', () => {
     const res = await h.answer(answering(fresh, { cseq: 21, source: elsewhere }));
     assert.equal(res.status, 200);
     assert.equal((await h.location.lookup(AOR)).length, 1);
+    assert.deepEqual(h.auth!.stats(), { accepted: 1, failed: 11, refused: 1, blocks: 1 });
   });
 
   it('slows down answers after failures, using the injected clock', async () => {

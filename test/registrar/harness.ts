@@ -83,7 +83,7 @@ export function harness(options: HarnessOptions = {}) {
       groups,
       createdAt: 0,
     });
-  return { clock, location, subscribers, registrar, logs, send, answer, addUser };
+  return { clock, location, subscribers, auth, registrar, logs, send, answer, addUser };
 }
 
 export interface RegisterSpec {

@@ -1,0 +1,175 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { hostPort } from './address.js';
+import { TransportError } from './types.js';
+
+/** What a path fault tells its watchers; called from a socket callback, so it must not throw. */
+export type PathFault = (err: TransportError) => void;
+
+type SendDone = (err: Error | null) => void;
+
+/** At most this many destinations are probed at once per UDP socket; past it a destination is simply not watched. */
+export const MAX_UDP_PROBES = 1024;
+
+/**
+ * Linux hands an ICMP error (port or host unreachable) for a datagram to the socket that sent it only when that socket
+ * is connected to the destination: the listening socket, which sends to everyone, never learns that a next hop is
+ * gone, and a transaction to it waits for Timer B or F (32 s). So for a destination that has not answered in time, a
+ * socket is connected to it from the listener's own address and port (SO_REUSEADDR on both), and what is sent there
+ * goes through it. The 5-tuple on the wire is unchanged (NATs and phones that accept only their registrar's port see
+ * nothing new), and the kernel prefers the connected socket for datagrams from that peer, which are handed on as if the
+ * listener had read them. The first ICMP error fails every watcher of the destination; once none is left the socket
+ * is closed.
+ */
+export class UdpProbes {
+  private readonly probes = new Map<string, Probe>();
+  /** Probes that could not be made (the listener is not shareable, the limit was reached). */
+  unavailable = 0;
+
+  constructor(
+    private readonly type: 'udp4' | 'udp6',
+    /** The listener's bound address and port, which every probe binds too. */
+    private readonly local: () => { address: string; port: number } | undefined,
+    private readonly onDatagram: (bytes: Buffer, remote: RemoteInfo) => void,
+    /** Sends from the listener itself. */
+    private readonly fallback: (address: string, port: number, bytes: Buffer, done: SendDone) => void,
+  ) {}
+
+  get size(): number {
+    return this.probes.size;
+  }
+
+  /** Watches the path to `address:port` (as the socket sends to it) until the returned function is called. */
+  watch(address: string, port: number, fault: PathFault): () => void {
+    const key = hostPort(address, port);
+    let probe = this.probes.get(key);
+    if (!probe) {
+      const local = this.local();
+      if (!local || this.probes.size >= MAX_UDP_PROBES) {
+        this.unavailable++;
+        return () => undefined;
+      }
+      probe = new Probe(
+        this.type,
+        local,
+        address,
+        port,
+        this.onDatagram,
+        () => {
+          if (this.probes.get(key) === probe) this.probes.delete(key);
+        },
+        (bytes, done) => this.fallback(address, port, bytes, done),
+      );
+      this.probes.set(key, probe);
+    }
+    return probe.add(fault);
+  }
+
+  /**
+   * Sends through the probe of the destination, if it has one (returns false otherwise): a datagram sent while the
+   * probe is still connecting waits for it, so that its ICMP error reaches the probe.
+   */
+  send(address: string, port: number, bytes: Buffer, done: SendDone): boolean {
+    const probe = this.probes.get(hostPort(address, port));
+    return probe !== undefined && probe.send(bytes, done);
+  }
+
+  closeAll(): void {
+    for (const p of [...this.probes.values()]) p.close();
+  }
+}
+
+class Probe {
+  private readonly socket: Socket;
+  private readonly watchers = new Set<PathFault>();
+  private connected = false;
+  /** Datagrams handed over while connecting; the listener sends them if the probe cannot be made. */
+  private waiting: Array<[Buffer, SendDone]> | undefined = [];
+  private closed = false;
+  /** Until bound, an error says nothing about the path (the listener does not share its port). */
+  private bound = false;
+
+  constructor(
+    type: 'udp4' | 'udp6',
+    local: { address: string; port: number },
+    private readonly address: string,
+    private readonly port: number,
+    onDatagram: (bytes: Buffer, remote: RemoteInfo) => void,
+    private readonly onClose: () => void,
+    private readonly fallback: (bytes: Buffer, done: SendDone) => void,
+  ) {
+    this.socket = createSocket({ type, reuseAddr: true });
+    this.socket.on('message', (bytes, remote) => onDatagram(bytes, remote));
+    this.socket.on('error', (err: NodeJS.ErrnoException) => this.failed(err));
+    this.socket.bind({ address: local.address, port: local.port, exclusive: true }, () => {
+      if (this.closed) return;
+      this.bound = true;
+      // A dual-stack IPv6 socket reaches IPv4 peers through their mapped address.
+      const to = type === 'udp6' && !address.includes(':') ? `::ffff:${address}` : address;
+      try {
+        this.socket.connect(port, to, (err?: Error) => {
+          if (err) return this.failed(err as NodeJS.ErrnoException);
+          if (this.closed) return;
+          this.connected = true;
+          const waiting = this.waiting ?? [];
+          this.waiting = undefined;
+          for (const [bytes, done] of waiting) this.socket.send(bytes, done);
+        });
+      } catch (err) {
+        this.failed(err as NodeJS.ErrnoException);
+      }
+    });
+  }
+
+  add(fault: PathFault): () => void {
+    this.watchers.add(fault);
+    return () => {
+      this.watchers.delete(fault);
+      if (this.watchers.size === 0) this.close();
+    };
+  }
+
+  send(bytes: Buffer, done: SendDone): boolean {
+    if (this.closed) return false;
+    if (this.connected) this.socket.send(bytes, done);
+    else this.waiting?.push([bytes, done]);
+    return true;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.connected = false;
+    const waiting = this.waiting ?? [];
+    this.waiting = undefined;
+    for (const [bytes, done] of waiting) this.fallback(bytes, done);
+    this.onClose();
+    try {
+      this.socket.close();
+    } catch {
+      // never bound
+    }
+  }
+
+  private failed(err: NodeJS.ErrnoException): void {
+    const error = this.bound ? unreachable(err, this.address, this.port) : undefined;
+    const watchers = [...this.watchers];
+    this.watchers.clear();
+    this.close();
+    if (error) for (const w of watchers) w(error);
+  }
+}
+
+/** The socket errors that say a destination cannot be reached, in the words of a reason phrase. */
+const PATH_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'port unreachable',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EACCES: 'destination prohibited',
+  EPERM: 'destination prohibited',
+};
+
+/** The error of a datagram to `address:port` that the network refused, naming the fault; undefined for other errors. */
+export function unreachable(err: NodeJS.ErrnoException, address: string, port: number): TransportError | undefined {
+  const what = PATH_ERRORS[err.code ?? ''];
+  return what ? new TransportError('unreachable', `${what} (udp:${hostPort(address, port)})`, { transport: 'udp', address, port }) : undefined;
+}
