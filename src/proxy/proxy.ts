@@ -314,9 +314,17 @@ export class Proxy {
     if (hooks) spec.hooks = hooks;
     const ctx = new ResponseContext(this.contextEnv, st, spec, (res) => this.settled(pr, res));
     this.contexts.set(st, ctx);
-    st.onTerminated(() => this.contexts.delete(st));
+    this.forgetWhenTerminated(st);
     this.counters.forwarded++;
     ctx.start(targets);
+  }
+
+  /**
+   * A closure of its own: one made in relay() would share relay's scope, and so keep the request, its working copy
+   * and the response context alive as long as the server transaction (32 s after a 2xx).
+   */
+  private forgetWhenTerminated(st: ServerTransaction): void {
+    st.onTerminated(() => this.contexts.delete(st));
   }
 
   /**
@@ -449,6 +457,10 @@ export class Proxy {
    * call, any other to a user of ours (looked up) is a missed call; a BYE's final response ends its call.
    */
   private settled(pr: ProxyRequest, res: SipResponse): void {
+    // Answered: a CANCEL has nothing left to do, and an INVITE's transaction (Accepted for 32 s) must not keep the
+    // request and its response context alive.
+    this.contexts.delete(pr.st);
+    this.requests.delete(pr.st);
     const accounting = this.options.accounting;
     if (!accounting || !pr.accounted) return;
     const req = pr.request;

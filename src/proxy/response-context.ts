@@ -394,6 +394,7 @@ export class ResponseContext {
     // §16.7 step 10.
     this.stop();
     for (const other of this.branches) this.cancelBranch(other, false);
+    this.letGo();
   }
 
   /**
@@ -495,6 +496,7 @@ export class ResponseContext {
     this.markFinal(res);
     // §16.7 step 10.
     for (const b of this.branches) this.cancelBranch(b, false);
+    this.letGo();
   }
 
   private markFinal(res: SipResponse): void {
@@ -515,13 +517,31 @@ export class ResponseContext {
     }
   }
 
-  /** Upstream through the server transaction; a late 2xx, after the transaction has answered otherwise, around it. */
   private forward(res: SipResponse): void {
-    const st = this.st;
-    this.env.counters.response(res.status);
-    const late = this.invite && res.status >= 200 && res.status < 300 && st.state !== 'Proceeding' && st.state !== 'Accepted';
-    if (late) this.env.sendResponse(res, st.destination);
-    else st.respond(res);
+    forwardUpstream(this.env, this.st, this.invite, res);
+  }
+
+  /**
+   * Once the final response has gone and the pending branches are cancelled, nothing of this context is needed any
+   * more but §16.7 step 5: a 2xx to the INVITE that still arrives on a branch goes upstream. The branches' client
+   * transactions (a 2xx one stays Accepted for 32 s) get a handler that does just that, so that the context, the
+   * request and its copies are let go at once instead of living as long as the longest transaction.
+   */
+  private letGo(): void {
+    const { env, st, invite } = this;
+    const late: ClientTransactionHandlers<ClientTransaction> = {
+      onResponse: (res) => {
+        if (!invite || res.status < 200 || res.status >= 300) return;
+        removeTopVia(res);
+        if (res.headers.has('via')) forwardUpstream(env, st, true, res);
+      },
+      onTimeout: () => undefined,
+      onTransportError: () => undefined,
+    };
+    for (const b of this.branches) {
+      b.ct?.replaceHandlers(late);
+      this.stopTimers(b);
+    }
   }
 
   /**
@@ -583,6 +603,14 @@ export class ResponseContext {
   private local(status: number, detail?: string): SipResponse {
     return createResponse(this.spec.request, status, detail === undefined ? {} : { reason: `${reasonPhrase(status)} - ${detail}` });
   }
+}
+
+/** Upstream through the server transaction; a late 2xx, after the transaction has answered otherwise, around it. */
+function forwardUpstream(env: ResponseContextEnv, st: ServerTransaction, invite: boolean, res: SipResponse): void {
+  env.counters.response(res.status);
+  const late = invite && res.status >= 200 && res.status < 300 && st.state !== 'Proceeding' && st.state !== 'Accepted';
+  if (late) env.sendResponse(res, st.destination);
+  else st.respond(res);
 }
 
 /** Reason detail of a branch that could not be sent anywhere (§16.9). */

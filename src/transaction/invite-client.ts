@@ -1,4 +1,4 @@
-import type { SipRequest, SipResponse } from '../message/index.js';
+import { serialize, type SipRequest, type SipResponse } from '../message/index.js';
 import type { Destination, TransportError } from '../transport/types.js';
 import { buildNon2xxAck } from './requests.js';
 import { Transaction, type ClientTransactionHandlers, type TransactionEnv } from './transaction.js';
@@ -12,8 +12,10 @@ export type InviteClientState = 'Calling' | 'Proceeding' | 'Completed' | 'Accept
  */
 export class InviteClientTransaction extends Transaction<InviteClientState> {
   readonly side = 'client' as const;
-  /** The ACK for a non-2xx final response, kept to answer retransmissions of that response (§17.1.1.2). */
-  private ack: SipRequest | undefined;
+  /** The ACK for a non-2xx final response, as sent: what retransmissions of that response get (§17.1.1.2). */
+  private ackBytes: Buffer | undefined;
+  /** The INVITE as sent, for Timer A's retransmissions; let go with a final response. */
+  private bytes: Buffer | undefined;
 
   constructor(
     env: TransactionEnv,
@@ -21,15 +23,25 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
     request: SipRequest,
     /** Where the INVITE went; the ACK and any CANCEL go to the same place (§17.1.1.3, §9.1). */
     readonly destination: Destination,
-    private readonly handlers: ClientTransactionHandlers<InviteClientTransaction>,
+    private handlers: ClientTransactionHandlers<InviteClientTransaction>,
   ) {
     super(env, id, request, 'Calling', destination.transport);
+  }
+
+  /**
+   * Hands the transaction's remaining upcalls to other handlers: a TU that has finished with its request (a proxy
+   * whose response context has answered) lets go of its state, while late responses still reach whoever forwards them.
+   */
+  replaceHandlers(handlers: ClientTransactionHandlers<InviteClientTransaction>): void {
+    this.handlers = handlers;
   }
 
   start(): void {
     // Over a stream the connection's loss tells at once; a datagram's path is watched once it goes unanswered.
     if (this.reliable) this.watchPath(this.destination);
-    this.transmit(this.request, this.destination, false);
+    // Serialised once: retransmissions send the same bytes.
+    this.bytes = serialize(this.request);
+    this.transmit(this.request, this.destination, false, this.bytes);
     if (!this.reliable) this.scheduleTimerA(this.durations.A);
     this.startTimer('B', this.durations.B, () => this.timeout());
   }
@@ -38,7 +50,7 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
   private scheduleTimerA(interval: number): void {
     this.startTimer('A', interval, () => {
       this.watchPath(this.destination);
-      this.transmit(this.request, this.destination, true);
+      this.retransmitBytes(this.bytes!, this.destination);
       this.scheduleTimerA(2 * interval);
     });
   }
@@ -54,7 +66,7 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
   private timeout(): void {
     this.env.observer.timedOut(this);
     this.transition('Terminated');
-    this.handlers.onTimeout(this);
+    this.upcall('onTimeout', () => this.handlers.onTimeout(this));
   }
 
   receiveResponse(response: SipResponse): void {
@@ -71,33 +83,49 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
           // RFC 6026 §8.4: Accepted absorbs nothing; it keeps the transaction so that 2xx retransmissions match it.
           this.stopTimer('Cancelled');
           this.transition('Accepted');
+          // Accepted only passes 2xx on to the TU for 32 s: the INVITE is not needed any more.
+          this.releaseRequest();
+          this.bytes = undefined;
           this.startTimer('M', this.durations.M, () => this.transition('Terminated'));
         } else {
           this.stopTimer('Cancelled');
           this.transition('Completed');
-          this.ack = buildNon2xxAck(this.request, response);
-          this.transmit(this.ack, this.destination, false);
+          const ack = buildNon2xxAck(this.request, response);
+          this.ackBytes = serialize(ack);
+          this.transmit(ack, this.destination, false, this.ackBytes);
+          // Completed resends the ACK's bytes for up to 32 s (Timer D): neither the INVITE nor the ACK is kept.
+          this.releaseRequest();
+          this.bytes = undefined;
           this.startTimer('D', this.durations.D, () => this.transition('Terminated'));
         }
-        this.handlers.onResponse(response, this);
+        this.deliver(response);
         return;
       case 'Completed':
         // §17.1.1.2: a retransmitted final response means our ACK was lost.
-        if (status >= 300) this.transmit(this.ack!, this.destination, true);
+        if (status >= 300) this.retransmitBytes(this.ackBytes!, this.destination);
         // A 2xx here comes from another branch of a fork; the TU must see it to ACK and end that dialog.
-        else if (status >= 200) this.handlers.onResponse(response, this);
+        else if (status >= 200) this.deliver(response);
         return;
       case 'Accepted':
         // RFC 6026 §8.4: 2xx retransmissions and 2xx from other forks go to the TU, which ACKs them.
-        if (status >= 200 && status < 300) this.handlers.onResponse(response, this);
+        if (status >= 200 && status < 300) this.deliver(response);
         return;
       case 'Terminated':
         return;
     }
   }
 
+  /** A response for the TU; a throwing TU is logged, never allowed to break the caller (the receive loop). */
+  private deliver(response: SipResponse): void {
+    try {
+      this.handlers.onResponse(response, this);
+    } catch (err) {
+      this.callbackThrew('onResponse', err);
+    }
+  }
+
   protected transportFailed(err: TransportError): void {
     this.transition('Terminated');
-    this.handlers.onTransportError(err, this);
+    this.upcall('onTransportError', () => this.handlers.onTransportError(err, this));
   }
 }

@@ -17,6 +17,10 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
   readonly destination: Destination;
   private provisional: SipResponse | undefined;
   private final: SipResponse | undefined;
+  /** The final response's To tag (null: it had none), kept when the response itself is let go (Accepted). */
+  private finalTag: string | null | undefined;
+  /** RFC 2543 requests: the key their ACK is matched by (§17.2.3), set by the layer that indexes it. */
+  rfc2543Key: string | undefined;
 
   constructor(env: TransactionEnv, id: string, request: SipRequest) {
     const destination = responseDestination(request);
@@ -24,9 +28,9 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
     this.destination = destination;
   }
 
-  /** The final response sent, if any (its To tag is what an RFC 2543 ACK must carry, §17.2.3). */
-  get finalResponse(): SipResponse | undefined {
-    return this.final;
+  /** The To tag of the final response sent (null: none), undefined before it: what an RFC 2543 ACK must carry (§17.2.3). */
+  get finalToTag(): string | null | undefined {
+    return this.finalTag;
   }
 
   start(): void {
@@ -72,13 +76,18 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
       this.transmit(response, this.destination, false);
       return;
     }
-    this.final = response;
+    this.finalTag = response.toTag ?? null;
     if (status < 300) {
       this.transition('Accepted');
       this.transmit(response, this.destination, false);
+      // Accepted absorbs INVITE retransmissions and passes ACKs up for 32 s, which takes neither the request nor the
+      // responses: at 1,000 calls/s holding them was most of the proxy's memory.
+      this.provisional = undefined;
+      this.releaseRequest();
       this.startTimer('L', this.durations.L, () => this.transition('Terminated'));
       return;
     }
+    this.final = response;
     this.transition('Completed');
     this.transmit(response, this.destination, false);
     if (!this.reliable) this.scheduleTimerG(this.durations.G);

@@ -37,8 +37,9 @@ export function rfc2543AckKey(request: SipRequest): string {
   return rfc2543Key(request, 'ACK', null);
 }
 
-export function ackMatchesFinalResponse(ack: SipRequest, finalResponse: SipResponse | undefined): boolean {
-  return finalResponse !== undefined && finalResponse.toTag === ack.toTag;
+/** The final response's To tag (the one an RFC 2543 ACK must carry), or undefined when none was sent yet. */
+export function ackMatchesFinalResponse(ack: SipRequest, finalToTag: string | null | undefined): boolean {
+  return finalToTag !== undefined && (finalToTag ?? undefined) === ack.toTag;
 }
 
 function rfc2543Key(request: SipRequest, method: string, toTag: string | null): string {

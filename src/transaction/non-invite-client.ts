@@ -1,4 +1,4 @@
-import type { SipRequest, SipResponse } from '../message/index.js';
+import { serialize, type SipRequest, type SipResponse } from '../message/index.js';
 import type { Destination, TransportError } from '../transport/types.js';
 import { Transaction, type ClientTransactionHandlers, type TransactionEnv } from './transaction.js';
 
@@ -7,26 +7,37 @@ export type NonInviteClientState = 'Trying' | 'Proceeding' | 'Completed' | 'Term
 /** The non-INVITE client transaction: RFC 3261 §17.1.2 (Figure 6). */
 export class NonInviteClientTransaction extends Transaction<NonInviteClientState> {
   readonly side = 'client' as const;
+  private bytes: Buffer | undefined;
 
   constructor(
     env: TransactionEnv,
     id: string,
     request: SipRequest,
     readonly destination: Destination,
-    private readonly handlers: ClientTransactionHandlers<NonInviteClientTransaction>,
+    private handlers: ClientTransactionHandlers<NonInviteClientTransaction>,
   ) {
     super(env, id, request, 'Trying', destination.transport);
+  }
+
+  /**
+   * Hands the transaction's remaining upcalls to other handlers: a TU that has finished with its request (a proxy
+   * whose response context has answered) lets go of its state, while late responses still reach whoever forwards them.
+   */
+  replaceHandlers(handlers: ClientTransactionHandlers<NonInviteClientTransaction>): void {
+    this.handlers = handlers;
   }
 
   start(): void {
     // Over a stream the connection's loss tells at once; a datagram's path is watched once it goes unanswered.
     if (this.reliable) this.watchPath(this.destination);
-    this.transmit(this.request, this.destination, false);
+    // Serialised once: retransmissions send the same bytes.
+    this.bytes = serialize(this.request);
+    this.transmit(this.request, this.destination, false, this.bytes);
     if (!this.reliable) this.scheduleTimerE(this.durations.E);
     this.startTimer('F', this.durations.F, () => {
       this.env.observer.timedOut(this);
       this.transition('Terminated');
-      this.handlers.onTimeout(this);
+      this.upcall('onTimeout', () => this.handlers.onTimeout(this));
     });
   }
 
@@ -37,7 +48,7 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
   private scheduleTimerE(interval: number): void {
     this.startTimer('E', interval, () => {
       if (this.state === 'Trying') this.watchPath(this.destination);
-      this.transmit(this.request, this.destination, true);
+      this.retransmitBytes(this.bytes!, this.destination);
       this.scheduleTimerE(this.state === 'Trying' ? Math.min(2 * interval, this.durations.T2) : this.durations.T2);
     });
   }
@@ -51,13 +62,25 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
       this.stopTimer('E');
       this.stopTimer('F');
       this.transition('Completed');
+      // Completed only absorbs retransmissions of the response (Timer K): nothing of the request is needed.
+      this.releaseRequest();
+      this.bytes = undefined;
       this.startTimer('K', this.durations.K, () => this.transition('Terminated'));
     }
-    this.handlers.onResponse(response, this);
+    this.deliver(response);
+  }
+
+  /** A response for the TU; a throwing TU is logged, never allowed to break the caller (the receive loop). */
+  private deliver(response: SipResponse): void {
+    try {
+      this.handlers.onResponse(response, this);
+    } catch (err) {
+      this.callbackThrew('onResponse', err);
+    }
   }
 
   protected transportFailed(err: TransportError): void {
     this.transition('Terminated');
-    this.handlers.onTransportError(err, this);
+    this.upcall('onTransportError', () => this.handlers.onTransportError(err, this));
   }
 }

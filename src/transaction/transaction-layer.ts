@@ -152,7 +152,10 @@ export class TransactionLayer {
     this.servers.set(key, st);
     this.publish('created', st);
     if (st instanceof InviteServerTransaction) {
-      if (!message.via.hasRfc3261Branch) this.rfc2543Invites.set(rfc2543AckKey(message), st);
+      if (!message.via.hasRfc3261Branch) {
+        st.rfc2543Key = rfc2543AckKey(message);
+        this.rfc2543Invites.set(st.rfc2543Key, st);
+      }
       st.start();
     }
     this.guard('onRequest', () => user.onRequest(message, st));
@@ -165,7 +168,7 @@ export class TransactionLayer {
       st = found instanceof InviteServerTransaction ? found : undefined;
     } else {
       const found = this.rfc2543Invites.get(rfc2543AckKey(ack));
-      st = found && ackMatchesFinalResponse(ack, found.finalResponse) ? found : undefined;
+      st = found && ackMatchesFinalResponse(ack, found.finalToTag) ? found : undefined;
     }
     if (st && !st.receiveAck()) return;
     this.guard('onAck', () => user.onAck(ack, st));
@@ -200,15 +203,11 @@ export class TransactionLayer {
     if (!via.hasRfc3261Branch) throw new Error('the request needs a top Via with an RFC 3261 branch (see addVia)');
     const key = clientKey(via.branch!, request.method);
     if (this.clients.has(key)) throw new Error(`branch ${via.branch} is already used by a ${request.method} transaction`);
-    const guarded: ClientTransactionHandlers<ClientTransaction> = {
-      onResponse: (res, ct) => this.guard('onResponse', () => handlers.onResponse(res, ct)),
-      onTimeout: (ct) => this.guard('onTimeout', () => handlers.onTimeout(ct)),
-      onTransportError: (err, ct) => this.guard('onTransportError', () => handlers.onTransportError(err, ct)),
-    };
+    // The transactions isolate their upcalls (a throwing TU is logged): no wrapper per transaction.
     const ct =
       request.method === 'INVITE'
-        ? new InviteClientTransaction(this.env, key, request, destination, guarded)
-        : new NonInviteClientTransaction(this.env, key, request, destination, guarded);
+        ? new InviteClientTransaction(this.env, key, request, destination, handlers)
+        : new NonInviteClientTransaction(this.env, key, request, destination, handlers);
     this.clients.set(key, ct);
     this.publish('created', ct);
     ct.start();
@@ -277,9 +276,8 @@ export class TransactionLayer {
   private forget(t: AnyTransaction): void {
     const index: Map<string, AnyTransaction> = t.side === 'client' ? this.clients : this.servers;
     if (index.get(t.id) === t) index.delete(t.id);
-    if (t instanceof InviteServerTransaction && !t.request.via.hasRfc3261Branch) {
-      const key = rfc2543AckKey(t.request);
-      if (this.rfc2543Invites.get(key) === t) this.rfc2543Invites.delete(key);
+    if (t instanceof InviteServerTransaction && t.rfc2543Key !== undefined && this.rfc2543Invites.get(t.rfc2543Key) === t) {
+      this.rfc2543Invites.delete(t.rfc2543Key);
     }
   }
 

@@ -185,6 +185,19 @@ export abstract class Transaction<S extends string> {
     unwatch?.();
   }
 
+  /** An upcall into the TU, isolated: a throwing TU must not break a timer callback or the transport's receive loop. */
+  protected upcall(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.callbackThrew(what, err);
+    }
+  }
+
+  protected callbackThrew(what: string, err: unknown): void {
+    this.env.logger.error({ err, callback: what, transaction: this.id }, 'transaction user callback threw');
+  }
+
   /** Hands a message to the transport; a rejection becomes a transport error of this transaction (§17.1.4, §17.2.4). */
   protected transmit(message: AnyMessage, destination: Destination, retransmission: boolean, bytes?: Buffer): void {
     if (retransmission) this.env.observer.retransmitted(this);

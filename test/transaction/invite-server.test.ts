@@ -16,7 +16,7 @@ function receiveInvite(transport = 'UDP', user?: RecordingUser) {
 
 /** The ACK a UAC sends for a non-2xx final response: same branch as the INVITE, To with the response's tag. */
 function non2xxAck(st: InviteServerTransaction, transport = 'UDP'): SipRequest {
-  return incomingRequest('ACK', { transport, toTag: st.finalResponse!.toTag });
+  return incomingRequest('ACK', { transport, toTag: st.finalToTag ?? undefined });
 }
 
 test('the TU gets a new INVITE once; retransmissions are absorbed and answered with the latest provisional', () => {
