@@ -67,14 +67,19 @@ test('serve answers sipsak, logs a structured line per request, and shuts down o
       assert.equal(r.status, 0, `sipsak over ${transport}: ${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /SIP\/2.0 200 OK/);
     }
-    const findLog = (): string | undefined => server.output().split('\n').find((l) => l.includes('"method":"OPTIONS"'));
-    for (let i = 0; i < 40 && !findLog(); i++) await new Promise((r) => setTimeout(r, 50));
-    const logLine = findLog();
-    assert.ok(logLine, 'a log line for the OPTIONS request');
-    const entry = JSON.parse(logLine) as Record<string, unknown>;
-    assert.equal(entry.status, 200);
-    assert.equal(entry.ruri, `sip:127.0.0.1:${port}`);
-    assert.match(String(entry.src), /^udp:127\.0\.0\.1:\d+$/);
+    // One line per request, each from the worker that handled it: their order in the output is not the requests'.
+    const logLines = (): Array<Record<string, unknown>> =>
+      server.output().split('\n').filter((l) => l.includes('"method":"OPTIONS"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (let i = 0; i < 40 && logLines().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
+    const entries = logLines();
+    assert.equal(entries.length, 2, 'a log line for each OPTIONS request');
+    for (const transport of ['udp', 'tcp']) {
+      const entry = entries.find((e) => String(e.src).startsWith(`${transport}:`));
+      assert.ok(entry, `a log line for the OPTIONS over ${transport}`);
+      assert.equal(entry.status, 200);
+      assert.equal(entry.ruri, `sip:127.0.0.1:${port}`);
+      assert.match(String(entry.src), new RegExp(`^${transport}:127\\.0\\.0\\.1:\\d+$`));
+    }
   } finally {
     const code = await server.stop('SIGTERM');
     assert.equal(code, 0, 'graceful shutdown exits 0');
