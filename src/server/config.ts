@@ -44,7 +44,7 @@ export interface ServerConfig {
   log: { level: string; file?: string };
   tls?: TlsConfig;
   limits: MessageLimits;
-  timers: { T1: number; T2: number; T4: number };
+  timers: { T1: number; T2: number; T4: number; linger?: number };
   transport: {
     forceRport: boolean;
     maxConnectionsPerSource: number;
@@ -351,7 +351,7 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
       case 'timers':
         if (!isObject(value)) throw new ConfigError('timers', 'must be an object');
         for (const [k, v] of Object.entries(value)) {
-          if (k !== 'T1' && k !== 'T2' && k !== 'T4') throw new ConfigError(`timers.${k}`, 'unknown timer (T1, T2, T4)');
+          if (k !== 'T1' && k !== 'T2' && k !== 'T4' && k !== 'linger') throw new ConfigError(`timers.${k}`, 'unknown timer (T1, T2, T4, linger)');
           c.timers[k] = num(v, `timers.${k}`, 1, 600000);
         }
         break;

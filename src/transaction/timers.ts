@@ -8,6 +8,11 @@ export interface TimerConfig {
   T2: number;
   /** Maximum duration a message will remain in the network. */
   T4: number;
+  /**
+   * How long a transaction that has its final response stays to absorb retransmissions (Timers D and J over UDP, L
+   * and M; Kamailio's wt_timer). Unset: 64*T1 (32 s), the RFC's; D is then at least 32 s as §17.1.1.2 asks.
+   */
+  linger?: number;
 }
 
 export const DEFAULT_TIMER_CONFIG: Readonly<TimerConfig> = Object.freeze({ T1: 500, T2: 4000, T4: 5000 });
@@ -25,6 +30,9 @@ export function resolveTimerConfig(partial: Partial<TimerConfig> = {}): TimerCon
     if (!Number.isFinite(v) || v <= 0) throw new ConfigError(`timers.${name}`, `must be a positive number of milliseconds (got ${v})`);
   }
   if (config.T2 < config.T1) throw new ConfigError('timers.T2', 'must not be smaller than T1');
+  if (config.linger !== undefined && (!Number.isFinite(config.linger) || config.linger <= 0)) {
+    throw new ConfigError('timers.linger', `must be a positive number of milliseconds (got ${config.linger})`);
+  }
   return config;
 }
 
@@ -63,20 +71,23 @@ export function timerDurations(config: TimerConfig, reliable: boolean): Readonly
 
 function computeDurations(config: TimerConfig, reliable: boolean): TimerDurations {
   const window = 64 * config.T1;
+  // A shorter linger trades memory (every completed call is held this long) for late retransmissions: one that
+  // comes after it is a new request (J), or a response no transaction matches, which a proxy forwards statelessly.
+  const linger = config.linger ?? window;
   return {
     T2: config.T2,
     A: config.T1,
     B: window,
     // "At least 32 seconds": the peer's server transaction may retransmit its final response for up to 64*T1 (Timer H).
-    D: reliable ? 0 : Math.max(32_000, window),
+    D: reliable ? 0 : config.linger ?? Math.max(32_000, window),
     E: config.T1,
     F: window,
     G: config.T1,
     H: window,
     I: reliable ? 0 : config.T4,
-    J: reliable ? 0 : window,
+    J: reliable ? 0 : linger,
     K: reliable ? 0 : config.T4,
-    L: window,
-    M: window,
+    L: linger,
+    M: linger,
   };
 }

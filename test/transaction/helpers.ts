@@ -11,6 +11,7 @@ import {
 import { LoopTransport } from '../../src/testing/loop-transport.js';
 import type { Destination, TransportError } from '../../src/transport/types.js';
 import { FakeClock } from '../../src/util/clock.js';
+import type { TimerConfig } from '../../src/transaction/timers.js';
 
 // The scripted messages are part of sipway/testing.
 export { incomingRequest, outgoingRequest, parseBytes, parseText, responseTo } from '../../src/testing/messages.js';
@@ -61,10 +62,10 @@ export class RecordingHandlers implements ClientTransactionHandlers<ClientTransa
   }
 }
 
-export function setup(options: { maxTransactions?: number; user?: RecordingUser } = {}) {
+export function setup(options: { maxTransactions?: number; user?: RecordingUser; timers?: Partial<TimerConfig> } = {}) {
   const clock = new FakeClock();
   const sender = new LoopTransport({ clock });
-  const layer = new TransactionLayer({ sender, clock, maxTransactions: options.maxTransactions });
+  const layer = new TransactionLayer({ sender, clock, maxTransactions: options.maxTransactions, timers: options.timers });
   const user = options.user ?? new RecordingUser();
   layer.setUser(user);
   return { clock, sender, layer, user };
