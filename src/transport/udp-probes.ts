@@ -11,6 +11,13 @@ type SendDone = (err: Error | null) => void;
 export const MAX_UDP_PROBES = 1024;
 
 /**
+ * How long a destination a probe found unreachable stays known as such. Linux rate-limits the ICMP errors it sends to
+ * one peer (net.ipv4.icmp_ratelimit, about one a second), so of many transactions to a destination that is gone, those
+ * that start watching just after the error would otherwise wait for a later retransmission (1.5 s, 3.5 s ...).
+ */
+export const UNREACHABLE_MEMORY_MS = 2000;
+
+/**
  * Linux hands an ICMP error (port or host unreachable) for a datagram to the socket that sent it only when that socket
  * is connected to the destination: the listening socket, which sends to everyone, never learns that a next hop is
  * gone, and a transaction to it waits for Timer B or F (32 s). So for a destination that has not answered in time, a
@@ -22,6 +29,8 @@ export const MAX_UDP_PROBES = 1024;
  */
 export class UdpProbes {
   private readonly probes = new Map<string, Probe>();
+  /** Destinations a probe found unreachable lately: the error, and until when it holds (UNREACHABLE_MEMORY_MS). */
+  private readonly recent = new Map<string, { error: TransportError; until: number }>();
   /** Probes that could not be made (the listener is not shareable, the limit was reached). */
   unavailable = 0;
 
@@ -41,6 +50,11 @@ export class UdpProbes {
   /** Watches the path to `address:port` (as the socket sends to it) until the returned function is called. */
   watch(address: string, port: number, fault: PathFault): () => void {
     const key = hostPort(address, port);
+    const known = this.recent.get(key);
+    if (known !== undefined) {
+      if (known.until > performance.now()) return reportLater(fault, known.error);
+      this.recent.delete(key);
+    }
     let probe = this.probes.get(key);
     if (!probe) {
       const local = this.local();
@@ -58,6 +72,7 @@ export class UdpProbes {
           if (this.probes.get(key) === probe) this.probes.delete(key);
         },
         (bytes, done) => this.fallback(address, port, bytes, done),
+        (error) => this.remember(key, error),
       );
       this.probes.set(key, probe);
     }
@@ -75,7 +90,28 @@ export class UdpProbes {
 
   closeAll(): void {
     for (const p of [...this.probes.values()]) p.close();
+    this.recent.clear();
   }
+
+  private remember(key: string, error: TransportError): void {
+    const now = performance.now();
+    if (this.recent.size >= MAX_UDP_PROBES) {
+      for (const [k, r] of this.recent) if (r.until <= now) this.recent.delete(k);
+      // Still full of live entries: the oldest goes (a Map iterates in insertion order).
+      if (this.recent.size >= MAX_UDP_PROBES) this.recent.delete(this.recent.keys().next().value!);
+    }
+    this.recent.delete(key);
+    this.recent.set(key, { error, until: now + UNREACHABLE_MEMORY_MS });
+  }
+}
+
+/**
+ * A fault already known, told on the next turn of the event loop: the watcher is in the middle of a retransmission
+ * and must not be terminated under its own feet. Cancelled by the returned function.
+ */
+function reportLater(fault: PathFault, error: TransportError): () => void {
+  const timer = setImmediate(() => fault(error));
+  return () => clearImmediate(timer);
 }
 
 class Probe {
@@ -96,6 +132,7 @@ class Probe {
     onDatagram: (bytes: Buffer, remote: RemoteInfo) => void,
     private readonly onClose: () => void,
     private readonly fallback: (bytes: Buffer, done: SendDone) => void,
+    private readonly onUnreachable: (error: TransportError) => void,
   ) {
     this.socket = createSocket({ type, reuseAddr: true });
     this.socket.on('message', (bytes, remote) => onDatagram(bytes, remote));
@@ -155,7 +192,9 @@ class Probe {
     const watchers = [...this.watchers];
     this.watchers.clear();
     this.close();
-    if (error) for (const w of watchers) w(error);
+    if (!error) return;
+    this.onUnreachable(error);
+    for (const w of watchers) w(error);
   }
 }
 

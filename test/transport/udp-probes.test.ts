@@ -1,0 +1,54 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { UdpProbes } from '../../src/transport/udp-probes.js';
+import type { TransportError } from '../../src/transport/types.js';
+
+/** A loopback UDP port nobody listens on: a datagram to it draws an ICMP port unreachable. */
+async function closedUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function fault(): { promise: Promise<TransportError>; report: (e: TransportError) => void } {
+  let report!: (e: TransportError) => void;
+  const promise = new Promise<TransportError>((r) => (report = r));
+  return { promise, report };
+}
+
+test('a destination a probe found unreachable is told at once to whoever watches it next (the kernel rate-limits ICMP)', { timeout: 10000 }, async () => {
+  const listener = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  await new Promise<void>((r) => listener.bind(0, '127.0.0.1', r));
+  const local = listener.address();
+  const probes = new UdpProbes('udp4', () => ({ address: local.address, port: local.port }), () => undefined, (address, port, bytes, done) => listener.send(bytes, port, address, done));
+  try {
+    const port = await closedUdpPort();
+    const first = fault();
+    probes.watch('127.0.0.1', port, first.report);
+    assert.ok(probes.send('127.0.0.1', port, Buffer.from('OPTIONS'), () => undefined), 'sent through the probe');
+    const error = await first.promise;
+    assert.equal(error.kind, 'unreachable');
+    assert.match(error.message, new RegExp(`port unreachable \\(udp:127\\.0\\.0\\.1:${port}\\)`));
+    assert.equal(probes.size, 0, 'the probe is closed once it has told its watchers');
+
+    // A later watcher learns it without a datagram of its own (whose ICMP error the kernel may not send), on the next
+    // turn of the event loop; one that stops watching first is not told.
+    const second = fault();
+    const started = performance.now();
+    probes.watch('127.0.0.1', port, second.report);
+    let toldThird = false;
+    const stopThird = probes.watch('127.0.0.1', port, () => (toldThird = true));
+    stopThird();
+    assert.equal((await second.promise).message, error.message);
+    assert.ok(performance.now() - started < 100);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(toldThird, false);
+    assert.equal(probes.size, 0, 'no probe made for a destination known to be unreachable');
+  } finally {
+    probes.closeAll();
+    listener.close();
+  }
+});
