@@ -6,25 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
 import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { labOrSkip } from '../helpers/netns.js';
-import { startCliServer } from '../helpers/process.js';
+import { closedUdpPort, startCliServer } from '../helpers/process.js';
 import { startProxy, type ProxyHarness } from '../proxy/harness.js';
 import { invite, outOfDialog, register, TestUa } from '../proxy/ua.js';
 import { assertAnswers, assertReleased, heapAfterGc, since } from './faults.js';
-
-/** A loopback UDP port nobody listens on: datagrams to it draw an ICMP port unreachable. */
-async function closedUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** A loopback TCP port nobody listens on: a connection to it is refused. */
 async function closedTcpPort(): Promise<number> {

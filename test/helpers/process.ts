@@ -97,6 +97,15 @@ export function runCliAsync(args: string[], timeoutMs = 30000): Promise<{ status
  * A loopback port free for both UDP and TCP right now (the OS picks it for UDP; TCP is then checked). `lowRange`
  * picks from 5100-9999 instead: sipsak cuts a Request-URI port to four digits.
  */
+/** A loopback UDP port nobody listens on: a datagram to it draws an ICMP port unreachable. */
+export async function closedUdpPort(): Promise<number> {
+  const s = dgram.createSocket('udp4');
+  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
+  const port = s.address().port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
 export async function freePort(lowRange = false): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const udp = dgram.createSocket('udp4');

@@ -3,15 +3,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { UdpProbes } from '../../src/transport/udp-probes.js';
 import type { TransportError } from '../../src/transport/types.js';
-
-/** A loopback UDP port nobody listens on: a datagram to it draws an ICMP port unreachable. */
-async function closedUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
+import { closedUdpPort } from '../helpers/process.js';
 
 function fault(): { promise: Promise<TransportError>; report: (e: TransportError) => void } {
   let report!: (e: TransportError) => void;
