@@ -5,20 +5,14 @@
  * liblinphone's log, SIP messages included, goes to a file for failure messages.
  */
 import { type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { LinphonecConsole, type LinphoneAccount } from './linphonec.js';
 import { requireTool } from './process.js';
 import type { NetHost } from './netns.js';
 
-export interface LinphonecAccount {
-  user: string;
-  domain: string;
-  /** Digest password (the auth user is the user). */
-  password: string;
-  /** Registrar and outbound proxy, e.g. `sip:10.213.0.1:5060`: REGISTER goes there, every other request through it. */
-  proxy: string;
-  /** Answer incoming calls at once (linphonec -a). */
-  autoAnswer?: boolean;
+/** `proxy` is on the lab's network, e.g. `sip:10.213.0.1:5060`. */
+export interface LinphonecAccount extends LinphoneAccount {
   /** The only SIP transport it listens on and uses toward the proxy (default udp). */
   transport?: 'udp' | 'tcp' | 'tls';
   /** CA file it trusts for TLS (it verifies the proxy's certificate chain; see configText for the name). */
@@ -30,28 +24,18 @@ export interface LinphonecAccount {
   plain?: boolean;
 }
 
-const MAX_OUTPUT = 1 << 20;
 /** The namespace is private to the lab: fixed ports cannot collide. */
 const SIP_PORT = 5060;
 const RTP_PORTS = '20000-20009';
 
-export class LinphonecNs {
-  private out = '';
-  private readonly exited: Promise<number | null>;
-
+export class LinphonecNs extends LinphonecConsole {
   private constructor(
-    readonly name: string,
+    name: string,
     readonly address: string,
-    private readonly dir: string,
-    private readonly child: ChildProcess,
+    dir: string,
+    child: ChildProcess,
   ) {
-    this.exited = new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', (code) => resolve(code))));
-    const append = (c: Buffer): void => {
-      if (this.out.length < MAX_OUTPUT) this.out += c.toString();
-    };
-    child.stdout!.on('data', append);
-    child.stderr!.on('data', append);
-    child.stdin!.on('error', () => {});
+    super(name, dir, child);
   }
 
   /** Writes `dir/linphonerc` and starts linphonec on `host` (HOME=dir); it registers at once. */
@@ -64,14 +48,8 @@ export class LinphonecNs {
     const args = ['-c', rc, '-d', '6', '-l', path.join(dir, 'linphone.log'), ...(account.autoAnswer ? ['-a'] : [])];
     const child = host.spawn(binary, args, { cwd: dir, env: { ...process.env, HOME: dir, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
     const agent = new LinphonecNs(name, address, dir, child);
-    agent.send('soundcard use files');
-    await agent.waitForOutput(/Using wav files instead of soundcard/, 10000);
+    await agent.useWavFiles();
     return agent;
-  }
-
-  /** One linphonec command line (`call sip:bob@sipway.test`, `terminate`, `pause`, `resume`, `status register`...). */
-  send(command: string): void {
-    this.child.stdin!.write(command + '\n');
   }
 
   /** What linphonec printed, then the SIP messages of liblinphone's log. */
@@ -81,31 +59,12 @@ export class LinphonecNs {
 
   /** The SIP messages liblinphone logged as sent or received, in order (its log has much else). */
   sipLog(): string {
-    let log: string;
-    try {
-      log = readFileSync(path.join(this.dir, 'linphone.log'), 'utf8');
-    } catch {
-      return '(no log yet)';
-    }
+    const log = this.readLog();
+    if (log === undefined) return '(no log yet)';
     return log
       .split(/\n(?=\d{4}-\d\d-\d\d )/)
       .filter((entry) => /belle-sip-message-channel \[[^\]]+\]: (?:received \[\d+\] new bytes from|message sent to)/.test(entry))
       .join('\n');
-  }
-
-  /** Where the output ends now, for `waitForOutput(re, ms, mark)`. */
-  mark(): number {
-    return this.out.length;
-  }
-
-  /** Resolves once linphonec's output from `since` on matches `re`, bounded by `timeoutMs`. */
-  async waitForOutput(re: RegExp, timeoutMs: number, since = 0): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!re.test(this.out.slice(since))) {
-      if (this.child.exitCode !== null) throw new Error(`linphonec ${this.name} exited with ${this.child.exitCode} before printing ${re}`);
-      if (Date.now() > deadline) throw new Error(`linphonec ${this.name}: output did not match ${re} within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
   }
 
   /** Resolves once the SIP messages it logged, from offset `since` of `sipLog()` on, match `re`, bounded by `timeoutMs`. */
@@ -115,32 +74,6 @@ export class LinphonecNs {
       if (Date.now() > deadline) throw new Error(`linphonec ${this.name}: its SIP log did not match ${re} within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
-  }
-
-  /** Asks `status register` until linphonec reports its account registered, bounded by `timeoutMs`. */
-  async waitRegistered(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const since = this.mark();
-      this.send('status register');
-      try {
-        await this.waitForOutput(/(?:^|\s)registered, identity=/, Math.min(500, Math.max(1, deadline - Date.now())), since);
-        return;
-      } catch (e) {
-        if (Date.now() >= deadline) throw new Error(`linphonec ${this.name} did not register within ${timeoutMs} ms`, { cause: e });
-      }
-    }
-  }
-
-  /** `quit`, then SIGTERM, then SIGKILL, each bounded; always resolves. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    this.send('quit');
-    const term = setTimeout(() => this.child.kill('SIGTERM'), 3000);
-    const kill = setTimeout(() => this.child.kill('SIGKILL'), 6000);
-    await this.exited;
-    clearTimeout(term);
-    clearTimeout(kill);
   }
 }
 

@@ -23,14 +23,17 @@ export interface LinphoneAccount {
 
 const MAX_OUTPUT = 1 << 20;
 
-export class Linphonec {
-  private out = '';
+/**
+ * A running linphonec driven through its console: commands on stdin, its answers read from stdout, liblinphone's
+ * log in `dir/linphone.log`. Linphonec (loopback) and LinphonecNs (a lab host) differ only in how they start it.
+ */
+export class LinphonecConsole {
+  protected out = '';
   private readonly exited: Promise<number | null>;
 
-  private constructor(
+  protected constructor(
     readonly name: string,
-    readonly sipPort: number,
-    private readonly dir: string,
+    protected readonly dir: string,
     private readonly child: ChildProcess,
   ) {
     this.exited = new Promise((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.on('exit', (code) => resolve(code))));
@@ -42,41 +45,15 @@ export class Linphonec {
     child.stdin!.on('error', () => {});
   }
 
-  /** Writes `dir/linphonerc` and starts `linphonec -c dir/linphonerc` with HOME=dir. Registration starts at once. */
-  static async start(name: string, dir: string, account: LinphoneAccount): Promise<Linphonec> {
-    const binary = requireTool('linphonec');
-    const sipPort = await freePort();
-    // liblinphone 5.1 does not start its SIP stack at all (no listening point, no REGISTER) when it cannot open its
-    // database, ~/.local/share/linphone/linphone.db, so that directory must exist.
-    mkdirSync(path.join(dir, '.local', 'share', 'linphone'), { recursive: true });
-    const rc = path.join(dir, 'linphonerc');
-    writeFileSync(rc, configText(sipPort, await rtpPorts(), account));
-    const args = ['-c', rc, '-d', '6', '-l', path.join(dir, 'linphone.log'), ...(account.autoAnswer ? ['-a'] : [])];
-    const child = spawn(binary, args, { cwd: dir, env: { ...process.env, HOME: dir, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    const agent = new Linphonec(name, sipPort, dir, child);
-    // No sound card on a test machine: play and record WAV files instead.
-    agent.send('soundcard use files');
-    await agent.waitForOutput(/Using wav files instead of soundcard/, 10000);
-    return agent;
+  /** No sound card on a test machine: play and record WAV files instead. */
+  protected async useWavFiles(): Promise<void> {
+    this.send('soundcard use files');
+    await this.waitForOutput(/Using wav files instead of soundcard/, 10000);
   }
 
-  /** One linphonec command line (`call sip:bob@localhost`, `terminate`, `status register`, ...). */
+  /** One linphonec command line (`call sip:bob@localhost`, `terminate`, `pause`, `resume`, `status register`, ...). */
   send(command: string): void {
     this.child.stdin!.write(command + '\n');
-  }
-
-  /** What linphonec printed (its prompts, answers and call events). */
-  output(): string {
-    return this.out;
-  }
-
-  /** The tail of liblinphone's log, SIP messages included: what a failure message needs. */
-  log(chars = 8000): string {
-    try {
-      return readFileSync(path.join(this.dir, 'linphone.log'), 'utf8').slice(-chars);
-    } catch {
-      return '(no log)';
-    }
   }
 
   /** Where the output ends now: `waitForOutput(re, ms, mark)` then looks only at what comes after. */
@@ -121,6 +98,53 @@ export class Linphonec {
     await this.exited;
     clearTimeout(term);
     clearTimeout(kill);
+  }
+
+  /** liblinphone's log as written so far; undefined before it exists. */
+  protected readLog(): string | undefined {
+    try {
+      return readFileSync(path.join(this.dir, 'linphone.log'), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/** linphonec on loopback, for interop tests on this machine. */
+export class Linphonec extends LinphonecConsole {
+  private constructor(
+    name: string,
+    readonly sipPort: number,
+    dir: string,
+    child: ChildProcess,
+  ) {
+    super(name, dir, child);
+  }
+
+  /** Writes `dir/linphonerc` and starts `linphonec -c dir/linphonerc` with HOME=dir. Registration starts at once. */
+  static async start(name: string, dir: string, account: LinphoneAccount): Promise<Linphonec> {
+    const binary = requireTool('linphonec');
+    const sipPort = await freePort();
+    // liblinphone 5.1 does not start its SIP stack at all (no listening point, no REGISTER) when it cannot open its
+    // database, ~/.local/share/linphone/linphone.db, so that directory must exist.
+    mkdirSync(path.join(dir, '.local', 'share', 'linphone'), { recursive: true });
+    const rc = path.join(dir, 'linphonerc');
+    writeFileSync(rc, configText(sipPort, await rtpPorts(), account));
+    const args = ['-c', rc, '-d', '6', '-l', path.join(dir, 'linphone.log'), ...(account.autoAnswer ? ['-a'] : [])];
+    const child = spawn(binary, args, { cwd: dir, env: { ...process.env, HOME: dir, TERM: 'dumb' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const agent = new Linphonec(name, sipPort, dir, child);
+    await agent.useWavFiles();
+    return agent;
+  }
+
+  /** What linphonec printed (its prompts, answers and call events). */
+  output(): string {
+    return this.out;
+  }
+
+  /** The tail of liblinphone's log, SIP messages included: what a failure message needs. */
+  log(chars = 8000): string {
+    return this.readLog()?.slice(-chars) ?? '(no log)';
   }
 }
 
