@@ -25,6 +25,7 @@ import { freePort } from '../test/helpers/process.js';
 import { projectRoot } from '../test/helpers/paths.js';
 import { Children, stopChild, treeMemory } from './e2e/procs.js';
 import { envNumber } from './env.js';
+import { MB, MemorySampler } from './security/measure.js';
 import { addresses, Attack, LegitClient, optionsOverFreshConnection, sleep } from './security/tcp-peers.js';
 
 const env = envNumber;
@@ -37,7 +38,6 @@ const SLOW_CONNECTIONS = env('BENCH_SLOW_CONNECTIONS', 10_000);
 const SLOW_PER_ADDRESS = 32;
 const SLOW_INTERVAL_MS = env('BENCH_SLOW_INTERVAL_MS', 1000);
 const CLI = process.env.BENCH_CLI ?? path.join(projectRoot, 'dist', 'src', 'cli', 'main.js');
-const MB = 1024 * 1024;
 
 const children = new Children();
 process.on('exit', () => children.killAll());
@@ -67,8 +67,7 @@ async function startServer(): Promise<Server> {
 async function run(name: string, server: Server, attack: Attack, everyMs: number): Promise<void> {
   const idle = treeMemory(server.child.pid!).rssBytes;
   const legit = new LegitClient(server.tcpPort);
-  let peak = idle;
-  const sampler = setInterval(() => (peak = Math.max(peak, treeMemory(server.child.pid!).rssBytes)), 500);
+  const sampler = new MemorySampler(server.child.pid!);
   const started = Date.now();
   await attack.start();
   const writer = setInterval(() => attack.writeEach(), everyMs);
@@ -78,7 +77,8 @@ async function run(name: string, server: Server, attack: Attack, everyMs: number
   attack.stop();
   await legit.stop();
   await sleep(SETTLE_SECONDS * 1000);
-  clearInterval(sampler);
+  sampler.stop();
+  const peak = Math.max(idle, sampler.peakRss);
   const after = treeMemory(server.child.pid!).rssBytes;
   console.log(`${name}:`);
   console.log(`  attack: ${attack.opened} connections opened, ${attack.closedByServer} closed by the server, ${(attack.bytes / seconds).toFixed(0)} bytes/s written in ${seconds.toFixed(0)} s`);
