@@ -117,11 +117,7 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
 
   /** A response for the TU; a throwing TU is logged, never allowed to break the caller (the receive loop). */
   private deliver(response: SipResponse): void {
-    try {
-      this.handlers.onResponse(response, this);
-    } catch (err) {
-      this.callbackThrew('onResponse', err);
-    }
+    this.upcall('onResponse', () => this.handlers.onResponse(response, this));
   }
 
   protected transportFailed(err: TransportError): void {

@@ -126,13 +126,7 @@ export abstract class Transaction<S extends string> {
     if (next === 'Terminated' && this.terminatedListeners) {
       const listeners = this.terminatedListeners;
       this.terminatedListeners = undefined;
-      for (const l of listeners) {
-        try {
-          l();
-        } catch (e) {
-          this.env.logger.error({ err: e, transaction: this.id }, 'terminated listener threw');
-        }
-      }
+      for (const l of listeners) this.upcall('onTerminated', l);
     }
   }
 
@@ -190,12 +184,8 @@ export abstract class Transaction<S extends string> {
     try {
       fn();
     } catch (err) {
-      this.callbackThrew(what, err);
+      this.env.logger.error({ err, callback: what, transaction: this.id }, 'transaction user callback threw');
     }
-  }
-
-  protected callbackThrew(what: string, err: unknown): void {
-    this.env.logger.error({ err, callback: what, transaction: this.id }, 'transaction user callback threw');
   }
 
   /** Hands a message to the transport; a rejection becomes a transport error of this transaction (§17.1.4, §17.2.4). */
