@@ -7,7 +7,7 @@
 import { type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { LinphonecConsole, type LinphoneAccount } from './linphonec.js';
+import { LinphonecConsole, videoAndAccount, type LinphoneAccount } from './linphonec.js';
 import { requireTool } from './process.js';
 import type { NetHost } from './netns.js';
 
@@ -83,7 +83,6 @@ export class LinphonecNs extends LinphonecConsole {
  * configuration helps liblinphone past the NAT, so what it sends is its own default behaviour.
  */
 function configText(address: string, a: LinphonecAccount, transport: 'udp' | 'tcp' | 'tls'): string {
-  const proxy = a.proxy.replace(/^sip:/, '');
   return [
     '[sip]',
     `bind_address=${address}`,
@@ -106,24 +105,6 @@ function configText(address: string, a: LinphonecAccount, transport: 'udp' | 'tc
     '[rtp]',
     `audio_rtp_port=${RTP_PORTS}`,
     '',
-    '[video]',
-    'enabled=0',
-    'capture=0',
-    'display=0',
-    '',
-    '[proxy_0]',
-    `reg_proxy=<sip:${proxy};transport=${transport}>`,
-    `reg_route=<sip:${proxy};transport=${transport};lr>`,
-    `reg_identity=sip:${a.user}@${a.domain}`,
-    'reg_expires=600',
-    'reg_sendregister=1',
-    'publish=0',
-    '',
-    '[auth_info_0]',
-    `username=${a.user}`,
-    `passwd=${a.password}`,
-    `realm=${a.domain}`,
-    `domain=${a.domain}`,
-    '',
+    ...videoAndAccount(a, transport),
   ].join('\n');
 }

@@ -159,7 +159,6 @@ async function rtpPorts(): Promise<string> {
  * event, no video, one account that registers through `proxy` and routes every request there (reg_route).
  */
 function configText(sipPort: number, audioPorts: string, a: LinphoneAccount): string {
-  const proxy = a.proxy.replace(/^sip:/, '');
   return [
     '[sip]',
     'bind_address=127.0.0.1',
@@ -175,14 +174,25 @@ function configText(sipPort: number, audioPorts: string, a: LinphoneAccount): st
     '[rtp]',
     `audio_rtp_port=${audioPorts}`,
     '',
+    ...videoAndAccount(a, 'udp'),
+  ].join('\n');
+}
+
+/**
+ * The end of a linphonerc for either helper: no video, and one account that registers through `a.proxy` and routes
+ * every request there (reg_route), over `transport`.
+ */
+export function videoAndAccount(a: LinphoneAccount, transport: 'udp' | 'tcp' | 'tls'): string[] {
+  const proxy = a.proxy.replace(/^sip:/, '');
+  return [
     '[video]',
     'enabled=0',
     'capture=0',
     'display=0',
     '',
     '[proxy_0]',
-    `reg_proxy=<sip:${proxy};transport=udp>`,
-    `reg_route=<sip:${proxy};transport=udp;lr>`,
+    `reg_proxy=<sip:${proxy};transport=${transport}>`,
+    `reg_route=<sip:${proxy};transport=${transport};lr>`,
     `reg_identity=sip:${a.user}@${a.domain}`,
     'reg_expires=600',
     'reg_sendregister=1',
@@ -194,5 +204,5 @@ function configText(sipPort: number, audioPorts: string, a: LinphoneAccount): st
     `realm=${a.domain}`,
     `domain=${a.domain}`,
     '',
-  ].join('\n');
+  ];
 }
