@@ -4,19 +4,24 @@
  * Run: npm run build && node --expose-gc dist/bench/tx-memory.js
  */
 import { createResponse, parseMessage, type SipRequest } from '../src/message/index.js';
-import { NonInviteServerTransaction, resolveTimerConfig, type TransactionEnv } from '../src/transaction/index.js';
+import { NonInviteServerTransaction, resolveTimerConfig, type AnyTransaction, type TransactionEnv } from '../src/transaction/index.js';
 import { SystemClock } from '../src/util/clock.js';
+import { FixedDelayQueue } from '../src/util/fixed-delay-queue.js';
 import { silentLogger } from '../src/util/logger.js';
 
 const COUNT = Number(process.env.BENCH_TRANSACTIONS ?? 50000);
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc');
 
+const clock = new SystemClock();
+const timers = resolveTimerConfig();
+const waits = new FixedDelayQueue<AnyTransaction>(clock, 64 * timers.T1, (t, tag) => t.waitExpired(tag), () => {});
 const env: TransactionEnv = {
   sender: { isReliable: () => false, send: async () => {}, resend: async () => {}, listenerFor: () => undefined },
-  clock: new SystemClock(),
-  timers: resolveTimerConfig(),
+  clock,
+  timers,
   logger: silentLogger(),
+  waits: { add: (_ms, t, tag) => waits.add(t, tag) },
   observer: { stateChanged() {}, retransmitted() {}, timedOut() {}, serverFailed() {} },
 };
 
@@ -57,3 +62,4 @@ gc();
 const after = process.memoryUsage().heapUsed;
 console.log(`${COUNT} non-INVITE server transactions in Completed (REGISTER + 200): ${Math.round((after - before) / COUNT)} bytes of heap each`);
 for (const st of live) st.terminate();
+waits.clear();

@@ -12,8 +12,12 @@ export type InviteClientState = 'Calling' | 'Proceeding' | 'Completed' | 'Accept
  */
 export class InviteClientTransaction extends Transaction<InviteClientState> {
   readonly side = 'client' as const;
-  /** The ACK for a non-2xx final response, as sent: what retransmissions of that response get (§17.1.1.2). */
-  private ackBytes: Buffer | undefined;
+  /**
+   * The ACK for a non-2xx final response, as sent: what retransmissions of that response get (§17.1.1.2). A latin1
+   * string rather than a slice of a pooled buffer, which would keep the pool alive for Timer D (see the non-INVITE
+   * server transaction).
+   */
+  private ackBytes: string | undefined;
   /** The INVITE as sent, for Timer A's retransmissions; let go with a final response. */
   private bytes: Buffer | undefined;
 
@@ -86,23 +90,24 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
           // Accepted only passes 2xx on to the TU for 32 s: the INVITE is not needed any more.
           this.releaseRequest();
           this.bytes = undefined;
-          this.startTimer('M', this.durations.M, () => this.transition('Terminated'));
+          this.waitThenTerminate('M', this.durations.M);
         } else {
           this.stopTimer('Cancelled');
           this.transition('Completed');
           const ack = buildNon2xxAck(this.request, response);
-          this.ackBytes = serialize(ack);
-          this.transmit(ack, this.destination, false, this.ackBytes);
+          const ackBytes = serialize(ack);
+          if (!this.reliable) this.ackBytes = ackBytes.toString('latin1');
+          this.transmit(ack, this.destination, false, ackBytes);
           // Completed resends the ACK's bytes for up to 32 s (Timer D): neither the INVITE nor the ACK is kept.
           this.releaseRequest();
           this.bytes = undefined;
-          this.startTimer('D', this.durations.D, () => this.transition('Terminated'));
+          this.waitThenTerminate('D', this.durations.D);
         }
         this.deliver(response);
         return;
       case 'Completed':
         // §17.1.1.2: a retransmitted final response means our ACK was lost.
-        if (status >= 300) this.retransmitBytes(this.ackBytes!, this.destination);
+        if (status >= 300 && this.ackBytes !== undefined) this.retransmitBytes(Buffer.from(this.ackBytes, 'latin1'), this.destination);
         // A 2xx here comes from another branch of a fork; the TU must see it to ACK and end that dialog.
         else if (status >= 200) this.deliver(response);
         return;

@@ -51,8 +51,12 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
       this.stopTimer('G');
       this.stopTimer('H');
       this.transition('Confirmed');
+      // Confirmed only absorbs ACKs: neither the request nor the response is needed any more.
+      this.final = undefined;
+      this.provisional = undefined;
+      this.releaseRequest();
       // Timer I absorbs ACK retransmissions that are still in flight.
-      this.startTimer('I', this.durations.I, () => this.transition('Terminated'));
+      this.waitThenTerminate('I', this.durations.I);
     }
     return false;
   }
@@ -84,7 +88,7 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
       // responses: at 1,000 calls/s holding them was most of the proxy's memory.
       this.provisional = undefined;
       this.releaseRequest();
-      this.startTimer('L', this.durations.L, () => this.transition('Terminated'));
+      this.waitThenTerminate('L', this.durations.L);
       return;
     }
     this.final = response;

@@ -65,7 +65,7 @@ export class NonInviteClientTransaction extends Transaction<NonInviteClientState
       // Completed only absorbs retransmissions of the response (Timer K): nothing of the request is needed.
       this.releaseRequest();
       this.bytes = undefined;
-      this.startTimer('K', this.durations.K, () => this.transition('Terminated'));
+      this.waitThenTerminate('K', this.durations.K);
     }
     this.deliver(response);
   }

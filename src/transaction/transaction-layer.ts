@@ -3,6 +3,7 @@ import { createResponse, type AnyMessage, type SipRequest, type SipResponse } fr
 import { responseDestination } from '../transport/response-route.js';
 import type { Destination, MessageSender, TransportError } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
+import { FixedDelayQueue } from '../util/fixed-delay-queue.js';
 import { ConfigError, SipError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { InviteClientTransaction } from './invite-client.js';
@@ -12,7 +13,7 @@ import { NonInviteClientTransaction } from './non-invite-client.js';
 import { NonInviteServerTransaction } from './non-invite-server.js';
 import { buildCancel } from './requests.js';
 import { resolveTimerConfig, type TimerConfig } from './timers.js';
-import type { AnyTransaction, ClientTransactionHandlers, TransactionEnv, TransactionTimeoutError } from './transaction.js';
+import type { AnyTransaction, ClientTransactionHandlers, TransactionEnv, TransactionTimeoutError, WaitTimers } from './transaction.js';
 
 export type ClientTransaction = InviteClientTransaction | NonInviteClientTransaction;
 export type ServerTransaction = InviteServerTransaction | NonInviteServerTransaction;
@@ -89,6 +90,8 @@ export class TransactionLayer {
   /** §9.1: CANCELs asked for before any provisional response, sent when one arrives. */
   private readonly pendingCancels = new Map<InviteClientTransaction, ClientTransactionHandlers<ClientTransaction>>();
   private readonly counters = { retransmissions: 0, timeouts: 0, rejected: 0 };
+  /** One queue per wait duration in use (a handful: T4, linger, D's). */
+  private readonly waitQueues = new Map<number, FixedDelayQueue<AnyTransaction>>();
 
   constructor(options: TransactionLayerOptions) {
     const max = options.maxTransactions ?? DEFAULT_MAX_TRANSACTIONS;
@@ -101,6 +104,7 @@ export class TransactionLayer {
       clock: options.clock,
       timers: resolveTimerConfig(options.timers),
       logger: this.logger,
+      waits: this.waitTimers(options.clock),
       observer: {
         stateChanged: (t) => this.stateChanged(t),
         retransmitted: () => this.counters.retransmissions++,
@@ -110,6 +114,18 @@ export class TransactionLayer {
           if (user?.onServerTransactionError) this.guard('onServerTransactionError', () => user.onServerTransactionError!(t as ServerTransaction, err));
           else this.logger.warn({ transaction: t.id, err }, 'server transaction failed');
         },
+      },
+    };
+  }
+
+  private waitTimers(clock: Clock): WaitTimers {
+    const expire = (t: AnyTransaction, tag: number): void => t.waitExpired(tag);
+    const failed = (err: unknown): void => this.logger.error({ err }, 'ending a transaction at its wait timer threw');
+    return {
+      add: (ms, t, tag) => {
+        let queue = this.waitQueues.get(ms);
+        if (queue === undefined) this.waitQueues.set(ms, (queue = new FixedDelayQueue(clock, ms, expire, failed)));
+        queue.add(t, tag);
       },
     };
   }
@@ -255,6 +271,7 @@ export class TransactionLayer {
   /** Terminates every transaction and its timers without sending anything (shutdown). */
   close(): void {
     for (const t of [...this.clients.values(), ...this.servers.values()]) t.terminate();
+    for (const queue of this.waitQueues.values()) queue.clear();
     this.pendingCancels.clear();
   }
 

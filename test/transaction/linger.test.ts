@@ -65,3 +65,41 @@ test('timers.linger in the config file: read, bounded, and a typo named', async 
   assert.throws(() => applyConfigObject(defaultConfig(), { timers: { linger: 0 } }), (e: unknown) => e instanceof ConfigError && e.field === 'timers.linger');
   assert.throws(() => applyConfigObject(defaultConfig(), { timers: { lingr: 5000 } }), /timers\.lingr: unknown timer \(T1, T2, T4, linger\)/);
 });
+
+test('completed transactions wait out Timers J and L without a clock timer each: 1,000 calls hold one per duration', () => {
+  const { clock, layer, user } = setup();
+  for (let i = 0; i < 1000; i++) {
+    const invite = incomingRequest('INVITE', { branch: `z9hG4bKinv${i}` });
+    layer.receive(invite);
+    user.requests.at(-1)!.st.respond(createResponse(invite, 200, { toTag: 'b1' }));
+    const bye = incomingRequest('BYE', { branch: `z9hG4bKbye${i}` });
+    layer.receive(bye);
+    user.requests.at(-1)!.st.respond(createResponse(bye, 200, { toTag: 'b1' }));
+  }
+  assert.equal(layer.stats().serverTransactions, 2000);
+  assert.equal(clock.pending, 1, 'J and L are both 64*T1: one queue, one timer');
+  clock.advance(31_999);
+  assert.equal(layer.stats().serverTransactions, 2000);
+  clock.advance(1);
+  assert.equal(layer.stats().serverTransactions, 0);
+  assert.equal(clock.pending, 0);
+});
+
+test('a transaction terminated early leaves its wait entry stale: it does not end a later one', () => {
+  const { clock, layer, user } = setup();
+  const bye = incomingRequest('BYE', { branch: 'z9hG4bKstale' });
+  layer.receive(bye);
+  const st = user.requests[0]!.st;
+  st.respond(createResponse(bye, 200, { toTag: 'b1' }));
+  st.terminate();
+  assert.equal(layer.stats().serverTransactions, 0);
+  // The same branch again is a new transaction; the stale entry of the first must not end it at the first's deadline.
+  clock.advance(16_000);
+  layer.receive(incomingRequest('BYE', { branch: 'z9hG4bKstale' }));
+  const again = user.requests[1]!.st;
+  again.respond(createResponse(bye, 200, { toTag: 'b1' }));
+  clock.advance(16_000);
+  assert.equal(again.state, 'Completed');
+  clock.advance(16_000);
+  assert.equal(again.state, 'Terminated');
+});

@@ -218,3 +218,25 @@ test('close terminates every transaction and cancels its timers', () => {
   assert.equal(clock.pending, 0);
   assert.deepEqual(layer.stats(), { clientTransactions: 0, serverTransactions: 0, retransmissions: 0, timeouts: 0, rejected: 0 });
 });
+
+test('onTerminated: every listener runs once, in order, a throwing one does not stop the next; late ones run at once', () => {
+  const { clock, layer, user } = setup();
+  const bye = incomingRequest('BYE', { branch: 'z9hG4bKlisteners' });
+  layer.receive(bye);
+  const st = user.requests[0]!.st;
+  const calls: string[] = [];
+  st.onTerminated(() => calls.push('first'));
+  st.onTerminated(() => {
+    calls.push('second');
+    throw new Error('listener fault');
+  });
+  st.onTerminated(() => calls.push('third'));
+  st.respond(createResponse(bye, 200, { toTag: 'b1' }));
+  assert.deepEqual(calls, []);
+  clock.advance(32_000);
+  assert.deepEqual(calls, ['first', 'second', 'third']);
+  st.onTerminated(() => calls.push('late'));
+  assert.deepEqual(calls, ['first', 'second', 'third', 'late']);
+  clock.advance(60_000);
+  assert.equal(calls.length, 4);
+});
