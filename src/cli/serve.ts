@@ -1,6 +1,7 @@
 import { ConfigError } from '../util/errors.js';
 import { applyConfigObject, defaultConfig, finishConfig, loadConfigFile, parseListen, type ServerConfig } from '../server/config.js';
 import { LastResort } from '../util/last-resort.js';
+import { warmUp } from '../server/warm-up.js';
 import { SipwayServer } from '../server/server.js';
 import { isClusterWorker, runPrimary, runWorker } from '../server/cluster.js';
 import { PolicyLoadError } from '../policy/index.js';
@@ -117,13 +118,27 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   const { config, name } = setup;
   try {
-    if (isClusterWorker()) await runWorker(config);
-    else if (config.workers > 1) await runPrimary(config, config.workers);
-    else await serveAlone(config);
+    if (isClusterWorker()) {
+      warmUpQuietly();
+      await runWorker(config);
+    } else if (config.workers > 1) await runPrimary(config, config.workers);
+    else {
+      warmUpQuietly();
+      await serveAlone(config);
+    }
     return -1;
   } catch (e) {
     // A policy that does not load is a mistake in a file the user named, like a bad config value.
     throw renamed(e instanceof PolicyLoadError ? new ConfigError('policy', e.message) : e, name);
+  }
+}
+
+/** In each process that handles SIP (not a cluster's primary); the server starts as well without it. */
+function warmUpQuietly(): void {
+  try {
+    warmUp();
+  } catch (e) {
+    console.error(`sipway: warm-up skipped: ${(e as Error).message}`);
   }
 }
 
