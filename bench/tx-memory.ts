@@ -22,7 +22,7 @@ const env: TransactionEnv = {
   timers,
   logger: silentLogger(),
   waits: { add: (_ms, t, tag) => waits.add(t, tag) },
-  observer: { stateChanged() {}, retransmitted() {}, timedOut() {}, serverFailed() {} },
+  observer: { stateChanged() {}, retransmitted() {}, timedOut() {}, serverFailed() {}, answered() {} },
 };
 
 function register(i: number): SipRequest {

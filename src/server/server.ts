@@ -446,22 +446,12 @@ export class SipwayServer {
       onServerTransactionError: (st, err) => {
         this.logger.warn({ method: st.method, callId: st.callId, err: err.message }, 'server transaction failed');
       },
+      // One log line per request, when its final response is sent, whoever sends it.
+      onAnswered: this.logger.isLevelEnabled('info') ? (req, res) => this.logRequest(req, res) : undefined,
     };
   }
 
   private onRequest(req: SipRequest, st: ServerTransaction): void {
-    // One log line per request, written when its final response is sent, whoever sends it.
-    if (this.logger.isLevelEnabled('info')) {
-      const started = this.clock.now();
-      const respond = st.respond.bind(st);
-      st.respond = (res: SipResponse): void => {
-        respond(res);
-        if (res.status < 200) return;
-        this.logRequest(req, res, this.clock.now() - started);
-        // The transaction outlives its final response (Timer J, H): it must not keep the request through this closure.
-        st.respond = respond;
-      };
-    }
     if (req.method === 'CANCEL') {
       const invite = this.transactions.findInviteForCancel(req);
       if (invite && this.proxyService) {
@@ -473,7 +463,7 @@ export class SipwayServer {
     this.core.onRequest(req, st);
   }
 
-  private logRequest(req: SipRequest, res: SipResponse, ms: number): void {
+  private logRequest(req: SipRequest, res: SipResponse): void {
     const src = req.source;
     this.logger.info(
       {
@@ -486,7 +476,8 @@ export class SipwayServer {
         src: src ? `${src.transport}:${src.address}:${src.port}` : undefined,
         status: res.status,
         reason: res.reason,
-        ms,
+        // From its arrival: the time it waited to be read counts as much as the time it took to answer.
+        ms: src ? this.clock.now() - src.receivedAt : undefined,
       },
       'request',
     );

@@ -84,6 +84,7 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
     if (status < 300) {
       this.transition('Accepted');
       this.transmit(response, this.destination, false);
+      this.env.observer.answered(this, this.request, response);
       // Accepted absorbs INVITE retransmissions and passes ACKs up for 32 s, which takes neither the request nor the
       // responses: at 1,000 calls/s holding them was most of the proxy's memory.
       this.provisional = undefined;
@@ -94,6 +95,7 @@ export class InviteServerTransaction extends Transaction<InviteServerState> {
     this.final = response;
     this.transition('Completed');
     this.transmit(response, this.destination, false);
+    this.env.observer.answered(this, this.request, response);
     if (!this.reliable) this.scheduleTimerG(this.durations.G);
     this.startTimer('H', this.durations.H, () => {
       this.env.observer.timedOut(this);

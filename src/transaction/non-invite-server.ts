@@ -50,8 +50,9 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
     if (!this.reliable) this.finalBytes = bytes.toString('latin1');
     this.lastProvisional = undefined;
     this.transition('Completed');
-    this.releaseRequest();
     this.transmit(response, this.destination, false, bytes);
+    this.env.observer.answered(this, this.request, response);
+    this.releaseRequest();
     // Timer J keeps the final response around for retransmitted requests (zero over reliable transports).
     this.waitThenTerminate('J', this.durations.J);
   }

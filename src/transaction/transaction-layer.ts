@@ -31,6 +31,11 @@ export interface TransactionUser {
   onStrayResponse(response: SipResponse): void;
   /** A server transaction failed: its response could not be sent (§17.2.4) or no ACK came before Timer H (§17.2.1). */
   onServerTransactionError?(st: ServerTransaction, err: TransportError | TransactionTimeoutError): void;
+  /**
+   * A server transaction sent its final response, whoever made it (the TU, a service, the transaction's own 100 is
+   * not final): one call per request, with the request, which the transaction may let go of right after.
+   */
+  onAnswered?(request: SipRequest, response: SipResponse, st: ServerTransaction): void;
 }
 
 export interface TransactionLayerOptions {
@@ -113,6 +118,10 @@ export class TransactionLayer {
           const user = this.user;
           if (user?.onServerTransactionError) this.guard('onServerTransactionError', () => user.onServerTransactionError!(t as ServerTransaction, err));
           else this.logger.warn({ transaction: t.id, err }, 'server transaction failed');
+        },
+        answered: (t, request, response) => {
+          const user = this.user;
+          if (user?.onAnswered) this.guard('onAnswered', () => user.onAnswered!(request, response, t as ServerTransaction));
         },
       },
     };

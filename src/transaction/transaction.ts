@@ -34,6 +34,8 @@ export interface TransactionObserver {
   timedOut(t: AnyTransaction): void;
   /** A server transaction failed (§17.2.4 transport error, §17.2.1 Timer H); client failures go to their handlers. */
   serverFailed(t: AnyTransaction, err: TransportError | TransactionTimeoutError): void;
+  /** A server transaction handed its final response to the transport, while it still holds the request. */
+  answered(t: AnyTransaction, request: SipRequest, response: SipResponse): void;
 }
 
 /** What a TU passes when it starts a client transaction; every call carries the transaction it concerns. */

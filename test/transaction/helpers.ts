@@ -25,6 +25,7 @@ export class RecordingUser implements TransactionUser {
   readonly acks: Array<{ ack: SipRequest; st: InviteServerTransaction | undefined }> = [];
   readonly strays: SipResponse[] = [];
   readonly errors: Array<{ st: ServerTransaction; err: TransportError | TransactionTimeoutError }> = [];
+  readonly answered: Array<{ request: SipRequest; response: SipResponse; st: ServerTransaction }> = [];
 
   constructor(private readonly react: (request: SipRequest, st: ServerTransaction) => void = () => {}) {}
 
@@ -40,6 +41,9 @@ export class RecordingUser implements TransactionUser {
   }
   onServerTransactionError(st: ServerTransaction, err: TransportError | TransactionTimeoutError): void {
     this.errors.push({ st, err });
+  }
+  onAnswered(request: SipRequest, response: SipResponse, st: ServerTransaction): void {
+    this.answered.push({ request, response, st });
   }
 }
 

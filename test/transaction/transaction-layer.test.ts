@@ -240,3 +240,26 @@ test('onTerminated: every listener runs once, in order, a throwing one does not 
   clock.advance(60_000);
   assert.equal(calls.length, 4);
 });
+
+test('onAnswered: once per server transaction, at its final response, with the request it may let go of right after', () => {
+  const { clock, layer, user } = setup();
+  const options = incomingRequest('OPTIONS', { branch: 'z9hG4bKans1' });
+  const invite = incomingRequest('INVITE', { branch: 'z9hG4bKans2' });
+  const busy = incomingRequest('INVITE', { branch: 'z9hG4bKans3' });
+  for (const r of [options, invite, busy]) layer.receive(r);
+  const [o, i, b] = user.requests.map((r) => r.st);
+  o!.respond(createResponse(options, 100));
+  assert.equal(user.answered.length, 0, 'a provisional is no answer');
+  o!.respond(createResponse(options, 200, { toTag: 'o' }));
+  o!.respond(createResponse(options, 500, { toTag: 'o' }));
+  clock.advance(300); // the INVITE transactions' own 100 Trying is not an answer either
+  i!.respond(createResponse(invite, 200, { toTag: 'i' }));
+  i!.respond(createResponse(invite, 200, { toTag: 'i' })); // the TU's 2xx retransmission
+  b!.respond(createResponse(busy, 486, { toTag: 'b' }));
+  layer.receive(options); // a retransmission, answered from the transaction
+  assert.deepEqual(
+    user.answered.map((a) => [a.request.method, a.request.callId === a.st.callId, a.response.status]),
+    [['OPTIONS', true, 200], ['INVITE', true, 200], ['INVITE', true, 486]],
+  );
+  assert.equal(o!.holdsRequest, false, 'the non-INVITE transaction let its request go after the call');
+});
