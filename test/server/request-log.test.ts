@@ -21,37 +21,9 @@ test('one request log line per request, at its final response, whoever answers i
   try {
     const options = await client.request(optionsRequest(ts.port, port), ts.port);
     assert.equal(options?.status, 200);
-    const register = Buffer.from(
-      [
-        'REGISTER sip:sipway.test SIP/2.0',
-        `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-reqlog-reg;rport`,
-        'Max-Forwards: 70',
-        'From: <sip:alice@sipway.test>;tag=a1',
-        'To: <sip:alice@sipway.test>',
-        'Call-ID: reqlog-reg@test',
-        'CSeq: 1 REGISTER',
-        `Contact: <sip:alice@127.0.0.1:${port}>`,
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-    );
+    const register = request('REGISTER', 'sip:sipway.test', 'alice', port);
     assert.equal((await client.request(register, ts.port))?.status, 200);
-    const invite = Buffer.from(
-      [
-        'INVITE sip:nobody@sipway.test SIP/2.0',
-        `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-reqlog-inv;rport`,
-        'Max-Forwards: 70',
-        'From: <sip:alice@sipway.test>;tag=a2',
-        'To: <sip:nobody@sipway.test>',
-        'Call-ID: reqlog-inv@test',
-        'CSeq: 1 INVITE',
-        `Contact: <sip:alice@127.0.0.1:${port}>`,
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\r\n'),
-    );
+    const invite = request('INVITE', 'sip:nobody@sipway.test', 'nobody', port);
     const notFound = await client.request(invite, ts.port);
     assert.ok(notFound && notFound.status >= 400, `INVITE to an unknown user: ${notFound?.status}`);
     // The same REGISTER again is a retransmission, answered by its transaction: no second line.
@@ -72,3 +44,22 @@ test('one request log line per request, at its final response, whoever answers i
     await ts.stop();
   }
 });
+
+function request(method: string, ruri: string, toUser: string, port: number): Buffer {
+  const id = `reqlog-${method.toLowerCase()}`;
+  return Buffer.from(
+    [
+      `${method} ${ruri} SIP/2.0`,
+      `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bK-${id};rport`,
+      'Max-Forwards: 70',
+      `From: <sip:alice@sipway.test>;tag=${id}`,
+      `To: <sip:${toUser}@sipway.test>`,
+      `Call-ID: ${id}@test`,
+      `CSeq: 1 ${method}`,
+      `Contact: <sip:alice@127.0.0.1:${port}>`,
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n'),
+  );
+}
