@@ -75,6 +75,11 @@ export { addVia, buildCancel, buildNon2xxAck } from './transaction/requests.js';
 /** T1, T2, T4 and the timers derived from them. */
 export { DEFAULT_TIMER_CONFIG, type TimerConfig } from './transaction/timers.js';
 
+// --- Dialogs (RFC 3261 §12) ---------------------------------------------------------------------------------------
+
+/** A dialog from either end (route set, CSeq, remote target) and the index of a UA's dialogs, forking included. */
+export { Dialog, Dialogs, dialogKey, TARGET_REFRESH_METHODS, type DialogRefusal, type DialogState } from './dialog/index.js';
+
 // --- Digest authentication (RFC 7616, RFC 8760) -------------------------------------------------------------------
 
 /** Challenges and verifies REGISTER (401) and callers (407): nonces, nonce counts, failure throttle. */

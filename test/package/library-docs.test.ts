@@ -16,10 +16,16 @@ function run(file: string, args: string[], cwd: string): Promise<void> {
   });
 }
 
-test("docs/library.md's examples type-check (strict) and run against the package's own entry points", { timeout: 120_000 }, async (t) => {
-  const doc = readFileSync(path.join(projectRoot, 'docs', 'library.md'), 'utf8');
-  const examples = [...doc.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
-  assert.ok(examples.length >= 4, 'the page has its examples');
+function examplesOf(page: string): string[] {
+  const doc = readFileSync(path.join(projectRoot, 'docs', page), 'utf8');
+  return [...doc.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+}
+
+test("the examples of docs/library.md and docs/ua.md type-check (strict) and run against the package's own entry points", { timeout: 120_000 }, async (t) => {
+  const library = examplesOf('library.md');
+  const ua = examplesOf('ua.md');
+  assert.ok(library.length >= 4 && ua.length >= 1, 'the pages have their examples');
+  const examples = [...library, ...ua];
   // Inside the package, so that 'sipway' resolves to itself as it does from a project that depends on it.
   const dir = mkdtempSync(path.join(projectRoot, 'dist', '.library-examples-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
