@@ -66,6 +66,8 @@ export {
   type TransactionUser,
 } from './transaction/transaction-layer.js';
 export { TransactionTimeoutError, type ClientTransactionHandlers } from './transaction/transaction.js';
+/** The transaction user as an ordered chain of modules: the first that claims a message has it. */
+export { TransactionUserChain, type ChainStats, type TransactionUserModule } from './transaction/tu-chain.js';
 export type { InviteClientTransaction } from './transaction/invite-client.js';
 export type { InviteServerTransaction } from './transaction/invite-server.js';
 export type { NonInviteClientTransaction } from './transaction/non-invite-client.js';

@@ -2,7 +2,7 @@ import type { CallAccounting, CalleePresence } from '../accounting/index.js';
 import { parseDigestCredentials, type AuthService } from '../auth/index.js';
 import { createResponse, type ResponseOptions, type SipRequest, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
 import type { SubscriberStore } from '../store/index.js';
-import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
+import type { ServerTransaction, TransactionLayer, TransactionUserModule } from '../transaction/index.js';
 import { DnsSipResolver, flowOf, type FlowTokens, type SipResolver } from '../transport/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
@@ -355,6 +355,32 @@ export class Proxy {
   /** Whether the server transaction still waits for our final response (a CANCEL may have answered it). */
   awaitingFinal(pr: ProxyRequest): boolean {
     return awaitingFinal(pr.st);
+  }
+
+  /**
+   * The proxy's place in the transaction user's chain: CANCELs of INVITEs it holds (§16.10), ACKs for 2xx and stray
+   * responses (§16.7, §16.11). New requests reach it through the server core, which validates them first.
+   */
+  module(): TransactionUserModule {
+    const transactions = this.options.transactions;
+    return {
+      name: 'proxy',
+      claimRequest: (request, st) => {
+        if (request.method !== 'CANCEL') return false;
+        const invite = transactions.findInviteForCancel(request);
+        if (invite === undefined) return false;
+        this.handleCancel(request, st, invite);
+        return true;
+      },
+      claimAck: (ack) => {
+        this.handleAck(ack);
+        return true;
+      },
+      claimStrayResponse: (response) => {
+        this.handleStrayResponse(response);
+        return true;
+      },
+    };
   }
 
   /**

@@ -13,7 +13,7 @@ import { FlowTokens } from '../transport/flow-token.js';
 import { classOf, FloodGuard } from '../transport/flood-guard.js';
 import { KeyedBuckets, shareOf } from '../util/token-bucket.js';
 import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
-import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transaction/index.js';
+import { TransactionLayer, TransactionUserChain, type ServerTransaction, type TransactionUserModule } from '../transaction/index.js';
 import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
 import { AuthService, subscriberCredentials } from '../auth/index.js';
 import { NatKeepalive, Registrar } from '../registrar/index.js';
@@ -143,7 +143,6 @@ export class SipwayServer {
       logger: this.logger,
       serverName: SERVER_NAME,
     });
-    this.transactions.setUser(this.transactionUser());
   }
 
   /** The location service / registrar (available once started). */
@@ -258,6 +257,8 @@ export class SipwayServer {
       accountLimits: c.flood.enabled ? new KeyedBuckets(shareOf(c.flood.perAccount, this.worker?.bus.count ?? 1), c.flood.maxSources) : undefined,
     });
     this.proxyService = proxy;
+    // The transaction user: the proxy's CANCELs, ACKs and strays first, then every new request through the core.
+    this.transactions.setUser(new TransactionUserChain([proxy.module(), this.coreModule(), ...this.requestLog()], this.logger.child({ layer: 'transaction-user' })));
     const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }), c.cpl.enabled ? this.callScriptOptions() : undefined);
     const subscribers = this.stores.subscribers;
     try {
@@ -434,33 +435,21 @@ export class SipwayServer {
     return false;
   }
 
-  private transactionUser(): TransactionUser {
+  /** Every new request no module before it took: §8.2/§16.3 checks, then the registrar or the proxy. */
+  private coreModule(): TransactionUserModule {
     return {
-      onRequest: (req, st) => this.onRequest(req, st),
-      // ACKs for 2xx and responses matching no transaction are the proxy's to relay (§16.7, §16.11).
-      onAck: (ack) => this.proxyService?.handleAck(ack),
-      onStrayResponse: (res) => {
-        if (this.proxyService) this.proxyService.handleStrayResponse(res);
-        else this.logger.debug({ status: res.status, callId: res.callId }, 'stray response dropped');
+      name: 'core',
+      claimRequest: (request, st) => {
+        this.core.onRequest(request, st);
+        return true;
       },
-      onServerTransactionError: (st, err) => {
-        this.logger.warn({ method: st.method, callId: st.callId, err: err.message }, 'server transaction failed');
-      },
-      // One log line per request, when its final response is sent, whoever sends it.
-      onAnswered: this.logger.isLevelEnabled('info') ? (req, res) => this.logRequest(req, res) : undefined,
     };
   }
 
-  private onRequest(req: SipRequest, st: ServerTransaction): void {
-    if (req.method === 'CANCEL') {
-      const invite = this.transactions.findInviteForCancel(req);
-      if (invite && this.proxyService) {
-        // §16.10: answered 200 at once; the proxy cancels the branches, whose answers end the INVITE.
-        this.proxyService.handleCancel(req, st, invite);
-        return;
-      }
-    }
-    this.core.onRequest(req, st);
+  /** One log line per request at the info level, when its final response is sent, whoever sends it. */
+  private requestLog(): TransactionUserModule[] {
+    if (!this.logger.isLevelEnabled('info')) return [];
+    return [{ name: 'request-log', answered: (request, response) => this.logRequest(request, response) }];
   }
 
   private logRequest(req: SipRequest, res: SipResponse): void {

@@ -7,3 +7,4 @@ export * from './requests.js';
 export * from './timers.js';
 export * from './transaction.js';
 export * from './transaction-layer.js';
+export * from './tu-chain.js';
