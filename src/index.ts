@@ -73,7 +73,7 @@ export type { InviteServerTransaction } from './transaction/invite-server.js';
 export type { NonInviteClientTransaction } from './transaction/non-invite-client.js';
 export type { NonInviteServerTransaction } from './transaction/non-invite-server.js';
 /** Our Via on an outgoing request; the CANCEL (§9.1) and the ACK for a non-2xx (§17.1.1.3) of an INVITE. */
-export { addVia, buildCancel, buildNon2xxAck } from './transaction/requests.js';
+export { addVia, buildCancel, buildNon2xxAck, newRequest, type NewRequestOptions } from './transaction/requests.js';
 /** T1, T2, T4 and the timers derived from them. */
 export { DEFAULT_TIMER_CONFIG, type TimerConfig } from './transaction/timers.js';
 

@@ -1,10 +1,10 @@
-import { Headers, SipRequest, tryParseUri, type SipUri } from '../message/index.js';
+import { tryParseUri, type SipRequest, type SipUri } from '../message/index.js';
 import { type Binding, bindingKey, type LocationStore } from '../store/index.js';
-import { addVia, type TransactionLayer } from '../transaction/index.js';
+import { addVia, newRequest, type TransactionLayer } from '../transaction/index.js';
 import { hostPort, normalizeAddress, type Destination, type MessageSender } from '../transport/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
-import { newCallId, newTag } from '../util/ids.js';
+import { newCallId } from '../util/ids.js';
 import type { Logger } from '../util/logger.js';
 
 export interface NatKeepaliveOptions {
@@ -217,14 +217,7 @@ export class NatKeepalive {
   /** §11: an OPTIONS to the Contact; Max-Forwards 1 because it is meant for the phone, not for anything beyond. */
   private buildProbe(binding: Binding, contact: SipUri): SipRequest {
     const from = this.options.fromUri ?? `sip:${this.options.sender.listenerFor('udp')?.advertised ?? 'localhost'}`;
-    const headers = new Headers()
-      .append('Max-Forwards', '1')
-      .append('From', `<${from}>;tag=${newTag()}`)
-      .append('To', `<${binding.aor}>`)
-      .append('Call-ID', (this.options.newCallId ?? newCallId)())
-      .append('CSeq', '1 OPTIONS')
-      .append('Content-Length', '0');
-    return new SipRequest('OPTIONS', contact.clone(), headers);
+    return newRequest('OPTIONS', contact, { from: `<${from}>`, to: `<${binding.aor}>`, maxForwards: 1, callId: (this.options.newCallId ?? newCallId)() });
   }
 
   private outcome(binding: Binding, alive: boolean, why: string): void {

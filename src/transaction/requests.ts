@@ -1,6 +1,6 @@
-import { Headers, HeaderField, Params, SipRequest, Via, type SipResponse } from '../message/index.js';
+import { Headers, HeaderField, Params, SipRequest, Via, type SipResponse, type Uri } from '../message/index.js';
 import { TransportError, type Destination, type MessageSender } from '../transport/types.js';
-import { newBranch } from '../util/ids.js';
+import { newBranch, newCallId, newTag } from '../util/ids.js';
 
 /** §8.1.1.6: the value a UAC puts into requests it originates. */
 const MAX_FORWARDS = '70';
@@ -57,4 +57,43 @@ function hopByHopRequest(original: SipRequest, method: 'ACK' | 'CANCEL', to: Hea
   if (to) fields.push(to);
   fields.push(HeaderField.of('cseq', `${original.cseq.seq} ${method}`), ...routes);
   return new SipRequest(method, original.uri.clone(), new Headers(fields));
+}
+
+/** What §8.1.1 needs of a request outside a dialog beyond its method and Request-URI. */
+export interface NewRequestOptions {
+  /** The From value without tag (a name-addr or URI: `"Alice" <sip:alice@example.com>`); a fresh tag is added (§8.1.1.3). */
+  from: string;
+  /** The To value (§8.1.1.2): by default the Request-URI; a request outside a dialog has no To tag. */
+  to?: string;
+  /** §8.1.1.4: a fresh one unless given (a REGISTER refresh and a retry after 401/407 keep theirs, §10.2.4, §22.2). */
+  callId?: string;
+  /** §8.1.1.5: unless given, 1 (any value below 2^31 will do; a refresh must count up from its previous one). */
+  cseq?: number;
+  /** §8.1.1.6: 70 unless given. */
+  maxForwards?: number;
+  /** §8.1.1.8: where we want requests in a dialog this one makes (required for INVITE by §8.1.1.8). */
+  contact?: string;
+  headers?: Array<[string, string]>;
+  body?: Buffer;
+  contentType?: string;
+}
+
+/**
+ * §8.1.1: a request outside any dialog with the header fields every UAC request carries (To, From with a fresh tag,
+ * Call-ID, CSeq, Max-Forwards; Contact when given), but no Via: `addVia` puts ours on top when the transaction layer
+ * sends it. Throws on an INVITE without a Contact (§8.1.1.8).
+ */
+export function newRequest(method: string, uri: Uri, options: NewRequestOptions): SipRequest {
+  if (method === 'INVITE' && options.contact === undefined) throw new Error('an INVITE needs a Contact (§8.1.1.8)');
+  const headers = new Headers()
+    .append('Max-Forwards', String(options.maxForwards ?? Number(MAX_FORWARDS)))
+    .append('To', options.to ?? `<${uri.toString()}>`)
+    .append('From', `${options.from};tag=${newTag()}`)
+    .append('Call-ID', options.callId ?? newCallId())
+    .append('CSeq', `${options.cseq ?? 1} ${method}`);
+  if (options.contact !== undefined) headers.append('Contact', options.contact);
+  for (const [name, value] of options.headers ?? []) headers.append(name, value);
+  const body = options.body ?? Buffer.alloc(0);
+  if (body.length > 0 && options.contentType !== undefined) headers.append('Content-Type', options.contentType);
+  return new SipRequest(method, uri.clone(), headers, body);
 }
