@@ -99,6 +99,8 @@ export {
   type DigestChallenge,
   type DigestCredentials,
 } from './auth/digest.js';
+/** The UAC side: answers 401/407 (one retry, nonce counts), adds credentials to later requests of the same realm. */
+export { DigestClient, type ClientCredentials } from './auth/digest-client.js';
 /** Where AuthService finds a user's HA1s: a subscriber store, or memory for tests and small set-ups. */
 export { credentialsFromPassword, MemoryCredentialStore, type Credentials, type CredentialStore } from './auth/credentials.js';
 

@@ -4,3 +4,4 @@ export * from './digest.js';
 export * from './nonce.js';
 export * from './throttle.js';
 export * from './verifier.js';
+export * from './digest-client.js';
