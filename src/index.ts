@@ -81,6 +81,8 @@ export { DEFAULT_TIMER_CONFIG, type TimerConfig } from './transaction/timers.js'
 
 /** A dialog from either end (route set, CSeq, remote target) and the index of a UA's dialogs, forking included. */
 export { Dialog, Dialogs, dialogKey, TARGET_REFRESH_METHODS, type DialogRefusal, type DialogState } from './dialog/index.js';
+/** A registration kept alive: digest, 423 Min-Expires, refresh at half the granted time, unregister. */
+export { RegistrationClient, type RegistrationOptions, type RegistrationResult, type RegistrationState } from './ua/index.js';
 
 // --- Digest authentication (RFC 7616, RFC 8760) -------------------------------------------------------------------
 

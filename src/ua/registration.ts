@@ -1,0 +1,189 @@
+import { DigestClient, type ClientCredentials } from '../auth/index.js';
+import { parseUri, type SipRequest, type SipResponse } from '../message/index.js';
+import { addVia, newRequest, type TransactionLayer } from '../transaction/index.js';
+import type { Destination, MessageSender } from '../transport/types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+import { newCallId } from '../util/ids.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+
+export interface RegistrationOptions {
+  transactions: TransactionLayer;
+  sender: MessageSender;
+  clock: Clock;
+  /** Where the REGISTERs go (the registrar's address, resolved). */
+  registrar: Destination;
+  /** The address-of-record: `sip:alice@example.com`. Its host is the Request-URI (§10.2). */
+  aor: string;
+  /** Our Contact: `<sip:alice@192.0.2.1:5060>`. */
+  contact: string;
+  credentials?: ClientCredentials;
+  /** Seconds asked for (§10.2.1.1); the registrar may grant less, or ask for more with 423. Default 3600. */
+  expires?: number;
+  /** After a failed refresh, the next try (ms). Default 30,000. */
+  retryMs?: number;
+  logger?: Logger;
+}
+
+export type RegistrationState = 'Unregistered' | 'Registering' | 'Registered' | 'Failed';
+
+export interface RegistrationResult {
+  /** The final status of the last REGISTER (408 for no answer, 503 for a transport failure). */
+  status: number;
+  reason: string;
+  /** Seconds granted for our Contact (0 after unregister). */
+  expires: number;
+}
+
+/**
+ * A registration (RFC 3261 §10.2) kept alive: REGISTER with our Contact, a 401/407 answered with credentials,
+ * a 423 answered with the Min-Expires asked for, and a refresh before the granted time runs out (at half of it),
+ * all with one Call-ID and CSeq counting up (§10.2.4). A failed refresh is tried again after `retryMs`.
+ */
+export class RegistrationClient {
+  private readonly callId = newCallId();
+  private cseq = 0;
+  private current: RegistrationState = 'Unregistered';
+  private granted = 0;
+  private timer: TimerHandle | undefined;
+  private readonly digest: DigestClient | undefined;
+  private readonly logger: Logger;
+  private stopped = false;
+
+  constructor(private readonly options: RegistrationOptions) {
+    this.digest = options.credentials ? new DigestClient(options.credentials) : undefined;
+    this.logger = options.logger ?? silentLogger();
+  }
+
+  get state(): RegistrationState {
+    return this.current;
+  }
+
+  /** Seconds the registrar granted in its last 2xx. */
+  get expires(): number {
+    return this.granted;
+  }
+
+  /** Registers (or refreshes now) and keeps refreshing until `unregister` or `stop`. */
+  async register(): Promise<RegistrationResult> {
+    this.stopped = false;
+    this.cancelRefresh();
+    this.current = 'Registering';
+    const result = await this.exchange(this.options.expires ?? 3600);
+    if (result.status >= 200 && result.status < 300 && result.expires > 0) {
+      this.current = 'Registered';
+      if (!this.stopped) this.scheduleRefresh(result.expires * 500);
+    } else {
+      this.current = 'Failed';
+      this.logger.warn({ aor: this.options.aor, status: result.status, reason: result.reason }, 'registration failed');
+      if (!this.stopped) this.scheduleRefresh(this.options.retryMs ?? 30_000);
+    }
+    return result;
+  }
+
+  /** Removes our Contact (Expires 0) and stops refreshing. */
+  async unregister(): Promise<RegistrationResult> {
+    this.stop();
+    const result = await this.exchange(0);
+    this.current = 'Unregistered';
+    this.granted = 0;
+    return result;
+  }
+
+  /** Stops refreshing without telling the registrar (the binding expires by itself). */
+  stop(): void {
+    this.stopped = true;
+    this.cancelRefresh();
+  }
+
+  private scheduleRefresh(ms: number): void {
+    this.timer = this.options.clock.setTimer(ms, () => {
+      this.timer = undefined;
+      this.register().catch((err: unknown) => this.logger.error({ err, aor: this.options.aor }, 'registration refresh failed'));
+    });
+  }
+
+  private cancelRefresh(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+  }
+
+  /** One REGISTER exchange: authentication retries while the digest client answers (stale nonces), one 423 retry. */
+  private async exchange(expires: number): Promise<RegistrationResult> {
+    let request = this.build(expires);
+    this.digest?.authorize(request);
+    // The digest client stops at a refused password; a registrar that keeps saying stale=true is cut off here.
+    let authRetries = 0;
+    let intervalRetried = false;
+    for (;;) {
+      const response = await this.send(request);
+      if (response === undefined) return { status: 408, reason: 'Request Timeout - no answer from the registrar', expires: 0 };
+      if ('transportError' in response) return { status: 503, reason: `Service Unavailable - ${response.transportError}`, expires: 0 };
+      const status = response.status;
+      if ((status === 401 || status === 407) && this.digest && authRetries < 3) {
+        const retry = this.digest.retry(request, response);
+        if (retry === undefined) return { status, reason: `${response.reason} - ${this.digest.refusal ?? 'not answered'}`, expires: 0 };
+        authRetries++;
+        this.cseq = retry.cseq.seq;
+        request = retry;
+        continue;
+      }
+      if (status === 423 && !intervalRetried && expires > 0) {
+        // §10.2.8: ask again with at least Min-Expires.
+        const min = Number(response.headers.get('min-expires'));
+        if (!Number.isInteger(min) || min <= expires) return { status, reason: response.reason, expires: 0 };
+        intervalRetried = true;
+        expires = min;
+        request = this.build(expires);
+        this.digest?.authorize(request);
+        continue;
+      }
+      if (status < 200 || status >= 300) return { status, reason: response.reason, expires: 0 };
+      this.granted = expires === 0 ? 0 : this.grantedOf(response, expires);
+      return { status, reason: response.reason, expires: this.granted };
+    }
+  }
+
+  private build(expires: number): SipRequest {
+    const aor = parseUri(this.options.aor);
+    const registrarUri = aor.type === 'sip' ? parseUri(`${aor.scheme}:${aor.host}${aor.port !== undefined ? `:${aor.port}` : ''}`) : aor;
+    this.cseq++;
+    return newRequest('REGISTER', registrarUri, {
+      from: `<${this.options.aor}>`,
+      to: `<${this.options.aor}>`,
+      callId: this.callId,
+      cseq: this.cseq,
+      contact: this.options.contact,
+      headers: [['Expires', String(expires)]],
+    });
+  }
+
+  /** §10.2.4: the expires the registrar gave our Contact in the 2xx, else its Expires header, else what we asked. */
+  private grantedOf(response: SipResponse, asked: number): number {
+    const ours = parseUri(this.options.contact.replace(/^<|>$/g, '')).toString();
+    for (const c of response.contacts) {
+      if (c.uri.toString() !== ours) continue;
+      const e = Number(c.params.get('expires'));
+      if (Number.isInteger(e)) return e;
+    }
+    const header = Number(response.headers.get('expires'));
+    return Number.isInteger(header) ? header : asked;
+  }
+
+  private send(request: SipRequest): Promise<SipResponse | { transportError: string } | undefined> {
+    const { transactions, sender, registrar } = this.options;
+    return new Promise((resolve) => {
+      try {
+        addVia(request, sender, registrar);
+        transactions.sendRequest(request, registrar, {
+          onResponse: (response) => {
+            if (response.status >= 200) resolve(response);
+          },
+          onTimeout: () => resolve(undefined),
+          onTransportError: (err) => resolve({ transportError: err.message }),
+        });
+      } catch (err) {
+        resolve({ transportError: (err as Error).message });
+      }
+    });
+  }
+}
