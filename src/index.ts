@@ -83,6 +83,8 @@ export { DEFAULT_TIMER_CONFIG, type TimerConfig } from './transaction/timers.js'
 export { Dialog, Dialogs, dialogKey, TARGET_REFRESH_METHODS, type DialogRefusal, type DialogState } from './dialog/index.js';
 /** A registration kept alive: digest, 423 Min-Expires, refresh at half the granted time, unregister. */
 export { RegistrationClient, type RegistrationOptions, type RegistrationResult, type RegistrationState } from './ua/index.js';
+/** A user agent on sipway's stack: requests outside a dialog with digest, registrations, MESSAGE and OPTIONS answered. */
+export { UserAgent, type RequestOutcome, type UserAgentOptions } from './ua/index.js';
 
 // --- Digest authentication (RFC 7616, RFC 8760) -------------------------------------------------------------------
 

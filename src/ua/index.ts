@@ -1,1 +1,3 @@
 export * from './registration.js';
+export * from './exchange.js';
+export * from './user-agent.js';

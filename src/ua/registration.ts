@@ -1,9 +1,10 @@
 import { DigestClient, type ClientCredentials } from '../auth/index.js';
-import { parseUri, type SipRequest, type SipResponse } from '../message/index.js';
-import { addVia, newRequest, type TransactionLayer } from '../transaction/index.js';
+import { parseUri, SipResponse, type SipRequest } from '../message/index.js';
+import { newRequest, type TransactionLayer } from '../transaction/index.js';
 import type { Destination, MessageSender } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { newCallId } from '../util/ids.js';
+import { exchange } from './exchange.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 
 export interface RegistrationOptions {
@@ -115,9 +116,8 @@ export class RegistrationClient {
     let authRetries = 0;
     let intervalRetried = false;
     for (;;) {
-      const response = await this.send(request);
-      if (response === undefined) return { status: 408, reason: 'Request Timeout - no answer from the registrar', expires: 0 };
-      if ('transportError' in response) return { status: 503, reason: `Service Unavailable - ${response.transportError}`, expires: 0 };
+      const response = await exchange(this.options.transactions, this.options.sender, request, this.options.registrar);
+      if (!(response instanceof SipResponse)) return { ...response, expires: 0 };
       const status = response.status;
       if ((status === 401 || status === 407) && this.digest && authRetries < 3) {
         const retry = this.digest.retry(request, response);
@@ -167,23 +167,5 @@ export class RegistrationClient {
     }
     const header = Number(response.headers.get('expires'));
     return Number.isInteger(header) ? header : asked;
-  }
-
-  private send(request: SipRequest): Promise<SipResponse | { transportError: string } | undefined> {
-    const { transactions, sender, registrar } = this.options;
-    return new Promise((resolve) => {
-      try {
-        addVia(request, sender, registrar);
-        transactions.sendRequest(request, registrar, {
-          onResponse: (response) => {
-            if (response.status >= 200) resolve(response);
-          },
-          onTimeout: () => resolve(undefined),
-          onTransportError: (err) => resolve({ transportError: err.message }),
-        });
-      } catch (err) {
-        resolve({ transportError: (err as Error).message });
-      }
-    });
   }
 }
