@@ -12,6 +12,7 @@ import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gatewa
 import { DOCTOR_HELP, doctorCommand } from './doctor.js';
 import { PING_HELP, pingCommand } from './ping.js';
 import { BANS_HELP, bansCommand } from './bans.js';
+import { MESSAGE_HELP, REGISTER_HELP, messageCommand, registerCommand } from './ua-commands.js';
 
 const VERSION = '0.1.0';
 
@@ -31,6 +32,8 @@ Commands:
   route            add, delete and list prefix routes to gateway groups (least-cost routing)
   reload           load the running server's routing policy and gateways again
   bans             list the sources the running server has banned for flooding, or lift a ban
+  register         register an address-of-record at a registrar as a user agent would (digest answered)
+  message          send a MESSAGE (RFC 3428) as a user agent (digest answered)
   help [command]   show help for a command
 
 Options:
@@ -57,6 +60,8 @@ const COMMANDS: Record<string, Command> = {
   route: { help: ROUTE_HELP, run: (args) => routeCommand(args) },
   reload: { help: RELOAD_HELP, run: reloadCommand },
   bans: { help: BANS_HELP, run: bansCommand },
+  register: { help: REGISTER_HELP, run: registerCommand },
+  message: { help: MESSAGE_HELP, run: messageCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {
