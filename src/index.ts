@@ -85,6 +85,8 @@ export { Dialog, Dialogs, dialogKey, TARGET_REFRESH_METHODS, type DialogRefusal,
 export { RegistrationClient, type RegistrationOptions, type RegistrationResult, type RegistrationState } from './ua/index.js';
 /** A user agent on sipway's stack: requests outside a dialog with digest, registrations, MESSAGE and OPTIONS answered. */
 export { UserAgent, type RequestOutcome, type UserAgentOptions } from './ua/index.js';
+/** A call from either side (§13): ring, accept with SDP, reject, cancel, ACK and 2xx retransmission, BYE. */
+export { InviteSession, type Answer, type SessionEnd, type SessionState } from './ua/index.js';
 
 // --- Digest authentication (RFC 7616, RFC 8760) -------------------------------------------------------------------
 

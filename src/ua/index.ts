@@ -1,3 +1,5 @@
 export * from './registration.js';
 export * from './exchange.js';
 export * from './user-agent.js';
+export * from './invite-session.js';
+export * from './ua-core.js';

@@ -1,10 +1,13 @@
 import { DigestClient, type ClientCredentials } from '../auth/index.js';
 import { createResponse, parseUri, SipResponse, type SipRequest } from '../message/index.js';
-import { newRequest, TransactionLayer, type ServerTransaction } from '../transaction/index.js';
+import { DEFAULT_TIMER_CONFIG, newRequest, TransactionLayer, type InviteServerTransaction, type ServerTransaction } from '../transaction/index.js';
 import { DnsSipResolver, TransportLayer, type Destination, type ListenSpec } from '../transport/index.js';
 import { SystemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
+import { Dialogs, type Dialog } from '../dialog/index.js';
 import { exchange } from './exchange.js';
+import { InviteSession } from './invite-session.js';
+import type { UaCore } from './ua-core.js';
 import { RegistrationClient } from './registration.js';
 
 export interface UserAgentOptions {
@@ -21,7 +24,12 @@ export interface UserAgentOptions {
   logger?: Logger;
   /** A MESSAGE for us (RFC 3428): it is answered 200 after this returns. */
   onMessage?: (request: SipRequest) => void;
+  /** A call for us: answer it with session.ring(), accept(sdp) or reject(status). Without it calls get 480. */
+  onInvite?: (session: InviteSession) => void;
 }
+
+/** What this user agent answers. */
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE';
 
 export interface RequestOutcome {
   /** The final status (408 when nothing answered, 503 when it could not be sent or had nowhere to go). */
@@ -36,9 +44,14 @@ export interface RequestOutcome {
  * (everything else 501, or 481 for a request within a dialog it does not have). The session (call) API comes on
  * top of this and the dialog layer.
  */
-export class UserAgent {
+export class UserAgent implements UaCore {
   private readonly digest: DigestClient | undefined;
   private readonly resolver: DnsSipResolver | undefined;
+  readonly dialogs = new Dialogs();
+  readonly sessions = new Map<string, InviteSession>();
+  readonly timers = { T1: DEFAULT_TIMER_CONFIG.T1, T2: DEFAULT_TIMER_CONFIG.T2 };
+  /** Calls for us not answered yet, by their INVITE transaction (a CANCEL finds them here). */
+  private readonly ringing = new Map<InviteServerTransaction, InviteSession>();
 
   private constructor(
     private readonly options: UserAgentOptions,
@@ -60,12 +73,51 @@ export class UserAgent {
     const ua = new UserAgent(options, transport, transactions, clock);
     transactions.setUser({
       onRequest: (request, st) => ua.answer(request, st),
-      onAck: () => undefined,
+      onAck: (ack) => {
+        const dialog = ua.dialogs.match(ack);
+        if (dialog) ua.sessions.get(dialog.key)?.acked();
+      },
       onStrayResponse: () => undefined,
     });
     transport.setReceiver({ onMessage: (m) => transactions.receive(m) });
     await transport.start();
     return ua;
+  }
+
+  get sender(): TransportLayer {
+    return this.transport;
+  }
+
+  /**
+   * Calls `uri` (an INVITE with `sdp` as the offer, through the proxy or to the resolved Request-URI). The session
+   * resolves `answered` at the final answer and `ended` when it is over; `bye()` hangs up, `cancel()` gives up
+   * before the answer.
+   */
+  async call(uri: string, options: { sdp?: string; headers?: Array<[string, string]> } = {}): Promise<InviteSession> {
+    const body = options.sdp === undefined ? undefined : Buffer.from(options.sdp);
+    const invite = newRequest('INVITE', parseUri(uri), {
+      from: `<${this.options.aor}>`,
+      contact: this.contact,
+      headers: options.headers,
+      body,
+      contentType: body ? 'application/sdp' : undefined,
+    });
+    const to = await this.destinationFor(invite);
+    this.digest?.authorize(invite);
+    return InviteSession.call(this, invite, to ?? { transport: 'udp', address: '0.0.0.0', port: 0 });
+  }
+
+  withCredentials(request: SipRequest, challenge: SipResponse): SipRequest | undefined {
+    return this.digest?.retry(request, challenge);
+  }
+
+  /** Where a request within `dialog` goes: the outbound proxy, else its first route, else its remote target. */
+  destinationOf(dialog: Dialog): Destination {
+    if (this.options.proxy) return this.options.proxy;
+    const next = dialog.routeSet[0]?.uri ?? dialog.remoteTarget;
+    if (next.type !== 'sip') return { transport: 'udp', address: '0.0.0.0', port: 0 };
+    const transport = (next.transportParam ?? 'udp') as Destination['transport'];
+    return { transport, address: next.hostname, port: next.port ?? (transport === 'tls' ? 5061 : 5060) };
   }
 
   /** Our Contact: the AOR's user at the listener's advertised address. */
@@ -122,24 +174,65 @@ export class UserAgent {
   }
 
   private answer(request: SipRequest, st: ServerTransaction): void {
+    if (request.method === 'CANCEL') {
+      const invite = this.transactions.findInviteForCancel(request);
+      const session = invite && this.ringing.get(invite);
+      st.respond(createResponse(request, session ? 200 : 481));
+      session?.cancelled();
+      return;
+    }
     if (request.toTag !== undefined && request.method !== 'MESSAGE' && request.method !== 'OPTIONS') {
-      st.respond(createResponse(request, 481));
+      this.withinDialog(request, st);
       return;
     }
     switch (request.method) {
       case 'OPTIONS':
-        st.respond(createResponse(request, 200, { headers: [['Allow', 'OPTIONS, MESSAGE'], ['Accept', 'text/plain, application/sdp']] }));
+        st.respond(createResponse(request, 200, { headers: [['Allow', ALLOW], ['Accept', 'text/plain, application/sdp']] }));
         return;
       case 'MESSAGE':
         this.options.onMessage?.(request);
         st.respond(createResponse(request, 200));
         return;
-      case 'CANCEL':
-        st.respond(createResponse(request, 481));
+      case 'INVITE':
+        this.incomingCall(request, st as InviteServerTransaction);
         return;
       default:
-        st.respond(createResponse(request, 501, { headers: [['Allow', 'OPTIONS, MESSAGE']] }));
+        st.respond(createResponse(request, 501, { headers: [['Allow', ALLOW]] }));
     }
+  }
+
+  private incomingCall(invite: SipRequest, st: InviteServerTransaction): void {
+    const onInvite = this.options.onInvite;
+    if (onInvite === undefined) {
+      st.respond(createResponse(invite, 480, { reason: 'Temporarily Unavailable - not taking calls' }));
+      return;
+    }
+    const session = InviteSession.incoming(this, invite, st);
+    this.ringing.set(st, session);
+    void session.answered.then(() => this.ringing.delete(st));
+    onInvite(session);
+  }
+
+  /** §12.2.2: a request in a dialog: 481 for one we do not have, 500 out of order; BYE ends the session. */
+  private withinDialog(request: SipRequest, st: ServerTransaction): void {
+    const dialog = this.dialogs.match(request);
+    if (dialog === undefined) {
+      st.respond(createResponse(request, 481));
+      return;
+    }
+    const refusal = dialog.receiveRequest(request);
+    if (refusal) {
+      st.respond(createResponse(request, refusal.status, { reason: refusal.reason }));
+      return;
+    }
+    if (request.method === 'BYE') {
+      st.respond(createResponse(request, 200));
+      this.sessions.get(dialog.key)?.byeReceived();
+      this.dialogs.forget(dialog);
+      return;
+    }
+    // Re-INVITE, UPDATE, INFO, REFER: the session features that answer them are not built yet.
+    st.respond(createResponse(request, 501, { headers: [['Allow', ALLOW]] }));
   }
 
   private async destinationFor(request: SipRequest): Promise<Destination | undefined> {

@@ -1,0 +1,278 @@
+import { createResponse, serialize, SipResponse, type SipRequest } from '../message/index.js';
+import { Dialog } from '../dialog/index.js';
+import { addVia, type ClientTransaction, type InviteClientTransaction, type InviteServerTransaction } from '../transaction/index.js';
+import type { Destination } from '../transport/types.js';
+import type { TimerHandle } from '../util/clock.js';
+import { newTag } from '../util/ids.js';
+import { exchange } from './exchange.js';
+import type { UaCore } from './ua-core.js';
+
+export type SessionState = 'Calling' | 'Early' | 'Confirmed' | 'Terminated';
+
+export interface SessionEnd {
+  /** Who ended it: a BYE from us or from the peer, or a failure before or after it was answered. */
+  by: 'local' | 'remote' | 'failure';
+  reason: string;
+}
+
+export interface Answer {
+  status: number;
+  reason: string;
+}
+
+/**
+ * An INVITE session (RFC 3261 §13, §12, §15) from either side: the UAC's call with its ACK for a 2xx (sent again for
+ * every retransmitted 2xx, §13.2.2.4), CANCEL before the final answer (§9.1), and BYE; the UAS's answer with its 2xx
+ * retransmitted at T1, 2·T1, ... up to T2 until the ACK comes, and a BYE if none comes in 64·T1 (§13.3.1.4). The
+ * SDP is carried as given (offer in the INVITE, answer in the 2xx); offer/answer negotiation comes above this.
+ */
+export class InviteSession {
+  private current: SessionState;
+  private dialogOf: Dialog | undefined;
+  private remote: string | undefined;
+  private answeredResolve!: (a: Answer) => void;
+  private endedResolve!: (e: SessionEnd) => void;
+  /** Resolves at the final answer to the INVITE: a 2xx (the session is up) or the failure. */
+  readonly answered: Promise<Answer>;
+  /** Resolves once, when the session is over (BYE either way, a failure, no ACK). */
+  readonly ended: Promise<SessionEnd>;
+  private ackBytes: Buffer | undefined;
+  private retransmit: TimerHandle | undefined;
+  private giveUp: TimerHandle | undefined;
+
+  private authRetries = 0;
+
+  private constructor(
+    private readonly core: UaCore,
+    readonly side: 'uac' | 'uas',
+    /** The INVITE that made the session (as UAC: the last one sent, with credentials after a 401/407). */
+    private inviteSent: SipRequest,
+  ) {
+    this.current = side === 'uac' ? 'Calling' : 'Early';
+    this.answered = new Promise((resolve) => (this.answeredResolve = resolve));
+    this.ended = new Promise((resolve) => (this.endedResolve = resolve));
+  }
+
+  get state(): SessionState {
+    return this.current;
+  }
+
+  /** As UAS: our 2xx is being retransmitted because its ACK has not come yet (§13.3.1.4). */
+  get awaitingAck(): boolean {
+    return this.retransmit !== undefined;
+  }
+
+  get invite(): SipRequest {
+    return this.inviteSent;
+  }
+
+  get dialog(): Dialog | undefined {
+    return this.dialogOf;
+  }
+
+  /** The peer's SDP: the answer in the 2xx (UAC) or the offer in the INVITE (UAS). */
+  get remoteSdp(): string | undefined {
+    return this.remote;
+  }
+
+  // ---- UAC ----
+
+  /** Sends `invite` (built by the caller, with its offer) to `to` and follows the answers. */
+  static call(core: UaCore, invite: SipRequest, to: Destination): InviteSession {
+    const s = new InviteSession(core, 'uac', invite);
+    s.placeCall(to);
+    return s;
+  }
+
+  private placeCall(to: Destination): void {
+    try {
+      addVia(this.invite, this.core.sender, to);
+      this.clientTransaction = this.core.transactions.sendRequest(this.invite, to, {
+        onResponse: (response) => this.onInviteResponse(response, to),
+        onTimeout: () => this.fail(408, 'Request Timeout - no final answer'),
+        onTransportError: (err) => this.fail(503, `Service Unavailable - ${err.message}`),
+      });
+    } catch (err) {
+      this.fail(503, `Service Unavailable - ${(err as Error).message}`);
+    }
+  }
+
+  private clientTransaction: ClientTransaction | undefined;
+
+  private onInviteResponse(response: SipResponse, to: Destination): void {
+    const dialog = this.core.dialogs.fromResponse(this.invite, response);
+    if (response.status < 200) {
+      if (dialog && this.current === 'Calling') this.current = 'Early';
+      return;
+    }
+    if ((response.status === 401 || response.status === 407) && this.authRetries < 2) {
+      // §22.2: the same INVITE again with credentials, CSeq one higher, in a new transaction.
+      const retry = this.core.withCredentials(this.inviteSent, response);
+      if (retry !== undefined) {
+        this.authRetries++;
+        this.inviteSent = retry;
+        this.placeCall(to);
+        return;
+      }
+    }
+    if (response.status >= 300) {
+      this.fail(response.status, response.reason);
+      return;
+    }
+    if (dialog === undefined) return;
+    if (this.dialogOf !== undefined && dialog !== this.dialogOf) {
+      // A second fork answered 2xx too: ACK it and end it (§13.2.2.4), the call stays with the first.
+      this.sendAck(dialog, to);
+      void this.byeOn(dialog, to);
+      return;
+    }
+    // The first 2xx, or a retransmission of it (the ACK was lost): ACK again either way.
+    const first = this.dialogOf === undefined;
+    this.dialogOf = dialog;
+    this.core.sessions.set(dialog.key, this);
+    this.sendAck(dialog, to);
+    if (!first) return;
+    this.remote = response.body.length > 0 ? response.body.toString('utf8') : undefined;
+    this.current = 'Confirmed';
+    this.answeredResolve({ status: response.status, reason: response.reason });
+  }
+
+  private sendAck(dialog: Dialog, to: Destination): void {
+    if (this.ackBytes === undefined || dialog !== this.dialogOf) {
+      const ack = dialog.createRequest('ACK', { cseq: this.invite.cseq.seq });
+      addVia(ack, this.core.sender, to);
+      const bytes = serialize(ack);
+      if (dialog === this.dialogOf || this.dialogOf === undefined) this.ackBytes = bytes;
+      this.core.sender.resend(bytes, to).catch(() => undefined);
+      return;
+    }
+    this.core.sender.resend(this.ackBytes, to).catch(() => undefined);
+  }
+
+  /** §9.1: cancels the call before its final answer; the INVITE then ends with 487. Returns whether it could. */
+  cancel(): boolean {
+    if (this.side !== 'uac' || this.clientTransaction === undefined || this.current === 'Confirmed' || this.current === 'Terminated') return false;
+    return this.core.transactions.cancel(this.clientTransaction as InviteClientTransaction);
+  }
+
+  // ---- UAS ----
+
+  /** An INVITE for us; the application answers it with `ring`, `accept` or `reject`. */
+  static incoming(core: UaCore, invite: SipRequest, st: InviteServerTransaction): InviteSession {
+    const s = new InviteSession(core, 'uas', invite);
+    s.serverTransaction = st;
+    s.localTag = newTag();
+    s.remote = invite.body.length > 0 ? invite.body.toString('utf8') : undefined;
+    return s;
+  }
+
+  private serverTransaction: InviteServerTransaction | undefined;
+  private localTag = '';
+
+  /** 180 Ringing (with our tag: an early dialog on the caller's side). */
+  ring(): void {
+    if (this.side !== 'uas' || this.current !== 'Early') return;
+    this.serverTransaction?.respond(createResponse(this.invite, 180, { toTag: this.localTag, headers: [['Contact', this.core.contact]] }));
+  }
+
+  /** 200 OK with our SDP answer; retransmitted until the ACK (§13.3.1.4). */
+  accept(sdp?: string): void {
+    if (this.side !== 'uas' || this.current !== 'Early' || this.serverTransaction === undefined) return;
+    const headers: Array<[string, string]> = [['Contact', this.core.contact]];
+    if (sdp !== undefined) headers.push(['Content-Type', 'application/sdp']);
+    const ok = createResponse(this.invite, 200, { toTag: this.localTag, headers, body: sdp === undefined ? undefined : Buffer.from(sdp) });
+    const dialog = this.core.dialogs.fromRequest(this.invite, this.localTag);
+    this.dialogOf = dialog;
+    this.core.sessions.set(dialog.key, this);
+    this.current = 'Confirmed';
+    const st = this.serverTransaction;
+    st.respond(ok);
+    this.answeredResolve({ status: 200, reason: 'OK' });
+    const { T1, T2 } = this.core.timers;
+    const resend = (interval: number): void => {
+      this.retransmit = this.core.clock.setTimer(interval, () => {
+        st.respond(ok);
+        resend(Math.min(2 * interval, T2));
+      });
+    };
+    resend(T1);
+    this.giveUp = this.core.clock.setTimer(64 * T1, () => {
+      // §13.3.1.4: no ACK in 64*T1: the session is confirmed and then ended with a BYE.
+      this.stopRetransmitting();
+      void this.hangUp({ by: 'failure', reason: 'no ACK for our 2xx' });
+    });
+  }
+
+  /** A final non-2xx answer (486 Busy Here by default). */
+  reject(status = 486, reason?: string): void {
+    if (this.side !== 'uas' || this.current !== 'Early') return;
+    this.serverTransaction?.respond(createResponse(this.invite, status, { toTag: this.localTag, reason }));
+    this.fail(status, reason ?? `${status}`);
+  }
+
+  /** The ACK for our 2xx arrived. */
+  acked(): void {
+    this.stopRetransmitting();
+  }
+
+  /** The caller's CANCEL arrived before we answered: 487 (§9.2). */
+  cancelled(): void {
+    if (this.current !== 'Early' || this.serverTransaction === undefined) return;
+    this.serverTransaction.respond(createResponse(this.invite, 487, { toTag: this.localTag }));
+    this.fail(487, 'Request Terminated');
+  }
+
+  // ---- both ----
+
+  /** Ends a confirmed session with a BYE (§15.1.1); resolves with the BYE's final status. */
+  bye(): Promise<number> {
+    return this.hangUp({ by: 'local', reason: 'BYE sent' });
+  }
+
+  private async hangUp(end: SessionEnd): Promise<number> {
+    const dialog = this.dialogOf;
+    if (dialog === undefined || this.current === 'Terminated') return 481;
+    this.stopRetransmitting();
+    const status = await this.byeOn(dialog, this.core.destinationOf(dialog));
+    this.end(end);
+    return status;
+  }
+
+  private async byeOn(dialog: Dialog, to: Destination): Promise<number> {
+    const bye = dialog.createRequest('BYE');
+    const response = await exchange(this.core.transactions, this.core.sender, bye, to);
+    if (response instanceof SipResponse) dialog.receiveResponse(bye, response);
+    this.core.dialogs.forget(dialog);
+    return response.status;
+  }
+
+  /** A BYE from the peer (answered 200 by the UA core). */
+  byeReceived(): void {
+    this.stopRetransmitting();
+    this.end({ by: 'remote', reason: 'BYE received' });
+  }
+
+  private fail(status: number, reason: string): void {
+    if (this.current === 'Terminated') return;
+    this.answeredResolve({ status, reason });
+    this.end({ by: 'failure', reason: `${status} ${reason}` });
+  }
+
+  private end(e: SessionEnd): void {
+    if (this.current === 'Terminated') return;
+    this.current = 'Terminated';
+    this.stopRetransmitting();
+    if (this.dialogOf) {
+      this.core.sessions.delete(this.dialogOf.key);
+      this.core.dialogs.forget(this.dialogOf);
+    }
+    this.endedResolve(e);
+  }
+
+  private stopRetransmitting(): void {
+    this.retransmit?.cancel();
+    this.giveUp?.cancel();
+    this.retransmit = undefined;
+    this.giveUp = undefined;
+  }
+}

@@ -1,0 +1,24 @@
+import type { Dialog, Dialogs } from '../dialog/index.js';
+import type { SipRequest, SipResponse } from '../message/index.js';
+import type { TransactionLayer } from '../transaction/index.js';
+import type { Destination, MessageSender } from '../transport/types.js';
+import type { Clock } from '../util/clock.js';
+import type { InviteSession } from './invite-session.js';
+
+/** What a session needs from the user agent it belongs to. */
+export interface UaCore {
+  readonly sender: MessageSender;
+  readonly transactions: TransactionLayer;
+  readonly clock: Clock;
+  /** T1 and T2 (ms) for the 2xx retransmissions of §13.3.1.4. */
+  readonly timers: { T1: number; T2: number };
+  readonly dialogs: Dialogs;
+  /** Sessions by dialog key, for the ACKs and BYEs that arrive in their dialogs. */
+  readonly sessions: Map<string, InviteSession>;
+  /** Our Contact. */
+  readonly contact: string;
+  /** The request to send again after a 401/407, with our credentials; undefined when we cannot answer it. */
+  withCredentials(request: SipRequest, challenge: SipResponse): SipRequest | undefined;
+  /** Where a request within `dialog` goes (the outbound proxy, else its first route or remote target). */
+  destinationOf(dialog: Dialog): Destination;
+}

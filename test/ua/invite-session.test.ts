@@ -1,0 +1,96 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Dialogs, type Dialog } from '../../src/dialog/index.js';
+import type { SipResponse } from '../../src/message/index.js';
+import { TransactionLayer, type InviteServerTransaction } from '../../src/transaction/index.js';
+import { FakeClock, LoopTransport, parseText } from '../../src/testing/index.js';
+import { InviteSession, type UaCore } from '../../src/ua/index.js';
+import type { SipRequest } from '../../src/message/index.js';
+
+/** A UAS core on the loop transport and a fake clock: what it sends is recorded with the time. */
+function uas() {
+  const clock = new FakeClock(0);
+  const sender = new LoopTransport({ clock });
+  const transactions = new TransactionLayer({ sender, clock });
+  const sessions: InviteSession[] = [];
+  const core: UaCore = {
+    sender,
+    transactions,
+    clock,
+    timers: { T1: 500, T2: 4000 },
+    dialogs: new Dialogs(),
+    sessions: new Map(),
+    contact: '<sip:bob@192.0.2.10:5060>',
+    withCredentials: () => undefined,
+    destinationOf: (_d: Dialog) => ({ transport: 'udp', address: '192.0.2.1', port: 5060 }),
+  };
+  transactions.setUser({
+    onRequest: (req, st) => sessions.push(InviteSession.incoming(core, req, st as InviteServerTransaction)),
+    onAck: (ack) => {
+      const d = core.dialogs.match(ack);
+      if (d) core.sessions.get(d.key)?.acked();
+    },
+    onStrayResponse: () => undefined,
+  });
+  const oks = (): number[] => sender.responses(200).map((s) => s.at);
+  return { clock, sender, transactions, sessions, core, oks };
+}
+
+const INVITE = [
+  'INVITE sip:bob@192.0.2.10 SIP/2.0',
+  'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKinv1',
+  'Max-Forwards: 70',
+  'From: <sip:alice@example.com>;tag=a1',
+  'To: <sip:bob@example.com>',
+  'Call-ID: s1@192.0.2.1',
+  'CSeq: 1 INVITE',
+  'Contact: <sip:alice@192.0.2.1:5060>',
+  'Content-Length: 0',
+  '',
+  '',
+].join('\n');
+
+function ackFor(ok: SipResponse): SipRequest {
+  return parseText<SipRequest>(
+    [
+      'ACK sip:bob@192.0.2.10:5060 SIP/2.0',
+      'Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKack1',
+      'Max-Forwards: 70',
+      'From: <sip:alice@example.com>;tag=a1',
+      `To: <sip:bob@example.com>;tag=${ok.toTag}`,
+      'Call-ID: s1@192.0.2.1',
+      'CSeq: 1 ACK',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\n'),
+  );
+}
+
+test('§13.3.1.4: the 2xx is sent again at T1, 2·T1, 4·T1 ... capped at T2, and not after the ACK', () => {
+  const { clock, transactions, sessions, oks, sender } = uas();
+  transactions.receive(parseText(INVITE));
+  sessions[0]!.accept('v=0\r\n');
+  clock.advance(3500);
+  assert.deepEqual(oks(), [0, 500, 1500, 3500]);
+  clock.advance(8000); // 3500 + 4000 (capped at T2), + 4000
+  assert.deepEqual(oks(), [0, 500, 1500, 3500, 7500, 11500]);
+  transactions.receive(ackFor(sender.responses(200)[0]!.message as SipResponse));
+  assert.equal(sessions[0]!.awaitingAck, false);
+  clock.advance(20_000);
+  assert.equal(oks().length, 6, 'no 2xx after the ACK');
+});
+
+test('§13.3.1.4: no ACK in 64·T1 ends the session with a BYE', async () => {
+  const { clock, transactions, sessions, sender } = uas();
+  transactions.receive(parseText(INVITE));
+  const s = sessions[0]!;
+  s.accept();
+  clock.advance(31_999);
+  assert.equal(sender.requests('BYE').length, 0);
+  clock.advance(1);
+  assert.equal(sender.requests('BYE').length, 1);
+  assert.equal(sender.requests('BYE')[0]!.message.headers.get('cseq')?.endsWith(' BYE'), true);
+  clock.advance(32_000); // the BYE's own transaction times out (Timer F): the session still ends
+  assert.deepEqual(await s.ended, { by: 'failure', reason: 'no ACK for our 2xx' });
+});
