@@ -88,6 +88,11 @@ export { UserAgent, type RequestOutcome, type UserAgentOptions } from './ua/inde
 /** A call from either side (§13): ring, accept with SDP, reject, cancel, ACK and 2xx retransmission, BYE. */
 export { InviteSession, type Answer, type SessionEnd, type SessionState } from './ua/index.js';
 
+// --- Media (RFC 3550, G.711) ----------------------------------------------------------------------------------------
+
+/** A PCMU RTP stream, its SDP, G.711 µ-law and WAV files: what `sipway call` and `answer` are made of. */
+export { decodeUlaw, encodeUlaw, pcmuDescription, pcmuTarget, readWav, RtpStream, writeWav, type RtpStats } from './media/index.js';
+
 // --- Digest authentication (RFC 7616, RFC 8760) -------------------------------------------------------------------
 
 /** Challenges and verifies REGISTER (401) and callers (407): nonces, nonce counts, failure throttle. */

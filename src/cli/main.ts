@@ -12,7 +12,7 @@ import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gatewa
 import { DOCTOR_HELP, doctorCommand } from './doctor.js';
 import { PING_HELP, pingCommand } from './ping.js';
 import { BANS_HELP, bansCommand } from './bans.js';
-import { MESSAGE_HELP, REGISTER_HELP, messageCommand, registerCommand } from './ua-commands.js';
+import { ANSWER_HELP, CALL_HELP, MESSAGE_HELP, REGISTER_HELP, answerCommand, callCommand, messageCommand, registerCommand } from './ua-commands.js';
 
 const VERSION = '0.1.0';
 
@@ -34,6 +34,8 @@ Commands:
   bans             list the sources the running server has banned for flooding, or lift a ban
   register         register an address-of-record at a registrar as a user agent would (digest answered)
   message          send a MESSAGE (RFC 3428) as a user agent (digest answered)
+  call             call a URI as a user agent, with G.711 audio from/to WAV files
+  answer           register and answer calls as a user agent, with G.711 audio from/to WAV files
   help [command]   show help for a command
 
 Options:
@@ -62,6 +64,8 @@ const COMMANDS: Record<string, Command> = {
   bans: { help: BANS_HELP, run: bansCommand },
   register: { help: REGISTER_HELP, run: registerCommand },
   message: { help: MESSAGE_HELP, run: messageCommand },
+  call: { help: CALL_HELP, run: callCommand },
+  answer: { help: ANSWER_HELP, run: answerCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -2,7 +2,10 @@ import { parseUri } from '../message/index.js';
 import { parseListen } from '../server/config.js';
 import { hostPort, type Destination, type ListenSpec } from '../transport/index.js';
 import { ConfigError } from '../util/errors.js';
-import { UserAgent } from '../ua/index.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { decodeUlaw, encodeUlaw, pcmuDescription, pcmuTarget, readWav, RtpStream, writeWav } from '../media/index.js';
+import { SystemClock } from '../util/clock.js';
+import { UserAgent, type InviteSession } from '../ua/index.js';
 import { parseCommandLine } from './args.js';
 import { CommandFailed, UsageError } from './usage-error.js';
 
@@ -27,6 +30,79 @@ status. Exit 0 on a 2xx, 1 with the status otherwise (or when nothing answers).
 
   --from AOR       our address-of-record (sip:alice@example.com)
 ${ACCOUNT_HELP}`;
+
+const MEDIA_HELP = `  --play FILE      a WAV (16-bit PCM, mono, 8000 Hz) sent as G.711 µ-law RTP, then silence
+  --record FILE    what the peer sends, written as a WAV of the same format when the call ends
+  --duration S     seconds the call lasts before we hang up (default: the --play file's length + 1 s, else 10)`;
+
+export const CALL_HELP = `Usage: sipway call URI --from AOR --proxy TARGET [media options] [account options]
+
+Calls URI from AOR with a G.711 (PCMU) offer, answering a digest challenge; once answered, sends and receives RTP,
+hangs up after --duration (or when the callee does), and prints the answer and the RTP counters. Exit 0 when the
+call was answered, 1 with the status otherwise.
+
+  --from AOR       our address-of-record (sip:alice@example.com)
+${MEDIA_HELP}
+${ACCOUNT_HELP}`;
+
+export const ANSWER_HELP = `Usage: sipway answer AOR --proxy TARGET [--calls N] [media options] [account options]
+
+Registers AOR, answers the next N calls (default 1) with G.711 (PCMU), sends and receives RTP, hangs up after
+--duration unless the caller does first, prints a line per call, unregisters and exits 0.
+
+  --calls N        how many calls to answer before exiting (default 1)
+${MEDIA_HELP}
+${ACCOUNT_HELP}`;
+
+const MEDIA_OPTIONS = {
+  play: { type: 'string' },
+  record: { type: 'string' },
+  duration: { type: 'string' },
+} as const;
+
+interface Media {
+  audio: Uint8Array;
+  record: string | undefined;
+  durationMs: number;
+}
+
+function media(values: { play?: string; record?: string; duration?: string }): Media {
+  let audio: Uint8Array = new Uint8Array(0);
+  if (values.play !== undefined) {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(values.play);
+    } catch (e) {
+      throw new ConfigError('--play', `cannot read ${values.play}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    try {
+      audio = encodeUlaw(readWav(bytes));
+    } catch (e) {
+      throw new ConfigError('--play', `${values.play}: ${(e as Error).message}`);
+    }
+  }
+  if (values.duration !== undefined && !/^\d+(\.\d+)?$/.test(values.duration)) throw new ConfigError('--duration', `'${values.duration}' is not a number of seconds`);
+  const durationMs = values.duration !== undefined ? Number(values.duration) * 1000 : audio.length > 0 ? (audio.length / 8000) * 1000 + 1000 : 10_000;
+  return { audio, record: values.record, durationMs };
+}
+
+/** Runs the media of an answered call until `durationMs` or the peer's BYE; returns the RTP counters line. */
+async function runMedia(session: InviteSession, rtp: RtpStream, m: Media, remoteSdp: string | undefined): Promise<string> {
+  const remote = pcmuTarget(remoteSdp);
+  if (remote) rtp.start(remote, m.audio, new SystemClock());
+  let timer: NodeJS.Timeout | undefined;
+  const hungUp = await Promise.race([
+    session.ended.then(() => 'by the peer'),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('by us'), m.durationMs))),
+  ]);
+  clearTimeout(timer);
+  if (hungUp === 'by us') await session.bye();
+  rtp.stop();
+  if (m.record !== undefined) writeFileSync(m.record, writeWav(decodeUlaw(rtp.recorded())));
+  const c = rtp.counters;
+  rtp.close();
+  return `${remote ? '' : 'no PCMU in the peer\'s SDP; '}hung up ${hungUp}; RTP sent ${c.sent}, received ${c.received}`;
+}
 
 const ACCOUNT_OPTIONS = {
   proxy: { type: 'string' },
@@ -129,6 +205,89 @@ export async function messageCommand(args: string[]): Promise<number> {
     console.log(`${to}: ${r.status} ${r.reason}`);
     return 0;
   } finally {
+    await ua.stop();
+  }
+}
+
+/** `sipway call URI --from AOR --proxy TARGET`. */
+export async function callCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine('call', { args, allowPositionals: true, options: { ...ACCOUNT_OPTIONS, ...MEDIA_OPTIONS, from: { type: 'string' } } });
+  if (values.help) {
+    console.log(CALL_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`call: needs exactly one URI (run 'sipway call --help')`);
+  const to = positionals[0]!;
+  try {
+    parseUri(to);
+  } catch (e) {
+    throw new ConfigError('URI', `'${to}' is not a SIP URI (${(e as Error).message})`);
+  }
+  if (values.from === undefined) throw new UsageError(`call: --from is required (our address-of-record)`);
+  const m = media(values);
+  const a = account('call', values.from, values, '--from');
+  const ua = await userAgentFor(a);
+  const rtp = await RtpStream.open(ua.transport.listeners()[0]!.host === '0.0.0.0' ? '0.0.0.0' : ua.transport.listeners()[0]!.host);
+  try {
+    const advertised = ua.transport.listeners()[0]!.advertised.replace(/:\d+$/, '');
+    const session = await ua.call(to, { sdp: pcmuDescription(advertised, rtp.port) });
+    const answer = await session.answered;
+    if (answer.status < 200 || answer.status >= 300) {
+      rtp.close();
+      throw new CommandFailed(`call: ${to}: ${answer.status} ${answer.reason}`);
+    }
+    console.log(`${to}: ${answer.status} ${answer.reason}; ${await runMedia(session, rtp, m, session.remoteSdp)}`);
+    return 0;
+  } finally {
+    await ua.stop();
+  }
+}
+
+/** `sipway answer AOR --proxy TARGET`. */
+export async function answerCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine('answer', { args, allowPositionals: true, options: { ...ACCOUNT_OPTIONS, ...MEDIA_OPTIONS, calls: { type: 'string' } } });
+  if (values.help) {
+    console.log(ANSWER_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`answer: needs exactly one AOR (run 'sipway answer --help')`);
+  const calls = values.calls === undefined ? 1 : Number(values.calls);
+  if (!/^\d+$/.test(values.calls ?? '1') || calls < 1) throw new ConfigError('--calls', `'${values.calls}' is not a positive number`);
+  const m = media(values);
+  const a = account('answer', positionals[0]!, values);
+  let answeredCalls = 0;
+  let done: () => void = () => undefined;
+  const finished = new Promise<void>((resolve) => (done = resolve));
+  const ua = await UserAgent.start({
+    aor: a.aor,
+    proxy: a.proxy,
+    listen: a.listen,
+    credentials: a.password === undefined ? undefined : { username: a.username, password: a.password },
+    onInvite: (session) => {
+      void (async () => {
+        const l = ua.transport.listeners()[0]!;
+        const rtp = await RtpStream.open(l.host);
+        session.ring();
+        session.accept(pcmuDescription(l.advertised.replace(/:\d+$/, ''), rtp.port));
+        const from = session.invite.from.uri.toString();
+        console.log(`${from}: answered; ${await runMedia(session, rtp, m, session.remoteSdp)}`);
+        if (++answeredCalls >= calls) done();
+      })().catch((e: unknown) => {
+        console.error(`sipway: answer: call failed: ${(e as Error).message}`);
+        session.reject(500);
+      });
+    },
+  });
+  const registration = ua.registration();
+  try {
+    const r = await registration.register();
+    if (r.status < 200 || r.status >= 300) throw new CommandFailed(`answer: ${a.aor} at ${shown(a.proxy)}: ${r.status} ${r.reason}`);
+    console.log(`registered ${ua.contact} for ${a.aor}; waiting for ${calls} call(s)`);
+    await finished;
+    await registration.unregister();
+    return 0;
+  } finally {
+    registration.stop();
     await ua.stop();
   }
 }

@@ -3,7 +3,14 @@ import type { SipRequest, SipResponse } from '../message/index.js';
 import type { TransactionLayer } from '../transaction/index.js';
 import type { Destination, MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
-import type { InviteSession } from './invite-session.js';
+
+/** What the UA tells a session about messages in its dialog (the session is the dialog's usage, RFC 5057). */
+export interface SessionUsage {
+  /** The ACK for our 2xx arrived. */
+  acked(): void;
+  /** The peer sent BYE (already answered 200). */
+  byeReceived(): void;
+}
 
 /** What a session needs from the user agent it belongs to. */
 export interface UaCore {
@@ -14,7 +21,7 @@ export interface UaCore {
   readonly timers: { T1: number; T2: number };
   readonly dialogs: Dialogs;
   /** Sessions by dialog key, for the ACKs and BYEs that arrive in their dialogs. */
-  readonly sessions: Map<string, InviteSession>;
+  readonly sessions: Map<string, SessionUsage>;
   /** Our Contact. */
   readonly contact: string;
   /** The request to send again after a 401/407, with our credentials; undefined when we cannot answer it. */

@@ -7,7 +7,7 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { Dialogs, type Dialog } from '../dialog/index.js';
 import { exchange } from './exchange.js';
 import { InviteSession } from './invite-session.js';
-import type { UaCore } from './ua-core.js';
+import type { SessionUsage, UaCore } from './ua-core.js';
 import { RegistrationClient } from './registration.js';
 
 export interface UserAgentOptions {
@@ -48,7 +48,7 @@ export class UserAgent implements UaCore {
   private readonly digest: DigestClient | undefined;
   private readonly resolver: DnsSipResolver | undefined;
   readonly dialogs = new Dialogs();
-  readonly sessions = new Map<string, InviteSession>();
+  readonly sessions = new Map<string, SessionUsage>();
   readonly timers = { T1: DEFAULT_TIMER_CONFIG.T1, T2: DEFAULT_TIMER_CONFIG.T2 };
   /** Calls for us not answered yet, by their INVITE transaction (a CANCEL finds them here). */
   private readonly ringing = new Map<InviteServerTransaction, InviteSession>();

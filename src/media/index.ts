@@ -1,0 +1,4 @@
+export * from './g711.js';
+export * from './rtp-stream.js';
+export * from './wav.js';
+export * from './pcmu-sdp.js';
