@@ -119,34 +119,40 @@ export class InviteSession {
       this.fail(response.status, response.reason);
       return;
     }
-    if (dialog === undefined) return;
+    if (dialog === undefined) {
+      // A 2xx without a To tag or a Contact makes no dialog: nothing to ACK or hang up, so the call fails here.
+      if (this.dialogOf === undefined) this.fail(502, 'Bad Gateway - a 2xx without a To tag or Contact');
+      return;
+    }
     if (this.dialogOf !== undefined && dialog !== this.dialogOf) {
       // A second fork answered 2xx too: ACK it and end it (§13.2.2.4), the call stays with the first.
-      this.sendAck(dialog, to);
-      void this.byeOn(dialog, to);
+      this.sendAck(dialog);
+      void this.byeOn(dialog, this.core.destinationOf(dialog));
       return;
     }
     // The first 2xx, or a retransmission of it (the ACK was lost): ACK again either way.
     const first = this.dialogOf === undefined;
     this.dialogOf = dialog;
     this.core.sessions.set(dialog.key, this);
-    this.sendAck(dialog, to);
+    this.sendAck(dialog);
     if (!first) return;
     this.remote = response.body.length > 0 ? response.body.toString('utf8') : undefined;
     this.current = 'Confirmed';
     this.answeredResolve({ status: response.status, reason: response.reason });
   }
 
-  private sendAck(dialog: Dialog, to: Destination): void {
-    if (this.ackBytes === undefined || dialog !== this.dialogOf) {
-      const ack = dialog.createRequest('ACK', { cseq: this.invite.cseq.seq });
-      addVia(ack, this.core.sender, to);
-      const bytes = serialize(ack);
-      if (dialog === this.dialogOf || this.dialogOf === undefined) this.ackBytes = bytes;
-      this.core.sender.resend(bytes, to).catch(() => undefined);
+  /** §13.2.2.4: the ACK for a 2xx, end to end along the dialog's route (no transaction); the same bytes again later. */
+  private sendAck(dialog: Dialog): void {
+    const to = this.core.destinationOf(dialog);
+    if (dialog === this.dialogOf && this.ackBytes !== undefined) {
+      this.core.sender.resend(this.ackBytes, to).catch(() => undefined);
       return;
     }
-    this.core.sender.resend(this.ackBytes, to).catch(() => undefined);
+    const ack = dialog.createRequest('ACK', { cseq: this.invite.cseq.seq });
+    addVia(ack, this.core.sender, to);
+    const bytes = serialize(ack);
+    if (dialog === this.dialogOf) this.ackBytes = bytes;
+    this.core.sender.send(ack, to, bytes).catch(() => undefined);
   }
 
   /** §9.1: cancels the call before its final answer; the INVITE then ends with 487. Returns whether it could. */

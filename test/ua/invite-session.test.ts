@@ -94,3 +94,40 @@ test('§13.3.1.4: no ACK in 64·T1 ends the session with a BYE', async () => {
   clock.advance(32_000); // the BYE's own transaction times out (Timer F): the session still ends
   assert.deepEqual(await s.ended, { by: 'failure', reason: 'no ACK for our 2xx' });
 });
+
+test('§13.2.2.4 as caller: every 2xx (retransmissions too) is ACKed with the same bytes; a 2xx without Contact fails the call', async () => {
+  const { clock, transactions, core, sender } = uas();
+  const { newRequest } = await import('../../src/transaction/index.js');
+  const { parseUri } = await import('../../src/message/index.js');
+  const invite = newRequest('INVITE', parseUri('sip:bob@192.0.2.1'), { from: '<sip:alice@example.com>', contact: '<sip:alice@192.0.2.10>' });
+  const to = { transport: 'udp' as const, address: '192.0.2.1', port: 5060 };
+  const call = InviteSession.call(core, invite, to);
+  /** A 200 to `req` from bob, with or without a Contact. */
+  const ok = (req: SipRequest, tag: string, contact: boolean): SipResponse =>
+    parseText<SipResponse>(
+      [
+        'SIP/2.0 200 OK',
+        `Via: ${req.headers.get('via')}`,
+        `From: ${req.headers.get('from')}`,
+        `To: <sip:bob@192.0.2.1>;tag=${tag}`,
+        `Call-ID: ${req.callId}`,
+        `CSeq: ${req.cseq.seq} INVITE`,
+        ...(contact ? ['Contact: <sip:bob@192.0.2.1:5062>'] : []),
+        'Content-Length: 0',
+        '',
+        '',
+      ].join('\n'),
+    );
+  transactions.receive(ok(invite, 'b7', true));
+  assert.deepEqual(await call.answered, { status: 200, reason: 'OK' });
+  clock.advance(500);
+  transactions.receive(ok(invite, 'b7', true)); // the callee did not get our ACK
+  const acks = sender.requests('ACK').map((s) => s.message.headers.get('via'));
+  assert.equal(acks.length, 2);
+  assert.equal(acks[0], acks[1], 'the same ACK (same branch) again');
+
+  const invite2 = newRequest('INVITE', parseUri('sip:bob@192.0.2.1'), { from: '<sip:alice@example.com>', contact: '<sip:alice@192.0.2.10>' });
+  const broken = InviteSession.call(core, invite2, to);
+  transactions.receive(ok(invite2, 'b8', false));
+  assert.deepEqual(await broken.answered, { status: 502, reason: 'Bad Gateway - a 2xx without a To tag or Contact' });
+});
