@@ -84,6 +84,13 @@ export class InviteSession {
     return s;
   }
 
+  /** A call that could not be placed (no address for its Request-URI): answered and ended with `status`. */
+  static failed(core: UaCore, invite: SipRequest, status: number, reason: string): InviteSession {
+    const s = new InviteSession(core, 'uac', invite);
+    s.fail(status, reason);
+    return s;
+  }
+
   private placeCall(to: Destination): void {
     try {
       addVia(this.invite, this.core.sender, to);

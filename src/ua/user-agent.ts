@@ -103,8 +103,9 @@ export class UserAgent implements UaCore {
       contentType: body ? 'application/sdp' : undefined,
     });
     const to = await this.destinationFor(invite);
+    if (to === undefined) return InviteSession.failed(this, invite, 503, `Service Unavailable - no address for ${uri}`);
     this.digest?.authorize(invite);
-    return InviteSession.call(this, invite, to ?? { transport: 'udp', address: '0.0.0.0', port: 0 });
+    return InviteSession.call(this, invite, to);
   }
 
   withCredentials(request: SipRequest, challenge: SipResponse): SipRequest | undefined {

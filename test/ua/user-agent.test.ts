@@ -58,3 +58,15 @@ test('a request that cannot go out, or meets a closed port, comes back as a 503 
     await closedPort.stop();
   }
 });
+
+test('a call to a name nothing resolves fails with 503 and the reason instead of throwing', async () => {
+  // No proxy: the Request-URI is resolved (RFC 3263) by a resolver that cannot answer (the discard port).
+  const ua = await UserAgent.start({ aor: 'sip:carol@sipway.test', listen: { transport: 'udp', host: '127.0.0.1', port: 0 }, dnsServers: ['127.0.0.1:9'] });
+  try {
+    const call = await ua.call('sip:dave@nowhere.invalid', { sdp: 'v=0\r\n' });
+    assert.deepEqual(await call.answered, { status: 503, reason: 'Service Unavailable - no address for sip:dave@nowhere.invalid' });
+    assert.equal((await call.ended).by, 'failure');
+  } finally {
+    await ua.stop();
+  }
+});
