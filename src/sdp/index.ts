@@ -24,3 +24,4 @@ export {
   type RtpMap,
 } from './attributes.js';
 export { effectiveConnection, rewriteConnection, type PortMapper } from './connection.js';
+export { answerDirection, audioDirection, withDirection } from './offer-answer.js';

@@ -1,9 +1,11 @@
 import { createResponse, serialize, SipResponse, type SipRequest } from '../message/index.js';
 import { Dialog } from '../dialog/index.js';
+import { answerDirection, audioDirection, withDirection } from '../sdp/index.js';
 import { addVia, type ClientTransaction, type InviteClientTransaction, type InviteServerTransaction } from '../transaction/index.js';
 import type { Destination } from '../transport/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { newTag } from '../util/ids.js';
+import { randomInt } from 'node:crypto';
 import { exchange } from './exchange.js';
 import type { UaCore } from './ua-core.js';
 
@@ -41,6 +43,12 @@ export class InviteSession {
   private giveUp: TimerHandle | undefined;
 
   private authRetries = 0;
+  /** Our current SDP: the offer we sent (UAC) or the answer we gave (UAS); re-INVITEs are answered from it. */
+  private local: string | undefined;
+  /** Our own re-INVITE is waiting for its final answer (a re-INVITE from the peer meanwhile is glare: 491). */
+  private reinviting = false;
+  /** Called when the peer changed the session (a re-INVITE with a new offer): read remoteSdp, held. */
+  onChange: (() => void) | undefined;
 
   private constructor(
     private readonly core: UaCore,
@@ -49,6 +57,7 @@ export class InviteSession {
     private inviteSent: SipRequest,
   ) {
     this.current = side === 'uac' ? 'Calling' : 'Early';
+    if (side === 'uac' && inviteSent.body.length > 0) this.local = inviteSent.body.toString('utf8');
     this.answered = new Promise((resolve) => (this.answeredResolve = resolve));
     this.ended = new Promise((resolve) => (this.endedResolve = resolve));
   }
@@ -70,7 +79,18 @@ export class InviteSession {
     return this.dialogOf;
   }
 
-  /** The peer's SDP: the answer in the 2xx (UAC) or the offer in the INVITE (UAS). */
+  /** The peer has put us on hold: its last description sends nothing (sendonly or inactive, RFC 3264 §8.4). */
+  get held(): boolean {
+    const d = audioDirection(this.remote);
+    return d === 'sendonly' || d === 'inactive';
+  }
+
+  /** Our current SDP. */
+  get localSdp(): string | undefined {
+    return this.local;
+  }
+
+  /** The peer's SDP: the answer in the 2xx (UAC) or the offer in the INVITE (UAS); updated by re-INVITEs. */
   get remoteSdp(): string | undefined {
     return this.remote;
   }
@@ -191,16 +211,24 @@ export class InviteSession {
   /** 200 OK with our SDP answer; retransmitted until the ACK (§13.3.1.4). */
   accept(sdp?: string): void {
     if (this.side !== 'uas' || this.current !== 'Early' || this.serverTransaction === undefined) return;
-    const headers: Array<[string, string]> = [['Contact', this.core.contact]];
-    if (sdp !== undefined) headers.push(['Content-Type', 'application/sdp']);
-    const ok = createResponse(this.invite, 200, { toTag: this.localTag, headers, body: sdp === undefined ? undefined : Buffer.from(sdp) });
     const dialog = this.core.dialogs.fromRequest(this.invite, this.localTag);
     this.dialogOf = dialog;
     this.core.sessions.set(dialog.key, this);
     this.current = 'Confirmed';
-    const st = this.serverTransaction;
-    st.respond(ok);
+    this.local = sdp;
+    this.answerReliably(this.invite, this.serverTransaction, 'no ACK for our 2xx');
     this.answeredResolve({ status: 200, reason: 'OK' });
+  }
+
+  /**
+   * §13.3.1.4: a 2xx with our Contact and SDP, sent again at T1, 2·T1 ... T2 until the ACK (acked), and the session
+   * ended with a BYE when none comes in 64·T1.
+   */
+  private answerReliably(request: SipRequest, st: InviteServerTransaction, noAck: string): void {
+    const headers: Array<[string, string]> = [['Contact', this.core.contact]];
+    if (this.local !== undefined) headers.push(['Content-Type', 'application/sdp']);
+    const ok = createResponse(request, 200, { toTag: this.localTag || undefined, headers, body: this.local === undefined ? undefined : Buffer.from(this.local) });
+    st.respond(ok);
     const { T1, T2 } = this.core.timers;
     const resend = (interval: number): void => {
       this.retransmit = this.core.clock.setTimer(interval, () => {
@@ -210,9 +238,109 @@ export class InviteSession {
     };
     resend(T1);
     this.giveUp = this.core.clock.setTimer(64 * T1, () => {
-      // §13.3.1.4: no ACK in 64*T1: the session is confirmed and then ended with a BYE.
       this.stopRetransmitting();
-      void this.hangUp({ by: 'failure', reason: 'no ACK for our 2xx' });
+      void this.hangUp({ by: 'failure', reason: noAck });
+    });
+  }
+
+  /**
+   * A re-INVITE from the peer (§14.2): answered 200 with our SDP, its direction the answer to the offer's (RFC 3264
+   * §6.1: sendonly is answered recvonly, so a hold is accepted), or with our SDP as an offer when it had none. 500
+   * with Retry-After while our 2xx to an earlier INVITE waits for its ACK, 491 while our own re-INVITE is pending.
+   */
+  reinvited(request: SipRequest, st: InviteServerTransaction): void {
+    if (this.current !== 'Confirmed') {
+      st.respond(createResponse(request, 481));
+      return;
+    }
+    if (this.retransmit !== undefined) {
+      st.respond(createResponse(request, 500, { reason: 'Server Internal Error - the previous INVITE is not acknowledged yet', headers: [['Retry-After', String(randomInt(0, 11))]] }));
+      return;
+    }
+    if (this.reinviting) {
+      st.respond(createResponse(request, 491));
+      return;
+    }
+    const offer = request.body.length > 0 ? request.body.toString('utf8') : undefined;
+    if (offer !== undefined) {
+      this.remote = offer;
+      if (this.local !== undefined) this.local = withDirection(this.local, answerDirection(audioDirection(offer)));
+    }
+    // Our To tag: as UAS it is the dialog's local tag; as UAC the dialog's local tag is our From tag, already in To.
+    this.answerReliably(request, st, 'no ACK for our 2xx to a re-INVITE');
+    if (offer !== undefined) this.onChange?.();
+  }
+
+  /**
+   * Sends a re-INVITE with `sdp` as the new offer (§14.1) and ACKs its 2xx; resolves with the final answer. 491
+   * means the peer sent its own at the same time (glare, RFC 3261 §14.1): try again later (RFC 5407: 2.1-4 s when we
+   * own the Call-ID, 0-2 s otherwise).
+   */
+  async reinvite(sdp: string): Promise<Answer> {
+    const dialog = this.dialogOf;
+    if (dialog === undefined || this.current !== 'Confirmed') return { status: 481, reason: 'Call/Transaction Does Not Exist' };
+    if (this.reinviting || this.retransmit !== undefined) return { status: 491, reason: 'Request Pending' };
+    this.reinviting = true;
+    try {
+      let request = dialog.createRequest('INVITE', { headers: [['Contact', this.core.contact]], body: Buffer.from(sdp), contentType: 'application/sdp' });
+      for (let round = 0; ; round++) {
+        const to = this.core.destinationOf(dialog);
+        const response = await this.inviteWithin(request, to);
+        if (!(response instanceof SipResponse)) return response;
+        if ((response.status === 401 || response.status === 407) && round < 2) {
+          const retry = this.core.withCredentials(request, response);
+          if (retry !== undefined) {
+            request = retry;
+            continue;
+          }
+        }
+        if (response.status >= 200 && response.status < 300) {
+          this.local = sdp;
+          if (response.body.length > 0) this.remote = response.body.toString('utf8');
+        }
+        return { status: response.status, reason: response.reason };
+      }
+    } finally {
+      this.reinviting = false;
+    }
+  }
+
+  /** Puts the peer on hold (a=sendonly, RFC 3264 §8.4) or takes it off (a=sendrecv). */
+  hold(): Promise<Answer> {
+    return this.reinvite(withDirection(this.local ?? '', 'sendonly'));
+  }
+
+  resume(): Promise<Answer> {
+    return this.reinvite(withDirection(this.local ?? '', 'sendrecv'));
+  }
+
+  /** A re-INVITE in its client transaction: every 2xx (retransmissions too) is ACKed; the first final answer returns. */
+  private inviteWithin(request: SipRequest, to: Destination): Promise<SipResponse | { status: 408 | 503; reason: string }> {
+    const dialog = this.dialogOf!;
+    let ackBytes: Buffer | undefined;
+    return new Promise((resolve) => {
+      try {
+        addVia(request, this.core.sender, to);
+        this.core.transactions.sendRequest(request, to, {
+          onResponse: (response) => {
+            if (response.status < 200) return;
+            if (response.status < 300) {
+              dialog.receiveResponse(request, response);
+              if (ackBytes === undefined) {
+                const ack = dialog.createRequest('ACK', { cseq: request.cseq.seq });
+                addVia(ack, this.core.sender, to);
+                ackBytes = serialize(ack);
+                this.core.sender.send(ack, to, ackBytes).catch(() => undefined);
+              } else this.core.sender.resend(ackBytes, to).catch(() => undefined);
+            } else dialog.receiveResponse(request, response);
+            resolve(response);
+          },
+          onTimeout: () => resolve({ status: 408, reason: 'Request Timeout - no answer to the re-INVITE' }),
+          onTransportError: (err) => resolve({ status: 503, reason: `Service Unavailable - ${err.message}` }),
+        });
+      } catch (err) {
+        resolve({ status: 503, reason: `Service Unavailable - ${(err as Error).message}` });
+      }
     });
   }
 

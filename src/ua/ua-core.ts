@@ -1,6 +1,6 @@
 import type { Dialog, Dialogs } from '../dialog/index.js';
 import type { SipRequest, SipResponse } from '../message/index.js';
-import type { TransactionLayer } from '../transaction/index.js';
+import type { InviteServerTransaction, TransactionLayer } from '../transaction/index.js';
 import type { Destination, MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 
@@ -10,6 +10,8 @@ export interface SessionUsage {
   acked(): void;
   /** The peer sent BYE (already answered 200). */
   byeReceived(): void;
+  /** A re-INVITE in the dialog, for the usage to answer through `st`. */
+  reinvited(request: SipRequest, st: InviteServerTransaction): void;
 }
 
 /** What a session needs from the user agent it belongs to. */

@@ -232,7 +232,12 @@ export class UserAgent implements UaCore {
       this.dialogs.forget(dialog);
       return;
     }
-    // Re-INVITE, UPDATE, INFO, REFER: the session features that answer them are not built yet.
+    const session = this.sessions.get(dialog.key);
+    if (request.method === 'INVITE' && session) {
+      session.reinvited(request, st as InviteServerTransaction);
+      return;
+    }
+    // UPDATE, INFO, REFER: the session features that answer them are not built yet.
     st.respond(createResponse(request, 501, { headers: [['Allow', ALLOW]] }));
   }
 

@@ -93,3 +93,39 @@ test('busy and cancelled calls end with 486 and 487; the callee hangs up a call 
     await phones.close();
   }
 });
+
+test('hold and resume by re-INVITE both ways: sendonly answered recvonly, the held side sees it, sendrecv resumes', async () => {
+  let callee: InviteSession | undefined;
+  let changes = 0;
+  const phones = await twoPhones((s) => {
+    callee = s;
+    s.onChange = () => changes++;
+    s.accept(ANSWER);
+  });
+  try {
+    const call = await phones.alice.call(`sip:bob@${DOMAIN}`, { sdp: OFFER });
+    assert.equal((await call.answered).status, 200);
+    for (let i = 0; i < 100 && callee!.awaitingAck; i++) await new Promise((r) => setTimeout(r, 10));
+
+    assert.deepEqual(await call.hold(), { status: 200, reason: 'OK' });
+    assert.match(call.localSdp!, /a=sendonly/);
+    assert.match(call.remoteSdp!, /a=recvonly/, 'the callee accepted the hold');
+    assert.equal(callee!.held, true);
+    assert.equal(changes, 1);
+    for (let i = 0; i < 100 && callee!.awaitingAck; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(callee!.awaitingAck, false, 'the re-INVITE 2xx was ACKed');
+
+    assert.equal((await call.resume()).status, 200);
+    assert.equal(callee!.held, false);
+    assert.match(call.remoteSdp!, /a=sendrecv/);
+    for (let i = 0; i < 100 && callee!.awaitingAck; i++) await new Promise((r) => setTimeout(r, 10));
+
+    // The callee holds the caller in turn, through the route set it got from the INVITE.
+    assert.equal((await callee!.hold()).status, 200);
+    assert.equal(call.held, true);
+    assert.match(call.localSdp!, /a=recvonly/);
+    assert.equal(await call.bye(), 200);
+  } finally {
+    await phones.close();
+  }
+});

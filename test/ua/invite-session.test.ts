@@ -131,3 +131,29 @@ test('§13.2.2.4 as caller: every 2xx (retransmissions too) is ACKed with the sa
   transactions.receive(ok(invite2, 'b8', false));
   assert.deepEqual(await broken.answered, { status: 502, reason: 'Bad Gateway - a 2xx without a To tag or Contact' });
 });
+
+test('§14.2: a re-INVITE while our 2xx waits for its ACK is refused 500 with Retry-After; after the ACK it is answered', () => {
+  const { transactions, sessions, sender } = uas();
+  transactions.receive(parseText(INVITE));
+  const s = sessions[0]!;
+  s.accept('v=0\r\no=bob 1 1 IN IP4 192.0.2.10\r\ns=-\r\nc=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\n');
+  const ok = sender.responses(200)[0]!.message as SipResponse;
+  const reinvite = (branch: string, cseq: number): SipRequest =>
+    parseText<SipRequest>(
+      INVITE.replace('branch=z9hG4bKinv1', `branch=${branch}`)
+        .replace('To: <sip:bob@example.com>', `To: <sip:bob@example.com>;tag=${ok.toTag}`)
+        .replace('CSeq: 1 INVITE', `CSeq: ${cseq} INVITE`),
+    );
+  // The UA core would route it here after matching the dialog; the test hands it over as the core does.
+  const early: Array<{ request: SipRequest; st: InviteServerTransaction }> = [];
+  transactions.setUser({ onRequest: (request, st) => early.push({ request, st: st as InviteServerTransaction }), onAck: () => s.acked(), onStrayResponse: () => undefined });
+  transactions.receive(reinvite('z9hG4bKre1', 2));
+  s.reinvited(early[0]!.request, early[0]!.st);
+  const refused = sender.responses(500)[0]!.message as SipResponse;
+  assert.match(refused.reason, /not acknowledged yet/);
+  assert.ok(Number(refused.headers.get('retry-after')) <= 10);
+  transactions.receive(ackFor(ok));
+  transactions.receive(reinvite('z9hG4bKre2', 3));
+  s.reinvited(early[1]!.request, early[1]!.st);
+  assert.equal(sender.responses(200).length, 2, 'the second re-INVITE is answered 200');
+});
