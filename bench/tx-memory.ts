@@ -1,5 +1,5 @@
 /**
- * Heap retained per live non-INVITE server transaction in the Completed state (a REGISTER answered 200, waiting for
+ * Memory (V8 heap and buffers) retained per live non-INVITE server transaction in the Completed state (a REGISTER answered 200, waiting for
  * Timer J): what a REGISTER flood keeps alive for 32 s over UDP. Prints bytes per transaction; asserts nothing.
  * Run: npm run build && node --expose-gc dist/bench/tx-memory.js
  */
@@ -50,7 +50,8 @@ function register(i: number): SipRequest {
 
 const live: NonInviteServerTransaction[] = [];
 gc();
-const before = process.memoryUsage().heapUsed;
+// Buffers live outside the V8 heap (arrayBuffers): a kept slice of a pooled buffer costs its whole pool there.
+const before = process.memoryUsage();
 for (let i = 0; i < COUNT; i++) {
   const req = register(i);
   const st = new NonInviteServerTransaction(env, `z9hG4bK-${i}-bench`, req);
@@ -59,7 +60,8 @@ for (let i = 0; i < COUNT; i++) {
   live.push(st);
 }
 gc();
-const after = process.memoryUsage().heapUsed;
-console.log(`${COUNT} non-INVITE server transactions in Completed (REGISTER + 200): ${Math.round((after - before) / COUNT)} bytes of heap each`);
+const after = process.memoryUsage();
+const each = (key: 'heapUsed' | 'arrayBuffers'): number => Math.round((after[key] - before[key]) / COUNT);
+console.log(`${COUNT} non-INVITE server transactions in Completed (REGISTER + 200): ${each('heapUsed')} bytes of heap and ${each('arrayBuffers')} bytes of buffers each`);
 for (const st of live) st.terminate();
 waits.clear();

@@ -13,9 +13,8 @@ export type InviteClientState = 'Calling' | 'Proceeding' | 'Completed' | 'Accept
 export class InviteClientTransaction extends Transaction<InviteClientState> {
   readonly side = 'client' as const;
   /**
-   * The ACK for a non-2xx final response, as sent: what retransmissions of that response get (§17.1.1.2). A latin1
-   * string rather than a slice of a pooled buffer, which would keep the pool alive for Timer D (see the non-INVITE
-   * server transaction).
+   * The ACK for a non-2xx final response, as sent: what retransmissions of that response get (§17.1.1.2; see
+   * keptForRetransmission).
    */
   private ackBytes: string | undefined;
   /** The INVITE as sent, for Timer A's retransmissions; let go with a final response. */
@@ -96,7 +95,7 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
           this.transition('Completed');
           const ack = buildNon2xxAck(this.request, response);
           const ackBytes = serialize(ack);
-          if (!this.reliable) this.ackBytes = ackBytes.toString('latin1');
+          this.ackBytes = this.keptForRetransmission(ackBytes);
           this.transmit(ack, this.destination, false, ackBytes);
           // Completed resends the ACK's bytes for up to 32 s (Timer D): neither the INVITE nor the ACK is kept.
           this.releaseRequest();
@@ -107,7 +106,9 @@ export class InviteClientTransaction extends Transaction<InviteClientState> {
         return;
       case 'Completed':
         // §17.1.1.2: a retransmitted final response means our ACK was lost.
-        if (status >= 300 && this.ackBytes !== undefined) this.retransmitBytes(Buffer.from(this.ackBytes, 'latin1'), this.destination);
+        if (status >= 300) {
+          if (this.ackBytes !== undefined) this.retransmitBytes(this.ackBytes, this.destination);
+        }
         // A 2xx here comes from another branch of a fork; the TU must see it to ACK and end that dialog.
         else if (status >= 200) this.deliver(response);
         return;

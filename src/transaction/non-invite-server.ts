@@ -11,11 +11,7 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
   readonly destination: Destination;
   /** The latest provisional response, for retransmitted requests in Proceeding. */
   private lastProvisional: SipResponse | undefined;
-  /**
-   * The final response as sent, for retransmitted requests in Completed (unreliable transports only). Held as a latin1
-   * string, byte for byte: a slice of serialize()'s buffer would keep the whole 8 KB pool it came from alive for the
-   * 32 s of Timer J, some 2 KB per completed request at 1,000 calls/s instead of the response's own few hundred bytes.
-   */
+  /** The final response as sent, for retransmitted requests in Completed (see keptForRetransmission). */
   private finalBytes: string | undefined;
 
   constructor(env: TransactionEnv, id: string, request: SipRequest) {
@@ -27,7 +23,7 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
   /** A retransmission of the request: absorbed in Trying, answered with the latest response afterwards (§17.2.2). */
   receiveRetransmission(): void {
     if (this.state === 'Terminated') return;
-    if (this.finalBytes !== undefined) this.retransmitBytes(Buffer.from(this.finalBytes, 'latin1'), this.destination);
+    if (this.finalBytes !== undefined) this.retransmitBytes(this.finalBytes, this.destination);
     else if (this.lastProvisional) this.transmit(this.lastProvisional, this.destination, true);
   }
 
@@ -47,7 +43,7 @@ export class NonInviteServerTransaction extends Transaction<NonInviteServerState
     }
     // A REGISTER flood keeps tens of thousands of these in Completed: the bytes are all Timer J needs.
     const bytes = serialize(response);
-    if (!this.reliable) this.finalBytes = bytes.toString('latin1');
+    this.finalBytes = this.keptForRetransmission(bytes);
     this.lastProvisional = undefined;
     this.transition('Completed');
     this.transmit(response, this.destination, false, bytes);
