@@ -6,7 +6,7 @@ import type { Destination } from '../transport/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { newTag } from '../util/ids.js';
 import { randomInt } from 'node:crypto';
-import { exchange } from './exchange.js';
+import { exchange, exchangeWithCredentials } from './exchange.js';
 import type { UaCore } from './ua-core.js';
 
 export type SessionState = 'Calling' | 'Early' | 'Confirmed' | 'Terminated';
@@ -38,7 +38,8 @@ export class InviteSession {
   readonly answered: Promise<Answer>;
   /** Resolves once, when the session is over (BYE either way, a failure, no ACK). */
   readonly ended: Promise<SessionEnd>;
-  private ackBytes: Buffer | undefined;
+  /** Sends the ACK for our INVITE's 2xx (again for each retransmission of it). */
+  private ack: (() => void) | undefined;
   private retransmit: TimerHandle | undefined;
   private giveUp: TimerHandle | undefined;
 
@@ -153,33 +154,39 @@ export class InviteSession {
     }
     if (this.dialogOf !== undefined && dialog !== this.dialogOf) {
       // A second fork answered 2xx too: ACK it and end it (§13.2.2.4), the call stays with the first.
-      this.sendAck(dialog);
-      void this.byeOn(dialog, this.core.destinationOf(dialog));
+      this.acker(dialog, this.invite.cseq.seq)();
+      void this.byeOn(dialog);
       return;
     }
     // The first 2xx, or a retransmission of it (the ACK was lost): ACK again either way.
     const first = this.dialogOf === undefined;
     this.dialogOf = dialog;
     this.core.sessions.set(dialog.key, this);
-    this.sendAck(dialog);
+    this.ack ??= this.acker(dialog, this.invite.cseq.seq);
+    this.ack();
     if (!first) return;
     this.remote = response.body.length > 0 ? response.body.toString('utf8') : undefined;
     this.current = 'Confirmed';
     this.answeredResolve({ status: response.status, reason: response.reason });
   }
 
-  /** §13.2.2.4: the ACK for a 2xx, end to end along the dialog's route (no transaction); the same bytes again later. */
-  private sendAck(dialog: Dialog): void {
-    const to = this.core.destinationOf(dialog);
-    if (dialog === this.dialogOf && this.ackBytes !== undefined) {
-      this.core.sender.resend(this.ackBytes, to).catch(() => undefined);
-      return;
-    }
-    const ack = dialog.createRequest('ACK', { cseq: this.invite.cseq.seq });
-    addVia(ack, this.core.sender, to);
-    const bytes = serialize(ack);
-    if (dialog === this.dialogOf) this.ackBytes = bytes;
-    this.core.sender.send(ack, to, bytes).catch(() => undefined);
+  /**
+   * §13.2.2.4: the ACK for 2xx responses to the INVITE of CSeq `cseq` in `dialog`, end to end along the dialog's route
+   * (no transaction): built and sent the first time the returned function is called, the same bytes after.
+   */
+  private acker(dialog: Dialog, cseq: number): () => void {
+    let bytes: Buffer | undefined;
+    return () => {
+      const to = this.core.destinationOf(dialog);
+      if (bytes !== undefined) {
+        this.core.sender.resend(bytes, to).catch(() => undefined);
+        return;
+      }
+      const ack = dialog.createRequest('ACK', { cseq });
+      addVia(ack, this.core.sender, to);
+      bytes = serialize(ack);
+      this.core.sender.send(ack, to, bytes).catch(() => undefined);
+    };
   }
 
   /** §9.1: cancels the call before its final answer; the INVITE then ends with 487. Returns whether it could. */
@@ -282,24 +289,27 @@ export class InviteSession {
     if (this.reinviting || this.retransmit !== undefined) return { status: 491, reason: 'Request Pending' };
     this.reinviting = true;
     try {
-      let request = dialog.createRequest('INVITE', { headers: [['Contact', this.core.contact]], body: Buffer.from(sdp), contentType: 'application/sdp' });
-      for (let round = 0; ; round++) {
-        const to = this.core.destinationOf(dialog);
-        const response = await this.inviteWithin(request, to);
-        if (!(response instanceof SipResponse)) return response;
-        if ((response.status === 401 || response.status === 407) && round < 2) {
-          const retry = this.core.withCredentials(request, response);
-          if (retry !== undefined) {
-            request = retry;
-            continue;
-          }
-        }
-        if (response.status >= 200 && response.status < 300) {
-          this.local = sdp;
-          if (response.body.length > 0) this.remote = response.body.toString('utf8');
-        }
-        return { status: response.status, reason: response.reason };
+      const request = dialog.createRequest('INVITE', { headers: [['Contact', this.core.contact]], body: Buffer.from(sdp), contentType: 'application/sdp' });
+      let ack: (() => void) | undefined;
+      const { response } = await exchangeWithCredentials(
+        this.core.transactions,
+        this.core.sender,
+        request,
+        this.core.destinationOf(dialog),
+        (r, challenge) => this.core.withCredentials(r, challenge),
+        2,
+        (final, sent) => {
+          dialog.receiveResponse(sent, final);
+          // Every 2xx of the re-INVITE, retransmissions too, is ACKed.
+          if (final.status < 300) (ack ??= this.acker(dialog, sent.cseq.seq))();
+        },
+      );
+      if (!(response instanceof SipResponse)) return response;
+      if (response.status >= 200 && response.status < 300) {
+        this.local = sdp;
+        if (response.body.length > 0) this.remote = response.body.toString('utf8');
       }
+      return { status: response.status, reason: response.reason };
     } finally {
       this.reinviting = false;
     }
@@ -312,36 +322,6 @@ export class InviteSession {
 
   resume(): Promise<Answer> {
     return this.reinvite(withDirection(this.local ?? '', 'sendrecv'));
-  }
-
-  /** A re-INVITE in its client transaction: every 2xx (retransmissions too) is ACKed; the first final answer returns. */
-  private inviteWithin(request: SipRequest, to: Destination): Promise<SipResponse | { status: 408 | 503; reason: string }> {
-    const dialog = this.dialogOf!;
-    let ackBytes: Buffer | undefined;
-    return new Promise((resolve) => {
-      try {
-        addVia(request, this.core.sender, to);
-        this.core.transactions.sendRequest(request, to, {
-          onResponse: (response) => {
-            if (response.status < 200) return;
-            if (response.status < 300) {
-              dialog.receiveResponse(request, response);
-              if (ackBytes === undefined) {
-                const ack = dialog.createRequest('ACK', { cseq: request.cseq.seq });
-                addVia(ack, this.core.sender, to);
-                ackBytes = serialize(ack);
-                this.core.sender.send(ack, to, ackBytes).catch(() => undefined);
-              } else this.core.sender.resend(ackBytes, to).catch(() => undefined);
-            } else dialog.receiveResponse(request, response);
-            resolve(response);
-          },
-          onTimeout: () => resolve({ status: 408, reason: 'Request Timeout - no answer to the re-INVITE' }),
-          onTransportError: (err) => resolve({ status: 503, reason: `Service Unavailable - ${err.message}` }),
-        });
-      } catch (err) {
-        resolve({ status: 503, reason: `Service Unavailable - ${(err as Error).message}` });
-      }
-    });
   }
 
   /** A final non-2xx answer (486 Busy Here by default). */
@@ -374,14 +354,14 @@ export class InviteSession {
     const dialog = this.dialogOf;
     if (dialog === undefined || this.current === 'Terminated') return 481;
     this.stopRetransmitting();
-    const status = await this.byeOn(dialog, this.core.destinationOf(dialog));
+    const status = await this.byeOn(dialog);
     this.end(end);
     return status;
   }
 
-  private async byeOn(dialog: Dialog, to: Destination): Promise<number> {
+  private async byeOn(dialog: Dialog): Promise<number> {
     const bye = dialog.createRequest('BYE');
-    const response = await exchange(this.core.transactions, this.core.sender, bye, to);
+    const response = await exchange(this.core.transactions, this.core.sender, bye, this.core.destinationOf(dialog));
     if (response instanceof SipResponse) dialog.receiveResponse(bye, response);
     this.core.dialogs.forget(dialog);
     return response.status;

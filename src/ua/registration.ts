@@ -4,7 +4,7 @@ import { newRequest, type TransactionLayer } from '../transaction/index.js';
 import type { Destination, MessageSender } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { newCallId } from '../util/ids.js';
-import { exchange } from './exchange.js';
+import { exchangeWithCredentials } from './exchange.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 
 export interface RegistrationOptions {
@@ -110,31 +110,26 @@ export class RegistrationClient {
 
   /** One REGISTER exchange: authentication retries while the digest client answers (stale nonces), one 423 retry. */
   private async exchange(expires: number): Promise<RegistrationResult> {
-    let request = this.build(expires);
-    this.digest?.authorize(request);
+    const digest = this.digest;
     // The digest client stops at a refused password; a registrar that keeps saying stale=true is cut off here.
-    let authRetries = 0;
+    let authRounds = 3;
     let intervalRetried = false;
     for (;;) {
-      const response = await exchange(this.options.transactions, this.options.sender, request, this.options.registrar);
+      const request = this.build(expires);
+      digest?.authorize(request);
+      const outcome = await exchangeWithCredentials(this.options.transactions, this.options.sender, request, this.options.registrar, digest && ((r, c) => digest.retry(r, c)), authRounds);
+      authRounds -= outcome.retries;
+      this.cseq = outcome.request.cseq.seq;
+      const response = outcome.response;
       if (!(response instanceof SipResponse)) return { ...response, expires: 0 };
       const status = response.status;
-      if ((status === 401 || status === 407) && this.digest && authRetries < 3) {
-        const retry = this.digest.retry(request, response);
-        if (retry === undefined) return { status, reason: `${response.reason} - ${this.digest.refusal ?? 'not answered'}`, expires: 0 };
-        authRetries++;
-        this.cseq = retry.cseq.seq;
-        request = retry;
-        continue;
-      }
+      if (outcome.unanswered) return { status, reason: `${response.reason} - ${digest!.refusal ?? 'not answered'}`, expires: 0 };
       if (status === 423 && !intervalRetried && expires > 0) {
         // §10.2.8: ask again with at least Min-Expires.
         const min = Number(response.headers.get('min-expires'));
         if (!Number.isInteger(min) || min <= expires) return { status, reason: response.reason, expires: 0 };
         intervalRetried = true;
         expires = min;
-        request = this.build(expires);
-        this.digest?.authorize(request);
         continue;
       }
       if (status < 200 || status >= 300) return { status, reason: response.reason, expires: 0 };

@@ -5,7 +5,7 @@ import { DnsSipResolver, TransportLayer, type Destination, type ListenSpec } fro
 import { SystemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
 import { Dialogs, type Dialog } from '../dialog/index.js';
-import { exchange } from './exchange.js';
+import { exchangeWithCredentials } from './exchange.js';
 import { InviteSession } from './invite-session.js';
 import type { SessionUsage, UaCore } from './ua-core.js';
 import { RegistrationClient } from './registration.js';
@@ -130,26 +130,19 @@ export class UserAgent implements UaCore {
   }
 
   /**
-   * Sends a request outside any dialog to `uri` and waits for its final response, answering one 401/407 round with
-   * our credentials. Never throws for network outcomes: they are statuses.
+   * Sends a request outside any dialog to `uri` and waits for its final response, answering up to two 401/407 rounds
+   * with our credentials. Never throws for network outcomes: they are statuses.
    */
   async request(method: string, uri: string, options: { headers?: Array<[string, string]>; body?: Buffer; contentType?: string } = {}): Promise<RequestOutcome> {
     const target = parseUri(uri);
-    let request = newRequest(method, target, { from: `<${this.options.aor}>`, contact: method === 'INVITE' ? this.contact : undefined, ...options });
+    const request = newRequest(method, target, { from: `<${this.options.aor}>`, contact: method === 'INVITE' ? this.contact : undefined, ...options });
     const to = await this.destinationFor(request);
     if (to === undefined) return { status: 503, reason: `Service Unavailable - no address for ${uri}` };
-    for (let round = 0; ; round++) {
-      const response = await exchange(this.transactions, this.transport, request, to);
-      if (!(response instanceof SipResponse)) return response;
-      const status = response.status;
-      if ((status === 401 || status === 407) && this.digest && round < 2) {
-        const retry = this.digest.retry(request, response);
-        if (retry === undefined) return { status, reason: `${response.reason} - ${this.digest.refusal ?? 'not answered'}`, response };
-        request = retry;
-        continue;
-      }
-      return { status, reason: response.reason, response };
-    }
+    const digest = this.digest;
+    const { response, unanswered } = await exchangeWithCredentials(this.transactions, this.transport, request, to, digest && ((r, c) => digest.retry(r, c)), 2);
+    if (!(response instanceof SipResponse)) return response;
+    const reason = unanswered ? `${response.reason} - ${digest!.refusal ?? 'not answered'}` : response.reason;
+    return { status: response.status, reason, response };
   }
 
   /** A registration of our AOR with our Contact at the proxy (or the AOR's domain), not yet started. */
