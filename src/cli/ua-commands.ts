@@ -1,11 +1,11 @@
-import { parseUri } from '../message/index.js';
+import { parseUri, type Uri } from '../message/index.js';
 import { parseListen } from '../server/config.js';
-import { hostPort, type Destination, type ListenSpec } from '../transport/index.js';
+import { advertisedHostname, hostPort, type Destination, type ListenSpec } from '../transport/index.js';
 import { ConfigError } from '../util/errors.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { decodeUlaw, encodeUlaw, pcmuDescription, pcmuTarget, readWav, RtpStream, writeWav } from '../media/index.js';
 import { SystemClock } from '../util/clock.js';
-import { UserAgent, type InviteSession } from '../ua/index.js';
+import { UserAgent, type InviteSession, type UserAgentOptions } from '../ua/index.js';
 import { parseCommandLine } from './args.js';
 import { CommandFailed, UsageError } from './usage-error.js';
 
@@ -120,13 +120,17 @@ interface Account {
   password: string | undefined;
 }
 
-function account(command: string, aor: string, values: { proxy?: string; user?: string; password?: string; listen?: string }, field = 'AOR'): Account {
-  let uri;
+/** A URI from the command line, or the error naming its argument. */
+function uriArgument(text: string, field: string): Uri {
   try {
-    uri = parseUri(aor);
+    return parseUri(text);
   } catch (e) {
-    throw new ConfigError(field, `'${aor}' is not a SIP URI (${(e as Error).message})`);
+    throw new ConfigError(field, `'${text}' is not a SIP URI (${(e as Error).message})`);
   }
+}
+
+function account(command: string, aor: string, values: { proxy?: string; user?: string; password?: string; listen?: string }, field = 'AOR'): Account {
+  const uri = uriArgument(aor, field);
   if (uri.type !== 'sip' || uri.user === undefined) throw new ConfigError(field, `'${aor}' is not a sip: address-of-record with a user (sip:alice@example.com)`);
   if (values.proxy === undefined) throw new UsageError(`${command}: --proxy is required (udp:HOST:PORT or tcp:HOST:PORT)`);
   const target = parseListen(values.proxy, '--proxy');
@@ -141,13 +145,21 @@ function account(command: string, aor: string, values: { proxy?: string; user?: 
   };
 }
 
-async function userAgentFor(a: Account): Promise<UserAgent> {
+async function userAgentFor(a: Account, onInvite?: UserAgentOptions['onInvite']): Promise<UserAgent> {
   return UserAgent.start({
     aor: a.aor,
     proxy: a.proxy,
     listen: a.listen,
     credentials: a.password === undefined ? undefined : { username: a.username, password: a.password },
+    onInvite,
   });
+}
+
+/** An RTP stream on the UA's listening address and the SDP describing it, with the address peers reach it at. */
+async function pcmuStream(ua: UserAgent): Promise<{ rtp: RtpStream; sdp: string }> {
+  const l = ua.transport.listeners()[0]!;
+  const rtp = await RtpStream.open(l.host);
+  return { rtp, sdp: pcmuDescription(advertisedHostname(l), rtp.port) };
 }
 
 function isLoopback(host: string): boolean {
@@ -191,11 +203,7 @@ export async function messageCommand(args: string[]): Promise<number> {
   }
   if (positionals.length !== 2) throw new UsageError(`message: needs URI and TEXT (run 'sipway message --help')`);
   const [to, text] = positionals as [string, string];
-  try {
-    parseUri(to);
-  } catch (e) {
-    throw new ConfigError('URI', `'${to}' is not a SIP URI (${(e as Error).message})`);
-  }
+  uriArgument(to, 'URI');
   if (values.from === undefined) throw new UsageError(`message: --from is required (our address-of-record)`);
   const a = account('message', values.from, values, '--from');
   const ua = await userAgentFor(a);
@@ -218,19 +226,14 @@ export async function callCommand(args: string[]): Promise<number> {
   }
   if (positionals.length !== 1) throw new UsageError(`call: needs exactly one URI (run 'sipway call --help')`);
   const to = positionals[0]!;
-  try {
-    parseUri(to);
-  } catch (e) {
-    throw new ConfigError('URI', `'${to}' is not a SIP URI (${(e as Error).message})`);
-  }
+  uriArgument(to, 'URI');
   if (values.from === undefined) throw new UsageError(`call: --from is required (our address-of-record)`);
   const m = media(values);
   const a = account('call', values.from, values, '--from');
   const ua = await userAgentFor(a);
-  const rtp = await RtpStream.open(ua.transport.listeners()[0]!.host === '0.0.0.0' ? '0.0.0.0' : ua.transport.listeners()[0]!.host);
+  const { rtp, sdp } = await pcmuStream(ua);
   try {
-    const advertised = ua.transport.listeners()[0]!.advertised.replace(/:\d+$/, '');
-    const session = await ua.call(to, { sdp: pcmuDescription(advertised, rtp.port) });
+    const session = await ua.call(to, { sdp });
     const answer = await session.answered;
     if (answer.status < 200 || answer.status >= 300) {
       rtp.close();
@@ -258,25 +261,18 @@ export async function answerCommand(args: string[]): Promise<number> {
   let answeredCalls = 0;
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
-  const ua = await UserAgent.start({
-    aor: a.aor,
-    proxy: a.proxy,
-    listen: a.listen,
-    credentials: a.password === undefined ? undefined : { username: a.username, password: a.password },
-    onInvite: (session) => {
-      void (async () => {
-        const l = ua.transport.listeners()[0]!;
-        const rtp = await RtpStream.open(l.host);
-        session.ring();
-        session.accept(pcmuDescription(l.advertised.replace(/:\d+$/, ''), rtp.port));
-        const from = session.invite.from.uri.toString();
-        console.log(`${from}: answered; ${await runMedia(session, rtp, m, session.remoteSdp)}`);
-        if (++answeredCalls >= calls) done();
-      })().catch((e: unknown) => {
-        console.error(`sipway: answer: call failed: ${(e as Error).message}`);
-        session.reject(500);
-      });
-    },
+  const ua = await userAgentFor(a, (session) => {
+    void (async () => {
+      const { rtp, sdp } = await pcmuStream(ua);
+      session.ring();
+      session.accept(sdp);
+      const from = session.invite.from.uri.toString();
+      console.log(`${from}: answered; ${await runMedia(session, rtp, m, session.remoteSdp)}`);
+      if (++answeredCalls >= calls) done();
+    })().catch((e: unknown) => {
+      console.error(`sipway: answer: call failed: ${(e as Error).message}`);
+      session.reject(500);
+    });
   });
   const registration = ua.registration();
   try {

@@ -19,7 +19,7 @@ import { AuthService, subscriberCredentials } from '../auth/index.js';
 import { NatKeepalive, Registrar } from '../registrar/index.js';
 import { Accounting } from '../accounting/index.js';
 import { openCdrStore } from '../store/index.js';
-import { DnsSipResolver } from '../transport/index.js';
+import { advertisedHostname, DnsSipResolver } from '../transport/index.js';
 import { Proxy } from '../proxy/index.js';
 import { PolicyEngine, PolicyLoader, type RoutingPolicy } from '../policy/index.js';
 import { createDefaultPolicy } from '../policy/default-policy.js';
@@ -427,7 +427,7 @@ export class SipwayServer {
     if (port !== undefined && !listeners.some((l) => l.port === port || advertisedPortOf(l) === port)) return false;
     if (h === this.config.advertisedHost?.toLowerCase()) return true;
     for (const l of listeners) {
-      if (l.host === h || advertisedHostOf(l) === h) return true;
+      if (l.host === h || advertisedHostname(l) === h) return true;
       if (l.host === '0.0.0.0' || l.host === '::') {
         if (h === 'localhost' || this.interfaceAddresses.has(h)) return true;
       }
@@ -505,12 +505,6 @@ function flowTokenKey(config: ServerConfig): string | Buffer {
     unlinkSync(temp);
   }
   return readFileSync(file);
-}
-
-/** The host part of a listener's advertised host:port, lower case, without IPv6 brackets. */
-function advertisedHostOf(l: BoundListener): string {
-  const colon = l.advertised.lastIndexOf(':');
-  return l.advertised.slice(0, colon).replace(/^\[|\]$/g, '').toLowerCase();
 }
 
 function advertisedPortOf(l: BoundListener): number {

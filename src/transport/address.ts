@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { ConfigError } from '../util/errors.js';
 import { DEFAULT_PORTS } from './response-route.js';
-import type { ListenSpec, TransportName } from './types.js';
+import type { BoundListener, ListenSpec, TransportName } from './types.js';
 
 const TRANSPORTS: ReadonlySet<string> = new Set<TransportName>(['udp', 'tcp', 'tls', 'ws', 'wss']);
 
@@ -93,4 +93,10 @@ export function parseListenSpec(text: string): ListenSpec {
 
 export function formatListenSpec(spec: ListenSpec): string {
   return `${spec.transport}:${hostPort(spec.host, spec.port)}`;
+}
+
+/** The host part of a listener's advertised host:port, lower case, without IPv6 brackets (for SDP, comparisons). */
+export function advertisedHostname(l: BoundListener): string {
+  const colon = l.advertised.lastIndexOf(':');
+  return l.advertised.slice(0, colon).replace(/^\[|\]$/g, '').toLowerCase();
 }

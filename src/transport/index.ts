@@ -1,6 +1,6 @@
 export * from './types.js';
 export * from './response-route.js';
-export { parseListenSpec, formatListenSpec, hostPort, isInvalidName, normalizeAddress } from './address.js';
+export { advertisedHostname, parseListenSpec, formatListenSpec, hostPort, isInvalidName, normalizeAddress } from './address.js';
 export { stampVia, viaDestination } from './via-stamp.js';
 export {
   TransportLayer,
