@@ -1,14 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { computeHa1 } from '../../src/auth/index.js';
 import { readWav, writeWav } from '../../src/media/index.js';
 import { startTestServer } from '../../src/testing/index.js';
-import { CLI, runCliAsync } from '../helpers/process.js';
-import { projectRoot } from '../helpers/paths.js';
+import { runCliAsync, spawnCli } from '../helpers/process.js';
 
 const DOMAIN = 'sipway.test';
 
@@ -39,15 +37,10 @@ test('sipway answer and sipway call talk through sipway: the tone played by the 
   }
   const proxy = `udp:127.0.0.1:${ts.port}`;
   writeFileSync(path.join(dir, 'tone.wav'), writeWav(tone(1)));
-  const answer = spawn(process.execPath, [CLI, 'answer', `sip:bob@${DOMAIN}`, '--proxy', proxy, '--password', 'pb', '--record', path.join(dir, 'bob.wav'), '--duration', '10'], { cwd: projectRoot });
-  let answerOut = '';
-  let answerErr = '';
-  answer.stdout.on('data', (c: Buffer) => (answerOut += c.toString()));
-  answer.stderr.on('data', (c: Buffer) => (answerErr += c.toString()));
-  const answerExit = new Promise<number | null>((resolve) => answer.on('close', resolve));
+  const answer = spawnCli(['answer', `sip:bob@${DOMAIN}`, '--proxy', proxy, '--password', 'pb', '--record', path.join(dir, 'bob.wav'), '--duration', '10']);
   try {
-    for (let i = 0; i < 200 && !answerOut.includes('waiting for'); i++) await new Promise((r) => setTimeout(r, 25));
-    assert.match(answerOut, /^registered <sip:bob@127\.0\.0\.1:\d+> for sip:bob@sipway\.test; waiting for 1 call\(s\)/, answerErr);
+    await answer.waitForStdout('waiting for');
+    assert.match(answer.stdout(), /^registered <sip:bob@127\.0\.0\.1:\d+> for sip:bob@sipway\.test; waiting for 1 call\(s\)/, answer.stderr());
 
     const call = await runCliAsync(['call', `sip:bob@${DOMAIN}`, '--from', `sip:alice@${DOMAIN}`, '--proxy', proxy, '--password', 'pa', '--play', path.join(dir, 'tone.wav'), '--duration', '1.6']);
     assert.equal(call.status, 0, call.stderr);
@@ -55,8 +48,8 @@ test('sipway answer and sipway call talk through sipway: the tone played by the 
     assert.ok(counters, call.stdout);
     assert.ok(Number(counters[1]) >= 60 && Number(counters[2]) >= 60, `RTP both ways: ${call.stdout}`);
 
-    assert.equal(await answerExit, 0, answerErr);
-    assert.match(answerOut, /sip:alice@sipway\.test: answered; hung up by the peer; RTP sent \d+, received \d+/);
+    assert.equal(await answer.exited, 0, answer.stderr());
+    assert.match(answer.stdout(), /sip:alice@sipway\.test: answered; hung up by the peer; RTP sent \d+, received \d+/);
     // The callee's recording starts with the caller's tone: its level and its 880 zero crossings a second.
     const recorded = readWav(readFileSync(path.join(dir, 'bob.wav')));
     assert.ok(recorded.length >= 8000, `a second or more recorded (${recorded.length} samples)`);
@@ -65,7 +58,7 @@ test('sipway answer and sipway call talk through sipway: the tone played by the 
     const perSecond = zeroCrossings(first) / 0.9;
     assert.ok(Math.abs(perSecond - 880) < 40, `a 440 Hz tone: ${Math.round(perSecond)} zero crossings a second`);
   } finally {
-    answer.kill();
+    answer.child.kill();
     rmSync(dir, { recursive: true, force: true });
     await ts.stop();
   }

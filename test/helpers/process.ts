@@ -74,23 +74,46 @@ export function skipWithout(...names: string[]): string | undefined {
   return missing.length === 0 ? undefined : missing.map((n) => notInstalled(n)).join('; ');
 }
 
+/** A sipway CLI command running beside the test: its output so far, its exit, and a wait for a line of it. */
+export interface SpawnedCli {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number | null>;
+  /** Resolves once stdout holds `text`, or after `timeoutMs` (the caller asserts on stdout()). */
+  waitForStdout(text: string, timeoutMs?: number): Promise<void>;
+}
+
+/** Starts a sipway CLI command without blocking this process (servers the test runs in-process keep serving). */
+export function spawnCli(args: string[]): SpawnedCli {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  return {
+    child,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    waitForStdout: async (text, timeoutMs = 5000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (!stdout.includes(text) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    },
+  };
+}
+
 /**
  * Runs the sipway CLI to completion without blocking this process, for commands that talk to servers the test runs
  * in this process (runCli would freeze them while it waits).
  */
-export function runCliAsync(args: string[], timeoutMs = 30000): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
+export async function runCliAsync(args: string[], timeoutMs = 30000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const run = spawnCli(args);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);
+  const status = await run.exited;
+  clearTimeout(timer);
+  return { status, stdout: run.stdout(), stderr: run.stderr() };
 }
 
 /**

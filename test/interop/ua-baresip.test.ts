@@ -4,13 +4,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { writeWav } from '../../src/media/index.js';
-import { CLI, freePort, runCli, runCliAsync, skipWithout, startCliServer, type RunningServer } from '../helpers/process.js';
-import { projectRoot } from '../helpers/paths.js';
+import { freePort, runCli, runCliAsync, skipWithout, spawnCli, startCliServer, type RunningServer } from '../helpers/process.js';
 import { Baresip } from '../helpers/baresip.js';
 import { waitForBindings } from '../helpers/location.js';
 
@@ -40,25 +38,22 @@ test('sipway call and sipway answer talk to baresip through sipway: digest, 200,
     await bob.waitForEvent('CALL_CLOSED', STEP_MS);
 
     // baresip calls our UA, which answers and is hung up on by baresip.
-    const answer = spawn(process.execPath, [CLI, 'answer', 'sip:carol@localhost', '--proxy', proxy, '--password', 'carol-pw', '--duration', '30'], { cwd: projectRoot });
-    let out = '';
-    answer.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    answer.stderr.on('data', (c: Buffer) => (out += c.toString()));
-    const exited = new Promise<number | null>((resolve) => answer.on('close', resolve));
+    const answer = spawnCli(['answer', 'sip:carol@localhost', '--proxy', proxy, '--password', 'carol-pw', '--duration', '30']);
+    const out = (): string => answer.stdout() + answer.stderr();
     try {
-      for (let i = 0; i < 200 && !out.includes('waiting for'); i++) await new Promise((r) => setTimeout(r, 25));
-      assert.match(out, /waiting for 1 call/);
+      await answer.waitForStdout('waiting for');
+      assert.match(answer.stdout(), /waiting for 1 call/, out());
       const closedBefore = bob.events.filter((e) => e.type === 'CALL_CLOSED').length;
       assert.ok((await bob.command('dial', 'sip:carol@localhost')).ok);
       await bob.waitForEvent('CALL_ESTABLISHED', STEP_MS, (e) => e.direction === 'outgoing');
       await new Promise((r) => setTimeout(r, 1500));
       assert.ok((await bob.command('hangup')).ok);
-      assert.equal(await exited, 0, out);
-      const line = /sip:bob@localhost: answered; hung up by the peer; RTP sent (\d+), received (\d+)/.exec(out);
-      assert.ok(line && Number(line[1]) >= 40 && Number(line[2]) >= 40, `RTP both ways: ${out}`);
+      assert.equal(await answer.exited, 0, out());
+      const line = /sip:bob@localhost: answered; hung up by the peer; RTP sent (\d+), received (\d+)/.exec(answer.stdout());
+      assert.ok(line && Number(line[1]) >= 40 && Number(line[2]) >= 40, `RTP both ways: ${out()}`);
       assert.ok(bob.events.filter((e) => e.type === 'CALL_CLOSED').length > closedBefore);
     } finally {
-      answer.kill();
+      answer.child.kill();
     }
   } catch (e) {
     throw new Error(`${(e as Error).message}\n--- baresip ---\n${bob?.output().slice(-5000) ?? ''}\n--- sipway ---\n${server?.output().slice(-4000) ?? ''}`, { cause: e });
