@@ -29,6 +29,8 @@ export const UNREACHABLE_MEMORY_MS = 2000;
  */
 export class UdpProbes {
   private readonly probes = new Map<string, Probe>();
+  /** Probes no longer used that still read what was queued for them (see Probe.close). */
+  private readonly draining = new Set<Probe>();
   /** Destinations a probe found unreachable lately: the error, and until when it holds (UNREACHABLE_MEMORY_MS). */
   private readonly recent = new Map<string, { error: TransportError; until: number }>();
   /** Probes that could not be made (the listener is not shareable, the limit was reached). */
@@ -70,7 +72,9 @@ export class UdpProbes {
         this.onDatagram,
         () => {
           if (this.probes.get(key) === probe) this.probes.delete(key);
+          this.draining.add(probe!);
         },
+        () => this.draining.delete(probe!),
         (bytes, done) => this.fallback(address, port, bytes, done),
         (error) => this.remember(key, error),
       );
@@ -89,7 +93,8 @@ export class UdpProbes {
   }
 
   closeAll(): void {
-    for (const p of [...this.probes.values()]) p.close();
+    for (const p of [...this.probes.values(), ...this.draining]) p.close(true);
+    this.draining.clear();
     this.recent.clear();
   }
 
@@ -114,6 +119,15 @@ function reportLater(fault: PathFault, error: TransportError): () => void {
   return () => clearImmediate(timer);
 }
 
+/**
+ * Where a closing probe points before it closes: datagrams from its destination go to the listener again, while what
+ * the kernel had already queued on the probe is still read. The discard port; a datagram from there is handed on too.
+ */
+const PARKING_PORT = 9;
+
+/** Turns of the event loop a closing probe waits for its last queued datagrams at most (each turn reads its socket). */
+const MAX_DRAIN_TURNS = 64;
+
 class Probe {
   private readonly socket: Socket;
   private readonly watchers = new Set<PathFault>();
@@ -123,6 +137,11 @@ class Probe {
   private closed = false;
   /** Until bound, an error says nothing about the path (the listener does not share its port). */
   private bound = false;
+  /** The address the socket connects to (IPv4 peers of an IPv6 socket through their mapped address). */
+  private readonly to: string;
+  /** Datagrams read so far: a closing probe closes its socket after a turn of the event loop that read none. */
+  private received = 0;
+  private released = false;
 
   constructor(
     type: 'udp4' | 'udp6',
@@ -131,21 +150,24 @@ class Probe {
     private readonly port: number,
     onDatagram: (bytes: Buffer, remote: RemoteInfo) => void,
     private readonly onClose: () => void,
+    private readonly onReleased: () => void,
     private readonly fallback: (bytes: Buffer, done: SendDone) => void,
     private readonly onUnreachable: (error: TransportError) => void,
   ) {
+    this.to = type === 'udp6' && !address.includes(':') ? `::ffff:${address}` : address;
     this.socket = createSocket({ type, reuseAddr: true });
-    this.socket.on('message', (bytes, remote) => onDatagram(bytes, remote));
+    this.socket.on('message', (bytes, remote) => {
+      this.received++;
+      onDatagram(bytes, remote);
+    });
     this.socket.on('error', (err: NodeJS.ErrnoException) => this.failed(err));
     this.socket.bind({ address: local.address, port: local.port, exclusive: true }, () => {
-      if (this.closed) return;
+      if (this.closed) return this.release();
       this.bound = true;
-      // A dual-stack IPv6 socket reaches IPv4 peers through their mapped address.
-      const to = type === 'udp6' && !address.includes(':') ? `::ffff:${address}` : address;
       try {
-        this.socket.connect(port, to, (err?: Error) => {
+        this.socket.connect(port, this.to, (err?: Error) => {
           if (err) return this.failed(err as NodeJS.ErrnoException);
-          if (this.closed) return;
+          if (this.closed) return this.drain();
           this.connected = true;
           const waiting = this.waiting ?? [];
           this.waiting = undefined;
@@ -172,22 +194,70 @@ class Probe {
     return true;
   }
 
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Stops sending through the probe. The kernel hands every datagram from the destination to the connected probe, and
+   * closing its socket would throw away those it has queued but the event loop not yet read (a request, the answer a
+   * transaction waits for): `drain` lets the socket go only once it has read them. `now` (the listener closes too)
+   * skips that.
+   */
+  close(now = false): void {
+    if (this.closed) {
+      if (now) this.release();
+      return;
+    }
     this.closed = true;
+    const wasConnected = this.connected;
     this.connected = false;
     const waiting = this.waiting ?? [];
     this.waiting = undefined;
     for (const [bytes, done] of waiting) this.fallback(bytes, done);
     this.onClose();
+    // Still connecting: the connect callback drains.
+    if (now || !this.bound) this.release();
+    else if (wasConnected) this.drain();
+  }
+
+  /**
+   * Points the socket away from the destination (new datagrams go to the listener), then closes it after a turn of
+   * the event loop in which it read nothing: that turn's poll found its queue empty.
+   */
+  private drain(): void {
+    try {
+      this.socket.disconnect();
+      this.socket.connect(PARKING_PORT, this.to, (err?: Error) => {
+        if (err) return this.release();
+        let turns = 0;
+        let seen = this.received;
+        const check = (): void => {
+          if (this.released) return;
+          if (this.received === seen || ++turns >= MAX_DRAIN_TURNS) return this.release();
+          seen = this.received;
+          setImmediate(check);
+        };
+        // The first turn may begin after this turn's poll: wait for one whole turn before looking.
+        setImmediate(() => {
+          seen = this.received;
+          setImmediate(check);
+        });
+      });
+    } catch {
+      this.release();
+    }
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.onReleased();
     try {
       this.socket.close();
     } catch {
-      // never bound
+      // never bound, or already closed
     }
   }
 
   private failed(err: NodeJS.ErrnoException): void {
+    if (this.closed) return this.release();
     const error = this.bound ? unreachable(err, this.address, this.port) : undefined;
     const watchers = [...this.watchers];
     this.watchers.clear();

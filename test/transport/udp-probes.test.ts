@@ -44,3 +44,45 @@ test('a destination a probe found unreachable is told at once to whoever watches
     listener.close();
   }
 });
+
+test('datagrams the kernel queued on a probe are still handed on when it stops watching', { timeout: 10000 }, async () => {
+  const heard: string[] = [];
+  const listener = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  listener.on('message', (bytes) => heard.push(`listener:${bytes}`));
+  await new Promise<void>((r) => listener.bind(0, '127.0.0.1', r));
+  const local = listener.address();
+  const probes = new UdpProbes('udp4', () => ({ address: local.address, port: local.port }), (bytes) => heard.push(`probe:${bytes}`), (address, port, bytes, done) => listener.send(bytes, port, address, done));
+  const peer = dgram.createSocket('udp4');
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', r));
+  try {
+    const stop = probes.watch('127.0.0.1', peer.address().port, () => undefined);
+    // What the probe sends waits for its connect: once the peer has it, the kernel gives the peer's datagrams to the probe.
+    const reached = new Promise((r) => peer.once('message', r));
+    probes.send('127.0.0.1', peer.address().port, Buffer.from('ping'), () => undefined);
+    await reached;
+    await new Promise<void>((r) => peer.connect(local.port, '127.0.0.1', r));
+
+    // A connected socket sends at once: these are in the probe's queue, unread, when it stops watching.
+    const count = 50;
+    const waitFor = async (n: number): Promise<void> => {
+      const deadline = performance.now() + 2000;
+      while (heard.length < n && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    };
+    for (let i = 0; i < count; i++) peer.send(`m${i}`);
+    stop();
+    await waitFor(count);
+    assert.equal(heard.length, count, `${heard.length} of ${count} datagrams handed on`);
+    assert.equal(probes.size, 0);
+
+    // Once the probe has let go, the peer's datagrams reach the listener again.
+    await new Promise((r) => setTimeout(r, 50));
+    heard.length = 0;
+    for (let i = 0; i < count; i++) peer.send(`n${i}`);
+    await waitFor(count);
+    assert.deepEqual(heard, Array.from({ length: count }, (_, i) => `listener:n${i}`));
+  } finally {
+    probes.closeAll();
+    peer.close();
+    listener.close();
+  }
+});
