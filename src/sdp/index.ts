@@ -25,3 +25,4 @@ export {
 } from './attributes.js';
 export { effectiveConnection, rewriteConnection, type PortMapper } from './connection.js';
 export { answerDirection, audioDirection, withDirection } from './offer-answer.js';
+export * from './negotiation.js';
