@@ -40,6 +40,23 @@ export { validateRequest } from './message/validate.js';
 // --- SDP (RFC 4566) -----------------------------------------------------------------------------------------------
 
 export { parseSdp, serializeSdp, type MediaDescription, type SessionDescription, type SdpParseResult } from './sdp/index.js';
+/** Offer/answer (RFC 3264): offers and answers of audio streams, the stream an exchange agreed, versions, holds. */
+export {
+  agreedStream,
+  allRejected,
+  codecsOf,
+  createAnswer,
+  createOffer,
+  nextVersion,
+  rejectingAnswer,
+  PCMA,
+  PCMU,
+  TELEPHONE_EVENT,
+  type AgreedStream,
+  type AnswerOutcome,
+  type Codec,
+  type MediaOffer,
+} from './sdp/index.js';
 
 // --- Transport (RFC 3261 §18, RFC 3263, RFC 3581) -----------------------------------------------------------------
 
@@ -85,13 +102,51 @@ export { Dialog, Dialogs, dialogKey, TARGET_REFRESH_METHODS, type DialogRefusal,
 export { RegistrationClient, type RegistrationOptions, type RegistrationResult, type RegistrationState } from './ua/index.js';
 /** A user agent on sipway's stack: requests outside a dialog with digest, registrations, MESSAGE and OPTIONS answered. */
 export { UserAgent, type RequestOutcome, type UserAgentOptions } from './ua/index.js';
-/** A call from either side (§13): ring, accept with SDP, reject, cancel, ACK and 2xx retransmission, BYE. */
-export { InviteSession, type Answer, type SessionEnd, type SessionState } from './ua/index.js';
+/**
+ * A call from either side (§13, §14): offer/answer (RFC 3264, offers in the 2xx too), re-INVITE, UPDATE (RFC 3311),
+ * glare, PRACK (RFC 3262), session timers (RFC 4028), INFO (RFC 6086), hold, cancel, BYE.
+ */
+export { InviteSession, type Answer, type CallOptions, type ProgressOptions, type SessionEnd, type SessionState } from './ua/index.js';
+/** The pieces of a session: its offer/answer state, reliable provisionals, session timer and the UA's capabilities. */
+export {
+  DEFAULT_SESSION_TIMER,
+  OfferAnswer,
+  parseMinSE,
+  parseRAck,
+  parseSessionExpires,
+  ReliableProvisionals,
+  SessionTimer,
+  UA_ALLOW,
+  UA_EXTENSIONS,
+  type OfferAnswerPhase,
+  type OfferHandler,
+  type OfferReply,
+  type RAck,
+  type SessionTimerConfig,
+} from './ua/index.js';
 
 // --- Media (RFC 3550, G.711) ----------------------------------------------------------------------------------------
 
 /** A PCMU RTP stream, its SDP, G.711 µ-law and WAV files: what `sipway call` and `answer` are made of. */
-export { decodeUlaw, encodeUlaw, pcmuDescription, pcmuTarget, readWav, RtpStream, writeWav, type RtpStats } from './media/index.js';
+export {
+  decodeAlaw,
+  decodeG711,
+  decodeUlaw,
+  encodeAlaw,
+  encodeG711,
+  encodeUlaw,
+  G711_ALAW,
+  G711_ULAW,
+  pcmuDescription,
+  pcmuTarget,
+  readWav,
+  RtpStream,
+  writeWav,
+  type G711Codec,
+  type G711Law,
+  type RtpStartOptions,
+  type RtpStats,
+} from './media/index.js';
 
 // --- Digest authentication (RFC 7616, RFC 8760) -------------------------------------------------------------------
 

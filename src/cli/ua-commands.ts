@@ -115,7 +115,7 @@ const ACCOUNT_OPTIONS = {
 interface Account {
   aor: string;
   proxy: Destination;
-  listen: ListenSpec;
+  listen: ListenSpec | undefined;
   username: string;
   password: string | undefined;
 }
@@ -138,8 +138,8 @@ function account(command: string, aor: string, values: { proxy?: string; user?: 
   return {
     aor,
     proxy: { transport: target.transport, address: target.host, port: target.port },
-    // A proxy on loopback reaches us on loopback; any other gets the address the machine chooses for a wildcard.
-    listen: values.listen === undefined ? { transport: target.transport, host: isLoopback(target.host) ? target.host : target.host.includes(':') ? '::' : '0.0.0.0', port: 0 } : parseListen(values.listen, '--listen'),
+    // Without --listen the user agent picks its own (the proxy's transport, on loopback when the proxy is).
+    listen: values.listen === undefined ? undefined : parseListen(values.listen, '--listen'),
     username: values.user ?? uri.user,
     password: values.password ?? process.env.SIPWAY_PASSWORD,
   };
@@ -160,10 +160,6 @@ async function pcmuStream(ua: UserAgent): Promise<{ rtp: RtpStream; sdp: string 
   const l = ua.transport.listeners()[0]!;
   const rtp = await RtpStream.open(l.host);
   return { rtp, sdp: pcmuDescription(advertisedHostname(l), rtp.port) };
-}
-
-function isLoopback(host: string): boolean {
-  return host.startsWith('127.') || host === '::1' || host === '[::1]';
 }
 
 function shown(d: Destination): string {

@@ -227,6 +227,11 @@ export class Dialog {
     }
   }
 
+  /** An early dialog of ours as UAS becomes confirmed when we send the 2xx (§12.1.1). */
+  confirm(): void {
+    if (this.current === 'Early') this.current = 'Confirmed';
+  }
+
   /** Ends the dialog without a message (a non-2xx final answer to the request that made an early dialog, shutdown). */
   terminate(): void {
     this.current = 'Terminated';

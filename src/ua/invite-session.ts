@@ -1,13 +1,22 @@
-import { createResponse, serialize, SipResponse, type SipRequest } from '../message/index.js';
-import { Dialog } from '../dialog/index.js';
-import { answerDirection, audioDirection, withDirection } from '../sdp/index.js';
-import { addVia, type ClientTransaction, type InviteClientTransaction, type InviteServerTransaction } from '../transaction/index.js';
+import { createResponse, Headers, serialize, SipRequest, SipResponse } from '../message/index.js';
+import type { Dialog } from '../dialog/index.js';
+import { answerDirection, audioDirection, nextVersion, rejectingAnswer, withDirection } from '../sdp/index.js';
+import {
+  addVia,
+  type ClientTransaction,
+  type InviteClientTransaction,
+  type InviteServerTransaction,
+  type ServerTransaction,
+} from '../transaction/index.js';
 import type { Destination } from '../transport/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { newTag } from '../util/ids.js';
 import { randomInt } from 'node:crypto';
-import { exchange, exchangeWithCredentials } from './exchange.js';
-import type { UaCore } from './ua-core.js';
+import { exchange, exchangeWithCredentials, type LocalOutcome } from './exchange.js';
+import { OfferAnswer, type OfferHandler, type OfferReply } from './offer-answer.js';
+import { hasOptionTag, parseRAck, ReliableProvisionals } from './reliable-provisional.js';
+import { parseMinSE, parseSessionExpires, SessionTimer, type Refresher } from './session-timer.js';
+import { UA_ALLOW, UA_EXTENSIONS, type UaCore } from './ua-core.js';
 
 export type SessionState = 'Calling' | 'Early' | 'Confirmed' | 'Terminated';
 
@@ -22,34 +31,66 @@ export interface Answer {
   reason: string;
 }
 
+export interface ProgressOptions {
+  /** SDP for the provisional response: the answer to the INVITE's offer, or our offer when it had none. */
+  sdp?: string;
+  /**
+   * Send it reliably (RFC 3262: RSeq, retransmitted until PRACK). Default: when the caller requires 100rel, or
+   * supports it and the response carries SDP. Ignored (sent unreliably) when the caller does not support 100rel.
+   */
+  reliable?: boolean;
+}
+
+/** How often a request refused with 491 (glare) is tried again before its 491 is the answer. */
+const GLARE_ATTEMPTS = 3;
+
 /**
- * An INVITE session (RFC 3261 §13, §12, §15) from either side: the UAC's call with its ACK for a 2xx (sent again for
- * every retransmitted 2xx, §13.2.2.4), CANCEL before the final answer (§9.1), and BYE; the UAS's answer with its 2xx
- * retransmitted at T1, 2·T1, ... up to T2 until the ACK comes, and a BYE if none comes in 64·T1 (§13.3.1.4). The
- * SDP is carried as given (offer in the INVITE, answer in the 2xx); offer/answer negotiation comes above this.
+ * An INVITE session (RFC 3261 §13, §14, §15) from either side, with its offer/answer exchanges (RFC 3264, offers in
+ * the INVITE or in the 2xx with the answer in the ACK), reliable provisional responses (RFC 3262), UPDATE (RFC 3311),
+ * session timers (RFC 4028) and INFO (RFC 6086).
+ *
+ * As UAC: the ACK for a 2xx (sent again for every retransmitted 2xx, §13.2.2.4), PRACK for each reliable provisional,
+ * CANCEL before the final answer (§9.1), a second fork's 2xx ACKed and ended. As UAS: the 2xx retransmitted at T1,
+ * 2·T1 ... up to T2 until the ACK, and a BYE if none comes in 64·T1 (§13.3.1.4).
  */
 export class InviteSession {
   private current: SessionState;
   private dialogOf: Dialog | undefined;
-  private remote: string | undefined;
   private answeredResolve!: (a: Answer) => void;
   private endedResolve!: (e: SessionEnd) => void;
   /** Resolves at the final answer to the INVITE: a 2xx (the session is up) or the failure. */
   readonly answered: Promise<Answer>;
-  /** Resolves once, when the session is over (BYE either way, a failure, no ACK). */
+  /** Resolves once, when the session is over (BYE either way, a failure, no ACK, session timer expiry). */
   readonly ended: Promise<SessionEnd>;
+  private readonly oa = new OfferAnswer();
   /** Sends the ACK for our INVITE's 2xx (again for each retransmission of it). */
   private ack: (() => void) | undefined;
   private retransmit: TimerHandle | undefined;
   private giveUp: TimerHandle | undefined;
-
+  private readonly timer: SessionTimer;
+  /** Our re-INVITE or UPDATE is waiting for its final answer (one from the peer meanwhile is glare: 491). */
+  private changing = false;
+  /** The peer allows UPDATE (its Allow header): session refreshes go as UPDATE, else as re-INVITE. */
+  private peerAllowsUpdate = false;
+  /** As UAC: the last RSeq PRACKed per early dialog (RFC 3262 §4). */
+  private readonly rseqs = new Map<string, number>();
   private authRetries = 0;
-  /** Our current SDP: the offer we sent (UAC) or the answer we gave (UAS); re-INVITEs are answered from it. */
-  private local: string | undefined;
-  /** Our own re-INVITE is waiting for its final answer (a re-INVITE from the peer meanwhile is glare: 491). */
-  private reinviting = false;
-  /** Called when the peer changed the session (a re-INVITE with a new offer): read remoteSdp, held. */
+  private intervalRetries = 0;
+  private clientTransaction: ClientTransaction | undefined;
+  private serverTransaction: InviteServerTransaction | undefined;
+  private provisionals: ReliableProvisionals | undefined;
+  private localTag = '';
+
+  /**
+   * Answers an offer from the peer (in a re-INVITE, an UPDATE, a 2xx to an INVITE without one, a reliable
+   * provisional): an SDP answer or a refusal. Without it, an offer is answered with our current SDP, its direction
+   * the answer to the offer's (RFC 3264 §6.1: sendonly is answered recvonly, so a hold is accepted).
+   */
+  onOffer: OfferHandler | undefined;
+  /** Called when the peer changed the session (an offer it made was answered): read remoteSdp, held. */
   onChange: (() => void) | undefined;
+  /** An INFO from the peer (RFC 6086); returns the status to answer (default 200). */
+  onInfo: ((request: SipRequest) => number | void) | undefined;
 
   private constructor(
     private readonly core: UaCore,
@@ -58,9 +99,18 @@ export class InviteSession {
     private inviteSent: SipRequest,
   ) {
     this.current = side === 'uac' ? 'Calling' : 'Early';
-    if (side === 'uac' && inviteSent.body.length > 0) this.local = inviteSent.body.toString('utf8');
+    const body = bodyOf(inviteSent);
+    if (body !== undefined) {
+      if (side === 'uac') this.oa.offerSent(body);
+      else this.oa.offerReceived(body);
+    }
     this.answered = new Promise((resolve) => (this.answeredResolve = resolve));
     this.ended = new Promise((resolve) => (this.endedResolve = resolve));
+    this.timer = new SessionTimer(
+      core.clock,
+      () => void this.refresh(),
+      () => void this.hangUp({ by: 'failure', reason: 'session timer expired (RFC 4028): no refresh' }),
+    );
   }
 
   get state(): SessionState {
@@ -82,25 +132,32 @@ export class InviteSession {
 
   /** The peer has put us on hold: its last description sends nothing (sendonly or inactive, RFC 3264 §8.4). */
   get held(): boolean {
-    const d = audioDirection(this.remote);
+    const d = audioDirection(this.remoteSdp);
     return d === 'sendonly' || d === 'inactive';
   }
 
-  /** Our current SDP. */
+  /** Our SDP in force (the last offer or answer of ours that an exchange completed), else the offer we made. */
   get localSdp(): string | undefined {
-    return this.local;
+    return this.oa.local ?? (this.oa.phase === 'local-offer' ? this.oa.pendingOffer : undefined);
   }
 
-  /** The peer's SDP: the answer in the 2xx (UAC) or the offer in the INVITE (UAS); updated by re-INVITEs. */
+  /** The peer's SDP in force, else the offer it made and we have not answered yet. */
   get remoteSdp(): string | undefined {
-    return this.remote;
+    return this.oa.remote ?? (this.oa.phase === 'remote-offer' ? this.oa.pendingOffer : undefined);
+  }
+
+  /** The session interval in force (RFC 4028), seconds, and whether we refresh; undefined without a session timer. */
+  get sessionExpires(): { interval: number; refresher: 'local' | 'remote' } | undefined {
+    const s = this.timer.state;
+    return s && { interval: s.interval, refresher: s.weRefresh ? 'local' : 'remote' };
   }
 
   // ---- UAC ----
 
-  /** Sends `invite` (built by the caller, with its offer) to `to` and follows the answers. */
-  static call(core: UaCore, invite: SipRequest, to: Destination): InviteSession {
+  /** Sends `invite` (built by the caller; an offer in it or none) to `to` and follows the answers. */
+  static call(core: UaCore, invite: SipRequest, to: Destination, onOffer?: OfferHandler): InviteSession {
     const s = new InviteSession(core, 'uac', invite);
+    s.onOffer = onOffer;
     s.placeCall(to);
     return s;
   }
@@ -125,12 +182,19 @@ export class InviteSession {
     }
   }
 
-  private clientTransaction: ClientTransaction | undefined;
-
   private onInviteResponse(response: SipResponse, to: Destination): void {
     const dialog = this.core.dialogs.fromResponse(this.invite, response);
     if (response.status < 200) {
       if (dialog && this.current === 'Calling') this.current = 'Early';
+      if (dialog && response.status > 100 && hasOptionTag(response, 'require', '100rel')) this.reliableProvisional(dialog, response);
+      return;
+    }
+    if (this.current === 'Terminated') {
+      // A 2xx after we gave up (a CANCEL that crossed it): ACK it and hang up (§15).
+      if (dialog && response.status < 300) {
+        this.acker(dialog, this.invite.cseq.seq)();
+        void this.byeOn(dialog);
+      }
       return;
     }
     if ((response.status === 401 || response.status === 407) && this.authRetries < 2) {
@@ -139,6 +203,19 @@ export class InviteSession {
       if (retry !== undefined) {
         this.authRetries++;
         this.inviteSent = retry;
+        this.placeCall(to);
+        return;
+      }
+    }
+    if (response.status === 422 && this.intervalRetries < 2) {
+      // RFC 4028 §7.4: the session interval was too small; again with the callee's Min-SE.
+      const minSE = parseMinSE(response.headers.get('min-se'));
+      if (minSE !== undefined) {
+        this.intervalRetries++;
+        this.inviteSent = this.again(this.inviteSent, (h) => {
+          h.set('Session-Expires', String(minSE));
+          h.set('Min-SE', String(minSE));
+        });
         this.placeCall(to);
         return;
       }
@@ -158,23 +235,80 @@ export class InviteSession {
       void this.byeOn(dialog);
       return;
     }
-    // The first 2xx, or a retransmission of it (the ACK was lost): ACK again either way.
-    const first = this.dialogOf === undefined;
+    if (this.dialogOf !== undefined) {
+      this.ack?.(); // a retransmission of the 2xx: our ACK was lost
+      return;
+    }
     this.dialogOf = dialog;
     this.core.sessions.set(dialog.key, this);
-    this.ack ??= this.acker(dialog, this.invite.cseq.seq);
+    for (const other of this.core.dialogs.ofRequest(this.invite)) if (other !== dialog && other.state === 'Early') this.core.dialogs.end(other);
+    this.peerAllowsUpdate = allows(response, 'UPDATE');
+    const body = bodyOf(response);
+    let refused: string | undefined;
+    let ackBody: string | undefined;
+    if (this.oa.phase === 'local-offer') {
+      if (body !== undefined) this.oa.answerReceived(body);
+    } else if (this.oa.phase === 'stable' && this.oa.local === undefined && body !== undefined) {
+      // §13.2.2.4: our INVITE had no offer, so the 2xx carries one and the ACK the answer; an offer we cannot take
+      // still gets a valid answer (every stream rejected), then a BYE.
+      this.oa.offerReceived(body);
+      const reply = this.replyTo(body);
+      if (typeof reply === 'string') {
+        ackBody = reply;
+        this.oa.answerSent(reply);
+      } else {
+        refused = `${reply.status} ${reply.reason}`;
+        ackBody = rejectingAnswer(body, '0.0.0.0');
+        this.oa.rollBack();
+      }
+    }
+    this.ack = this.acker(dialog, this.invite.cseq.seq, ackBody);
     this.ack();
-    if (!first) return;
-    this.remote = response.body.length > 0 ? response.body.toString('utf8') : undefined;
     this.current = 'Confirmed';
     this.answeredResolve({ status: response.status, reason: response.reason });
+    if (refused !== undefined) {
+      void this.hangUp({ by: 'failure', reason: `the offer in the 2xx was refused: ${refused}` });
+      return;
+    }
+    this.startTimerFrom(response, 'uac');
+  }
+
+  /** RFC 3262 §4: PRACK each reliable provisional once, in RSeq order; its SDP is an answer or (no offer sent) an offer. */
+  private reliableProvisional(dialog: Dialog, response: SipResponse): void {
+    const rseq = Number(response.headers.get('rseq'));
+    if (!Number.isInteger(rseq) || rseq < 1) return;
+    const last = this.rseqs.get(dialog.key);
+    if (last !== undefined && rseq !== last + 1) return; // a retransmission, or out of order: not acknowledged
+    this.rseqs.set(dialog.key, rseq);
+    const body = bodyOf(response);
+    let prackBody: string | undefined;
+    if (body !== undefined) {
+      if (this.oa.phase === 'local-offer') this.oa.answerReceived(body);
+      else if (this.oa.phase === 'stable' && this.oa.local === undefined) {
+        this.oa.offerReceived(body);
+        const reply = this.replyTo(body);
+        if (typeof reply === 'string') {
+          prackBody = reply;
+          this.oa.answerSent(reply);
+        } else {
+          prackBody = rejectingAnswer(body, '0.0.0.0');
+          this.oa.rollBack();
+        }
+      }
+    }
+    const prack = dialog.createRequest('PRACK', {
+      headers: [['RAck', `${rseq} ${this.invite.cseq.seq} INVITE`]],
+      body: prackBody === undefined ? undefined : Buffer.from(prackBody),
+      contentType: 'application/sdp',
+    });
+    void this.inDialogExchange(dialog, prack);
   }
 
   /**
    * §13.2.2.4: the ACK for 2xx responses to the INVITE of CSeq `cseq` in `dialog`, end to end along the dialog's route
    * (no transaction): built and sent the first time the returned function is called, the same bytes after.
    */
-  private acker(dialog: Dialog, cseq: number): () => void {
+  private acker(dialog: Dialog, cseq: number, sdp?: string): () => void {
     let bytes: Buffer | undefined;
     return () => {
       const to = this.core.destinationOf(dialog);
@@ -182,7 +316,7 @@ export class InviteSession {
         this.core.sender.resend(bytes, to).catch(() => undefined);
         return;
       }
-      const ack = dialog.createRequest('ACK', { cseq });
+      const ack = dialog.createRequest('ACK', { cseq, body: sdp === undefined ? undefined : Buffer.from(sdp), contentType: 'application/sdp' });
       addVia(ack, this.core.sender, to);
       bytes = serialize(ack);
       this.core.sender.send(ack, to, bytes).catch(() => undefined);
@@ -197,44 +331,117 @@ export class InviteSession {
 
   // ---- UAS ----
 
-  /** An INVITE for us; the application answers it with `ring`, `accept` or `reject`. */
+  /** An INVITE for us; the application answers it with `ring`/`progress`, `accept` or `reject`. */
   static incoming(core: UaCore, invite: SipRequest, st: InviteServerTransaction): InviteSession {
     const s = new InviteSession(core, 'uas', invite);
     s.serverTransaction = st;
     s.localTag = newTag();
-    s.remote = invite.body.length > 0 ? invite.body.toString('utf8') : undefined;
+    s.peerAllowsUpdate = allows(invite, 'UPDATE');
     return s;
   }
 
-  private serverTransaction: InviteServerTransaction | undefined;
-  private localTag = '';
-
-  /** 180 Ringing (with our tag: an early dialog on the caller's side). */
-  ring(): void {
-    if (this.side !== 'uas' || this.current !== 'Early') return;
-    this.serverTransaction?.respond(createResponse(this.invite, 180, { toTag: this.localTag, headers: [['Contact', this.core.contact]] }));
+  /**
+   * RFC 4028 §8.1: an INVITE whose Session-Expires is below our Min-SE is refused 422 with ours, before any session
+   * exists. Returns the refusal, or undefined.
+   */
+  static refusal(core: UaCore, invite: SipRequest): SipResponse | undefined {
+    const unsupported = invite.headers.list('require').filter((t) => !UA_EXTENSIONS.includes(t.toLowerCase()));
+    if (unsupported.length > 0) {
+      // RFC 3261 §8.2.2.3: 420 with the extensions we lack.
+      return createResponse(invite, 420, { headers: [['Unsupported', unsupported.join(', ')]] });
+    }
+    const config = core.sessionTimer;
+    const se = parseSessionExpires(invite.headers.get('session-expires'));
+    if (config && se && se.delta < config.minSE) {
+      return createResponse(invite, 422, { headers: [['Min-SE', String(config.minSE)]] });
+    }
+    return undefined;
   }
 
-  /** 200 OK with our SDP answer; retransmitted until the ACK (§13.3.1.4). */
-  accept(sdp?: string): void {
-    if (this.side !== 'uas' || this.current !== 'Early' || this.serverTransaction === undefined) return;
-    const dialog = this.core.dialogs.fromRequest(this.invite, this.localTag);
-    this.dialogOf = dialog;
-    this.core.sessions.set(dialog.key, this);
-    this.current = 'Confirmed';
-    this.local = sdp;
-    this.answerReliably(this.invite, this.serverTransaction, 'no ACK for our 2xx');
-    this.answeredResolve({ status: 200, reason: 'OK' });
+  /** 180 Ringing (with our tag: an early dialog on the caller's side); see progress for the options. */
+  ring(options: ProgressOptions = {}): void {
+    this.progress(180, options);
+  }
+
+  /** A provisional response (180, 183 Session Progress ...), reliably when the caller supports it (RFC 3262). */
+  progress(status = 183, options: ProgressOptions = {}): void {
+    const st = this.serverTransaction;
+    if (this.side !== 'uas' || this.current !== 'Early' || st === undefined || status <= 100 || status >= 200) return;
+    const invite = this.invite;
+    const requires = hasOptionTag(invite, 'require', '100rel');
+    const supports = requires || hasOptionTag(invite, 'supported', '100rel');
+    const reliable = supports && (options.reliable ?? (requires || options.sdp !== undefined));
+    let sdp = options.sdp;
+    if (reliable && sdp !== undefined) {
+      // A reliable provisional's SDP takes part in offer/answer (§5): the answer to the INVITE's offer, or our offer.
+      if (this.oa.phase === 'remote-offer') this.oa.answerSent(sdp);
+      else if (this.oa.phase === 'stable' && this.oa.local === undefined) this.oa.offerSent(sdp);
+      else sdp = undefined; // the exchange is done: later provisionals carry no SDP
+    }
+    const headers: Array<[string, string]> = [['Contact', this.core.contact]];
+    if (sdp !== undefined) headers.push(['Content-Type', 'application/sdp']);
+    const response = createResponse(invite, status, { toTag: this.localTag, headers, body: sdp === undefined ? undefined : Buffer.from(sdp) });
+    if (!reliable) {
+      st.respond(response);
+      return;
+    }
+    // The early dialog exists on our side too: the PRACK (and an UPDATE) arrive in it.
+    if (this.dialogOf === undefined) {
+      this.dialogOf = this.core.dialogs.fromRequest(invite, this.localTag, true);
+      this.core.sessions.set(this.dialogOf.key, this);
+    }
+    response.headers.append('Allow', UA_ALLOW);
+    this.provisionals ??= new ReliableProvisionals(
+      this.core.clock,
+      this.core.timers.T1,
+      (r) => st.respond(r),
+      () => this.reject(504, 'Server Time-out - no PRACK for our reliable provisional response'),
+    );
+    this.provisionals.send(response, sdp !== undefined);
   }
 
   /**
-   * §13.3.1.4: a 2xx with our Contact and SDP, sent again at T1, 2·T1 ... T2 until the ACK (acked), and the session
+   * 200 OK, retransmitted until the ACK (§13.3.1.4). `sdp` is the answer to the INVITE's offer, or our offer when it
+   * had none (the answer then comes in the ACK); omitted when the exchange was completed in a reliable provisional.
+   * While a reliable provisional with SDP waits for its PRACK the 2xx waits too (RFC 3262 §3).
+   */
+  accept(sdp?: string): void {
+    const st = this.serverTransaction;
+    if (this.side !== 'uas' || this.current !== 'Early' || st === undefined || this.accepting) return;
+    this.accepting = true;
+    const send = (): void => {
+      if (this.current !== 'Early') return;
+      this.provisionals?.stop();
+      let body = sdp;
+      if (this.oa.phase === 'remote-offer') {
+        body ??= this.defaultAnswer(this.oa.pendingOffer!);
+        if (body !== undefined) this.oa.answerSent(body);
+      } else if (this.oa.phase === 'stable' && this.oa.local === undefined) {
+        if (body !== undefined) this.oa.offerSent(body);
+      } else body = undefined;
+      if (this.dialogOf === undefined) {
+        this.dialogOf = this.core.dialogs.fromRequest(this.invite, this.localTag);
+        this.core.sessions.set(this.dialogOf.key, this);
+      } else this.dialogOf.confirm();
+      this.current = 'Confirmed';
+      this.answerReliably(this.invite, st, body, this.timerHeaders(this.invite), 'no ACK for our 2xx');
+      this.answeredResolve({ status: 200, reason: 'OK' });
+    };
+    if (this.provisionals) this.provisionals.whenSdpAcknowledged(send);
+    else send();
+  }
+
+  private accepting = false;
+
+  /**
+   * §13.3.1.4: a 2xx with our Contact and `sdp`, sent again at T1, 2·T1 ... T2 until the ACK (acked), and the session
    * ended with a BYE when none comes in 64·T1.
    */
-  private answerReliably(request: SipRequest, st: InviteServerTransaction, noAck: string): void {
-    const headers: Array<[string, string]> = [['Contact', this.core.contact]];
-    if (this.local !== undefined) headers.push(['Content-Type', 'application/sdp']);
-    const ok = createResponse(request, 200, { toTag: this.localTag || undefined, headers, body: this.local === undefined ? undefined : Buffer.from(this.local) });
+  private answerReliably(request: SipRequest, st: InviteServerTransaction, sdp: string | undefined, extra: Array<[string, string]>, noAck: string): void {
+    const headers: Array<[string, string]> = [['Contact', this.core.contact], ['Allow', UA_ALLOW], ['Supported', UA_EXTENSIONS.join(', ')], ...extra];
+    if (sdp !== undefined) headers.push(['Content-Type', 'application/sdp']);
+    // Our To tag: as UAS it is the dialog's local tag; as UAC (a re-INVITE) our From tag is already in the To.
+    const ok = createResponse(request, 200, { toTag: this.localTag || undefined, headers, body: sdp === undefined ? undefined : Buffer.from(sdp) });
     st.respond(ok);
     const { T1, T2 } = this.core.timers;
     const resend = (interval: number): void => {
@@ -243,6 +450,7 @@ export class InviteSession {
         resend(Math.min(2 * interval, T2));
       });
     };
+    this.stopRetransmitting();
     resend(T1);
     this.giveUp = this.core.clock.setTimer(64 * T1, () => {
       this.stopRetransmitting();
@@ -250,100 +458,308 @@ export class InviteSession {
     });
   }
 
+  /** A final non-2xx answer (486 Busy Here by default). */
+  reject(status = 486, reason?: string): void {
+    if (this.side !== 'uas' || this.current !== 'Early') return;
+    this.provisionals?.stop();
+    this.serverTransaction?.respond(createResponse(this.invite, status, { toTag: this.localTag, reason }));
+    this.fail(status, reason ?? `${status}`);
+  }
+
+  /** The ACK for our 2xx arrived; when our 2xx made an offer, it carries the answer. */
+  acked(ack: SipRequest): void {
+    if (this.retransmit === undefined) return; // a retransmitted ACK
+    this.stopRetransmitting();
+    if (this.oa.phase !== 'local-offer') return;
+    const body = bodyOf(ack);
+    if (body === undefined) {
+      this.oa.rollBack();
+      void this.hangUp({ by: 'failure', reason: 'our offer in the 2xx got no answer in the ACK' });
+      return;
+    }
+    this.oa.answerReceived(body);
+    this.onChange?.();
+  }
+
+  /** The caller's CANCEL arrived before we answered: 487 (§9.2). */
+  cancelled(): void {
+    if (this.current !== 'Early' || this.serverTransaction === undefined) return;
+    this.provisionals?.stop();
+    this.serverTransaction.respond(createResponse(this.invite, 487, { toTag: this.localTag }));
+    this.fail(487, 'Request Terminated');
+  }
+
+  // ---- changes within the session, either side ----
+
   /**
-   * A re-INVITE from the peer (§14.2): answered 200 with our SDP, its direction the answer to the offer's (RFC 3264
-   * §6.1: sendonly is answered recvonly, so a hold is accepted), or with our SDP as an offer when it had none. 500
-   * with Retry-After while our 2xx to an earlier INVITE waits for its ACK, 491 while our own re-INVITE is pending.
+   * A re-INVITE from the peer (§14.2): its offer answered (onOffer, else from our SDP), or, without one, our SDP
+   * offered in the 2xx and the answer awaited in the ACK. 500 with Retry-After while our 2xx to an earlier INVITE
+   * waits for its ACK or an offer of the peer's is unanswered, 491 while our own re-INVITE or UPDATE is pending.
    */
   reinvited(request: SipRequest, st: InviteServerTransaction): void {
     if (this.current !== 'Confirmed') {
       st.respond(createResponse(request, 481));
       return;
     }
-    if (this.retransmit !== undefined) {
+    if (this.retransmit !== undefined || this.oa.phase === 'remote-offer') {
       st.respond(createResponse(request, 500, { reason: 'Server Internal Error - the previous INVITE is not acknowledged yet', headers: [['Retry-After', String(randomInt(0, 11))]] }));
       return;
     }
-    if (this.reinviting) {
+    if (this.changing || this.oa.phase === 'local-offer') {
       st.respond(createResponse(request, 491));
       return;
     }
-    const offer = request.body.length > 0 ? request.body.toString('utf8') : undefined;
+    if (allows(request, 'UPDATE')) this.peerAllowsUpdate = true;
+    const offer = bodyOf(request);
+    let sdp: string | undefined;
     if (offer !== undefined) {
-      this.remote = offer;
-      if (this.local !== undefined) this.local = withDirection(this.local, answerDirection(audioDirection(offer)));
+      const reply = this.answerOffer(offer);
+      if (typeof reply !== 'string') {
+        st.respond(createResponse(request, reply.status, { reason: reply.reason }));
+        return;
+      }
+      sdp = reply;
+    } else if (this.oa.local !== undefined) {
+      sdp = nextVersion(this.oa.local);
+      this.oa.offerSent(sdp);
     }
-    // Our To tag: as UAS it is the dialog's local tag; as UAC the dialog's local tag is our From tag, already in To.
-    this.answerReliably(request, st, 'no ACK for our 2xx to a re-INVITE');
+    const timer = this.timerHeaders(request);
+    this.answerReliably(request, st, sdp, timer, 'no ACK for our 2xx to a re-INVITE');
+    if (offer !== undefined) this.onChange?.();
+  }
+
+  /** PRACK, UPDATE or INFO in the dialog (early or confirmed). */
+  inDialog(request: SipRequest, st: ServerTransaction): void {
+    switch (request.method) {
+      case 'PRACK':
+        this.pracked(request, st);
+        return;
+      case 'UPDATE':
+        this.updated(request, st);
+        return;
+      case 'INFO': {
+        const status = this.current === 'Confirmed' || this.current === 'Early' ? (this.onInfo?.(request) ?? 200) : 481;
+        st.respond(createResponse(request, status));
+        return;
+      }
+      default:
+        st.respond(createResponse(request, 501, { headers: [['Allow', UA_ALLOW]] }));
+    }
+  }
+
+  /** RFC 3262 §3: a PRACK for our reliable provisional (with the answer when the provisional made an offer). */
+  private pracked(request: SipRequest, st: ServerTransaction): void {
+    const rack = parseRAck(request.headers.get('rack'));
+    if (rack === undefined || this.provisionals === undefined || !this.provisionals.acknowledge(rack, this.invite.cseq.seq)) {
+      st.respond(createResponse(request, 481, { reason: 'Call/Transaction Does Not Exist - no such reliable provisional' }));
+      return;
+    }
+    const body = bodyOf(request);
+    if (body !== undefined && this.oa.phase === 'local-offer') this.oa.answerReceived(body);
+    st.respond(createResponse(request, 200));
+  }
+
+  /** RFC 3311 §5.2: an UPDATE from the peer, with an offer to answer or only refreshing the session (RFC 4028). */
+  private updated(request: SipRequest, st: ServerTransaction): void {
+    if (this.current === 'Terminated') {
+      st.respond(createResponse(request, 481));
+      return;
+    }
+    const offer = bodyOf(request);
+    if (offer !== undefined) {
+      if (this.oa.phase === 'local-offer' || this.changing) {
+        st.respond(createResponse(request, 491));
+        return;
+      }
+      if (this.oa.phase === 'remote-offer') {
+        st.respond(createResponse(request, 500, { reason: 'Server Internal Error - an earlier offer is not answered yet', headers: [['Retry-After', String(randomInt(0, 11))]] }));
+        return;
+      }
+    }
+    let sdp: string | undefined;
+    if (offer !== undefined) {
+      const reply = this.answerOffer(offer);
+      if (typeof reply !== 'string') {
+        st.respond(createResponse(request, reply.status, { reason: reply.reason }));
+        return;
+      }
+      sdp = reply;
+    }
+    const headers: Array<[string, string]> = [['Contact', this.core.contact], ...this.timerHeaders(request)];
+    if (sdp !== undefined) headers.push(['Content-Type', 'application/sdp']);
+    st.respond(createResponse(request, 200, { headers, body: sdp === undefined ? undefined : Buffer.from(sdp) }));
     if (offer !== undefined) this.onChange?.();
   }
 
   /**
-   * Sends a re-INVITE with `sdp` as the new offer (§14.1) and ACKs its 2xx; resolves with the final answer. 491
-   * means the peer sent its own at the same time (glare, RFC 3261 §14.1): try again later (RFC 5407: 2.1-4 s when we
-   * own the Call-ID, 0-2 s otherwise).
+   * A re-INVITE (§14.1) with `sdp` as the new offer, or without one (the peer offers in its 2xx and we answer in the
+   * ACK, with onOffer or from our SDP); resolves with the final answer. On 491 (glare) it is sent again after RFC 3261
+   * §14.1's wait: 2.1-4 s when we own the Call-ID, 0-2 s otherwise, up to three times.
    */
-  async reinvite(sdp: string): Promise<Answer> {
-    const dialog = this.dialogOf;
-    if (dialog === undefined || this.current !== 'Confirmed') return { status: 481, reason: 'Call/Transaction Does Not Exist' };
-    if (this.reinviting || this.retransmit !== undefined) return { status: 491, reason: 'Request Pending' };
-    this.reinviting = true;
-    try {
-      const request = dialog.createRequest('INVITE', { headers: [['Contact', this.core.contact]], body: Buffer.from(sdp), contentType: 'application/sdp' });
-      let ack: (() => void) | undefined;
-      const { response } = await exchangeWithCredentials(
-        this.core.transactions,
-        this.core.sender,
-        request,
-        this.core.destinationOf(dialog),
-        (r, challenge) => this.core.withCredentials(r, challenge),
-        2,
-        (final, sent) => {
-          dialog.receiveResponse(sent, final);
-          // Every 2xx of the re-INVITE, retransmissions too, is ACKed.
-          if (final.status < 300) (ack ??= this.acker(dialog, sent.cseq.seq))();
-        },
-      );
-      if (!(response instanceof SipResponse)) return response;
-      if (response.status >= 200 && response.status < 300) {
-        this.local = sdp;
-        if (response.body.length > 0) this.remote = response.body.toString('utf8');
-      }
-      return { status: response.status, reason: response.reason };
-    } finally {
-      this.reinviting = false;
-    }
+  reinvite(sdp?: string): Promise<Answer> {
+    return this.change('INVITE', sdp);
+  }
+
+  /** An UPDATE (RFC 3311) with `sdp` as the new offer, or without one to refresh the session only; glare as reinvite. */
+  update(sdp?: string): Promise<Answer> {
+    return this.change('UPDATE', sdp);
   }
 
   /** Puts the peer on hold (a=sendonly, RFC 3264 §8.4) or takes it off (a=sendrecv). */
   hold(): Promise<Answer> {
-    return this.reinvite(withDirection(this.local ?? '', 'sendonly'));
+    return this.reinvite(withDirection(this.oa.local ?? '', 'sendonly'));
   }
 
   resume(): Promise<Answer> {
-    return this.reinvite(withDirection(this.local ?? '', 'sendrecv'));
+    return this.reinvite(withDirection(this.oa.local ?? '', 'sendrecv'));
   }
 
-  /** A final non-2xx answer (486 Busy Here by default). */
-  reject(status = 486, reason?: string): void {
-    if (this.side !== 'uas' || this.current !== 'Early') return;
-    this.serverTransaction?.respond(createResponse(this.invite, status, { toTag: this.localTag, reason }));
-    this.fail(status, reason ?? `${status}`);
+  /** Sends an INFO (RFC 6086) in the dialog; resolves with its final status. */
+  async info(body: string, contentType: string): Promise<number> {
+    const dialog = this.dialogOf;
+    if (dialog === undefined || this.current !== 'Confirmed') return 481;
+    const request = dialog.createRequest('INFO', { body: Buffer.from(body), contentType });
+    const response = await this.inDialogExchange(dialog, request);
+    return response.status;
   }
 
-  /** The ACK for our 2xx arrived. */
-  acked(): void {
-    this.stopRetransmitting();
+  private async change(method: 'INVITE' | 'UPDATE', sdp: string | undefined): Promise<Answer> {
+    for (let attempt = 1; ; attempt++) {
+      const answer = await this.changeOnce(method, sdp);
+      if (answer.status !== 491 || attempt >= GLARE_ATTEMPTS || this.current !== 'Confirmed') return answer;
+      const ms = this.side === 'uac' ? randomInt(2100, 4001) : randomInt(0, 2001);
+      await new Promise<void>((resolve) => this.core.clock.setTimer(ms, resolve));
+      if (this.current !== 'Confirmed') return answer;
+    }
   }
 
-  /** The caller's CANCEL arrived before we answered: 487 (§9.2). */
-  cancelled(): void {
-    if (this.current !== 'Early' || this.serverTransaction === undefined) return;
-    this.serverTransaction.respond(createResponse(this.invite, 487, { toTag: this.localTag }));
-    this.fail(487, 'Request Terminated');
+  private async changeOnce(method: 'INVITE' | 'UPDATE', sdp: string | undefined, refresh = false): Promise<Answer> {
+    const dialog = this.dialogOf;
+    if (dialog === undefined || this.current !== 'Confirmed') return { status: 481, reason: 'Call/Transaction Does Not Exist' };
+    if (this.changing || this.retransmit !== undefined || this.oa.phase !== 'stable') return { status: 491, reason: 'Request Pending' };
+    this.changing = true;
+    try {
+      const headers: Array<[string, string]> = [['Contact', this.core.contact], ['Allow', UA_ALLOW], ['Supported', UA_EXTENSIONS.join(', ')]];
+      const running = this.timer.state;
+      if (running) {
+        // RFC 4028 §7.1/§7.2: a refresh (any re-INVITE or UPDATE) names the interval and, as its sender, us as refresher.
+        headers.push(['Session-Expires', `${running.interval};refresher=uac`]);
+        if (this.core.sessionTimer) headers.push(['Min-SE', String(this.core.sessionTimer.minSE)]);
+      }
+      if (sdp !== undefined) this.oa.offerSent(sdp);
+      const request = dialog.createRequest(method, { headers, body: sdp === undefined ? undefined : Buffer.from(sdp), contentType: 'application/sdp' });
+      let ack: (() => void) | undefined;
+      let ackSdp: string | undefined;
+      const response = await this.inDialogExchange(dialog, request, (final, sent) => {
+        if (method !== 'INVITE' || final.status >= 300) return;
+        // Every 2xx of the re-INVITE, retransmissions too, is ACKed; an offer in the first is answered in the ACK.
+        if (ack === undefined) {
+          const offer = sdp === undefined ? bodyOf(final) : undefined;
+          if (offer !== undefined) {
+            const reply = this.answerOffer(offer);
+            ackSdp = typeof reply === 'string' ? reply : rejectingAnswer(offer, '0.0.0.0');
+          }
+          ack = this.acker(dialog, sent.cseq.seq, ackSdp);
+        }
+        ack();
+      });
+      if (!(response instanceof SipResponse)) {
+        if (sdp !== undefined) this.oa.rollBack();
+        return response;
+      }
+      if (response.status >= 200 && response.status < 300) {
+        const body = bodyOf(response);
+        if (sdp !== undefined && body !== undefined) this.oa.answerReceived(body);
+        else if (sdp !== undefined) this.oa.rollBack();
+        if (allows(response, 'UPDATE')) this.peerAllowsUpdate = true;
+        this.startTimerFrom(response, 'uac');
+        if (sdp === undefined && ackSdp !== undefined) this.onChange?.();
+      } else {
+        if (sdp !== undefined) this.oa.rollBack();
+        // RFC 4028 §10: a refresh answered 481 or 408 ends the session; so does any failed refresh near expiry.
+        if (refresh && (response.status === 481 || response.status === 408)) void this.hangUp({ by: 'failure', reason: `session refresh failed: ${response.status}` });
+      }
+      return { status: response.status, reason: response.reason };
+    } finally {
+      this.changing = false;
+    }
   }
 
-  // ---- both ----
+  /** RFC 4028 §10: our refresh at half the interval, as UPDATE when the peer allows it (no offer needed), else re-INVITE. */
+  private async refresh(): Promise<void> {
+    if (this.current !== 'Confirmed') return;
+    const method = this.peerAllowsUpdate ? 'UPDATE' : 'INVITE';
+    // A re-INVITE refresh carries our SDP again (RFC 4028 §7.4 recommends an offer); an UPDATE refresh none.
+    const sdp = method === 'INVITE' && this.oa.local !== undefined ? nextVersion(this.oa.local) : undefined;
+    const answer = await this.changeOnce(method, sdp, true);
+    if (answer.status === 491 && this.current === 'Confirmed') {
+      // Crossed a change of the peer's: its request refreshed the session, or ours runs again shortly.
+      this.core.clock.setTimer(randomInt(0, 2001), () => void this.refresh());
+    }
+  }
+
+  /** The session interval from a 2xx's Session-Expires (RFC 4028 §7.4/§9), refresher `uac` meaning whoever sent the request. */
+  private startTimerFrom(response: SipResponse, weAre: Refresher): void {
+    if (!this.core.sessionTimer) return;
+    const se = parseSessionExpires(response.headers.get('session-expires'));
+    if (se === undefined) {
+      this.timer.stop();
+      return;
+    }
+    this.timer.start(se.delta, (se.refresher ?? 'uac') === weAre);
+  }
+
+  /**
+   * RFC 4028 §9: for a request we answer 2xx (INVITE, re-INVITE, UPDATE), the Session-Expires of our answer and the
+   * timer started with it. The interval is the request's (already checked against our Min-SE), else ours; the
+   * refresher the request's choice, else the requester when it supports timers, else us.
+   */
+  private timerHeaders(request: SipRequest): Array<[string, string]> {
+    const config = this.core.sessionTimer;
+    if (!config) return [];
+    const requested = parseSessionExpires(request.headers.get('session-expires'));
+    const supports = hasOptionTag(request, 'supported', 'timer') || hasOptionTag(request, 'require', 'timer');
+    if (requested === undefined && request.method !== 'INVITE') {
+      // A re-INVITE or UPDATE without Session-Expires keeps no timer (§9: the requester does not want one).
+      if (this.timer.state === undefined) return [];
+    }
+    const minSE = Math.max(config.minSE, parseMinSE(request.headers.get('min-se')) ?? 0);
+    const interval = requested?.delta ?? Math.max(config.expires, minSE);
+    const refresher: Refresher = requested?.refresher ?? (supports ? 'uac' : 'uas');
+    this.timer.start(interval, refresher === 'uas');
+    const headers: Array<[string, string]> = [['Session-Expires', `${interval};refresher=${refresher}`]];
+    if (refresher === 'uac') headers.push(['Require', 'timer']);
+    return headers;
+  }
+
+  /** An offer of the peer's, answered through onOffer or the default answer; the exchange is recorded either way. */
+  private answerOffer(offer: string): OfferReply {
+    this.oa.offerReceived(offer);
+    const reply = this.replyTo(offer);
+    if (typeof reply === 'string') this.oa.answerSent(reply);
+    else this.oa.rollBack();
+    return reply;
+  }
+
+  private replyTo(offer: string): OfferReply {
+    if (this.onOffer) {
+      try {
+        return this.onOffer(offer);
+      } catch (e) {
+        return { status: 500, reason: `Server Internal Error - answering the offer failed: ${(e as Error).message}` };
+      }
+    }
+    return this.defaultAnswer(offer) ?? { status: 488, reason: 'Not Acceptable Here - no SDP of ours to answer with' };
+  }
+
+  /** Our SDP in force with the direction that answers the offer's, version one higher. */
+  private defaultAnswer(offer: string): string | undefined {
+    const ours = this.oa.local;
+    if (ours === undefined) return undefined;
+    return withDirection(ours, answerDirection(audioDirection(offer)));
+  }
+
+  // ---- ending ----
 
   /** Ends a confirmed session with a BYE (§15.1.1); resolves with the BYE's final status. */
   bye(): Promise<number> {
@@ -354,6 +770,7 @@ export class InviteSession {
     const dialog = this.dialogOf;
     if (dialog === undefined || this.current === 'Terminated') return 481;
     this.stopRetransmitting();
+    this.timer.stop();
     const status = await this.byeOn(dialog);
     this.end(end);
     return status;
@@ -361,10 +778,24 @@ export class InviteSession {
 
   private async byeOn(dialog: Dialog): Promise<number> {
     const bye = dialog.createRequest('BYE');
-    const response = await exchange(this.core.transactions, this.core.sender, bye, this.core.destinationOf(dialog));
-    if (response instanceof SipResponse) dialog.receiveResponse(bye, response);
+    const response = await this.inDialogExchange(dialog, bye);
     this.core.dialogs.forget(dialog);
     return response.status;
+  }
+
+  /** A request within `dialog`, answering challenges with our credentials; the dialog learns from its final response. */
+  private async inDialogExchange(dialog: Dialog, request: SipRequest, onFinal?: (final: SipResponse, sent: SipRequest) => void): Promise<SipResponse | LocalOutcome> {
+    const { response, request: sent } = await exchangeWithCredentials(
+      this.core.transactions,
+      this.core.sender,
+      request,
+      this.core.destinationOf(dialog),
+      (r, challenge) => this.core.withCredentials(r, challenge),
+      2,
+      onFinal,
+    );
+    if (response instanceof SipResponse) dialog.receiveResponse(sent, response);
+    return response;
   }
 
   /** A BYE from the peer (answered 200 by the UA core). */
@@ -383,6 +814,8 @@ export class InviteSession {
     if (this.current === 'Terminated') return;
     this.current = 'Terminated';
     this.stopRetransmitting();
+    this.timer.stop();
+    this.provisionals?.stop();
     if (this.dialogOf) {
       this.core.sessions.delete(this.dialogOf.key);
       this.core.dialogs.forget(this.dialogOf);
@@ -396,4 +829,21 @@ export class InviteSession {
     this.retransmit = undefined;
     this.giveUp = undefined;
   }
+
+  /** `request` sent again in a new transaction for another reason than a challenge: CSeq one higher, `edit` applied. */
+  private again(request: SipRequest, edit: (h: Headers) => void): SipRequest {
+    const copy = new SipRequest(request.method, request.uri.clone(), new Headers(request.headers.fields.filter((f) => f.name !== 'via')), request.body);
+    copy.headers.set('cseq', `${request.cseq.seq + 1} ${request.method}`);
+    edit(copy.headers);
+    this.core.authorize(copy);
+    return copy;
+  }
+}
+
+function bodyOf(message: SipRequest | SipResponse): string | undefined {
+  return message.body.length > 0 ? message.body.toString('utf8') : undefined;
+}
+
+function allows(message: SipRequest | SipResponse, method: string): boolean {
+  return message.headers.list('allow').some((m) => m.toUpperCase() === method);
 }

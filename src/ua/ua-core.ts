@@ -1,17 +1,26 @@
 import type { Dialog, Dialogs } from '../dialog/index.js';
 import type { SipRequest, SipResponse } from '../message/index.js';
-import type { InviteServerTransaction, TransactionLayer } from '../transaction/index.js';
+import type { InviteServerTransaction, ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import type { Destination, MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
+import type { SessionTimerConfig } from './session-timer.js';
+
+/** The methods a sipway user agent answers (its Allow header). */
+export const UA_ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, PRACK, UPDATE, INFO';
+
+/** The extensions a sipway user agent supports (its Supported header): RFC 3262, RFC 4028. */
+export const UA_EXTENSIONS: readonly string[] = ['100rel', 'timer'];
 
 /** What the UA tells a session about messages in its dialog (the session is the dialog's usage, RFC 5057). */
 export interface SessionUsage {
-  /** The ACK for our 2xx arrived. */
-  acked(): void;
+  /** The ACK for our 2xx arrived (with the answer when our 2xx carried an offer). */
+  acked(ack: SipRequest): void;
   /** The peer sent BYE (already answered 200). */
   byeReceived(): void;
   /** A re-INVITE in the dialog, for the usage to answer through `st`. */
   reinvited(request: SipRequest, st: InviteServerTransaction): void;
+  /** UPDATE (RFC 3311), PRACK (RFC 3262), INFO (RFC 6086): answered by the usage through `st`. */
+  inDialog(request: SipRequest, st: ServerTransaction): void;
 }
 
 /** What a session needs from the user agent it belongs to. */
@@ -26,8 +35,12 @@ export interface UaCore {
   readonly sessions: Map<string, SessionUsage>;
   /** Our Contact. */
   readonly contact: string;
+  /** The session timer we ask for and accept (RFC 4028), or false for none. */
+  readonly sessionTimer: SessionTimerConfig | false;
   /** The request to send again after a 401/407, with our credentials; undefined when we cannot answer it. */
   withCredentials(request: SipRequest, challenge: SipResponse): SipRequest | undefined;
+  /** Adds credentials for the realms we have answered before (a request sent again for another reason than a challenge). */
+  authorize(request: SipRequest): void;
   /** Where a request within `dialog` goes (the outbound proxy, else its first route or remote target). */
   destinationOf(dialog: Dialog): Destination;
 }

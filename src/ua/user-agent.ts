@@ -7,7 +7,9 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { Dialogs, type Dialog } from '../dialog/index.js';
 import { exchangeWithCredentials } from './exchange.js';
 import { InviteSession } from './invite-session.js';
-import type { SessionUsage, UaCore } from './ua-core.js';
+import { UA_ALLOW, UA_EXTENSIONS, type SessionUsage, type UaCore } from './ua-core.js';
+import type { OfferHandler } from './offer-answer.js';
+import { DEFAULT_SESSION_TIMER, type SessionTimerConfig } from './session-timer.js';
 import { RegistrationClient } from './registration.js';
 
 export interface UserAgentOptions {
@@ -16,7 +18,10 @@ export interface UserAgentOptions {
   credentials?: ClientCredentials;
   /** Where every request goes first (an outbound proxy, §8.1.2); without it the Request-URI is resolved (RFC 3263). */
   proxy?: Destination;
-  /** Our listener; default UDP on an ephemeral port of every address. */
+  /**
+   * Our listener. Default: the proxy's transport on an ephemeral port, on loopback when the proxy is on loopback (so
+   * that the Contact we put in requests is one the proxy can reach), else on every address.
+   */
   listen?: ListenSpec;
   /** For RFC 3263 lookups without a proxy: `ip[:port]` resolvers (default the system's). */
   dnsServers?: string[];
@@ -26,10 +31,20 @@ export interface UserAgentOptions {
   onMessage?: (request: SipRequest) => void;
   /** A call for us: answer it with session.ring(), accept(sdp) or reject(status). Without it calls get 480. */
   onInvite?: (session: InviteSession) => void;
+  /**
+   * Session timers (RFC 4028) asked for in our INVITEs and accepted in others': Session-Expires and Min-SE in seconds
+   * (default 1800 and 90); false for none (a peer's timer is then not kept either).
+   */
+  sessionTimer?: SessionTimerConfig | false;
 }
 
-/** What this user agent answers. */
-const ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE';
+export interface CallOptions {
+  /** Our offer; without one the callee offers in its 2xx (or a reliable provisional) and `onOffer` answers. */
+  sdp?: string;
+  headers?: Array<[string, string]>;
+  /** Answers the callee's offer (see InviteSession.onOffer). */
+  onOffer?: OfferHandler;
+}
 
 export interface RequestOutcome {
   /** The final status (408 when nothing answered, 503 when it could not be sent or had nowhere to go). */
@@ -50,6 +65,7 @@ export class UserAgent implements UaCore {
   readonly dialogs = new Dialogs();
   readonly sessions = new Map<string, SessionUsage>();
   readonly timers = { T1: DEFAULT_TIMER_CONFIG.T1, T2: DEFAULT_TIMER_CONFIG.T2 };
+  readonly sessionTimer: SessionTimerConfig | false;
   /** Calls for us not answered yet, by their INVITE transaction (a CANCEL finds them here). */
   private readonly ringing = new Map<InviteServerTransaction, InviteSession>();
 
@@ -60,6 +76,7 @@ export class UserAgent implements UaCore {
     readonly clock: Clock,
   ) {
     this.digest = options.credentials ? new DigestClient(options.credentials) : undefined;
+    this.sessionTimer = options.sessionTimer ?? DEFAULT_SESSION_TIMER;
     this.resolver = options.proxy ? undefined : new DnsSipResolver({ servers: options.dnsServers, clock, logger: options.logger ?? silentLogger() });
   }
 
@@ -68,14 +85,14 @@ export class UserAgent implements UaCore {
     const logger = options.logger ?? silentLogger();
     const aor = parseUri(options.aor);
     if (aor.type !== 'sip') throw new Error(`the AOR must be a sip: or sips: URI, not '${options.aor}'`);
-    const transport = new TransportLayer({ listen: [options.listen ?? { transport: 'udp', host: '0.0.0.0', port: 0 }], clock, logger });
+    const transport = new TransportLayer({ listen: [options.listen ?? defaultListener(options.proxy)], clock, logger });
     const transactions = new TransactionLayer({ sender: transport, clock, logger });
     const ua = new UserAgent(options, transport, transactions, clock);
     transactions.setUser({
       onRequest: (request, st) => ua.answer(request, st),
       onAck: (ack) => {
         const dialog = ua.dialogs.match(ack);
-        if (dialog) ua.sessions.get(dialog.key)?.acked();
+        if (dialog) ua.sessions.get(dialog.key)?.acked(ack);
       },
       onStrayResponse: () => undefined,
     });
@@ -91,25 +108,31 @@ export class UserAgent implements UaCore {
   /**
    * Calls `uri` (an INVITE with `sdp` as the offer, through the proxy or to the resolved Request-URI). The session
    * resolves `answered` at the final answer and `ended` when it is over; `bye()` hangs up, `cancel()` gives up
-   * before the answer.
+   * before the answer. The INVITE says what we support (100rel, timer) and asks for our session timer.
    */
-  async call(uri: string, options: { sdp?: string; headers?: Array<[string, string]> } = {}): Promise<InviteSession> {
+  async call(uri: string, options: CallOptions = {}): Promise<InviteSession> {
     const body = options.sdp === undefined ? undefined : Buffer.from(options.sdp);
+    const headers: Array<[string, string]> = [['Allow', UA_ALLOW], ['Supported', UA_EXTENSIONS.join(', ')]];
+    if (this.sessionTimer) headers.push(['Session-Expires', String(this.sessionTimer.expires)], ['Min-SE', String(this.sessionTimer.minSE)]);
     const invite = newRequest('INVITE', parseUri(uri), {
       from: `<${this.options.aor}>`,
       contact: this.contact,
-      headers: options.headers,
+      headers: [...headers, ...(options.headers ?? [])],
       body,
       contentType: body ? 'application/sdp' : undefined,
     });
     const to = await this.destinationFor(invite);
     if (to === undefined) return InviteSession.failed(this, invite, 503, `Service Unavailable - no address for ${uri}`);
     this.digest?.authorize(invite);
-    return InviteSession.call(this, invite, to);
+    return InviteSession.call(this, invite, to, options.onOffer);
   }
 
   withCredentials(request: SipRequest, challenge: SipResponse): SipRequest | undefined {
     return this.digest?.retry(request, challenge);
+  }
+
+  authorize(request: SipRequest): void {
+    this.digest?.authorize(request);
   }
 
   /** Where a request within `dialog` goes: the outbound proxy, else its first route, else its remote target. */
@@ -181,7 +204,7 @@ export class UserAgent implements UaCore {
     }
     switch (request.method) {
       case 'OPTIONS':
-        st.respond(createResponse(request, 200, { headers: [['Allow', ALLOW], ['Accept', 'text/plain, application/sdp']] }));
+        st.respond(createResponse(request, 200, { headers: [['Allow', UA_ALLOW], ['Supported', UA_EXTENSIONS.join(', ')], ['Accept', 'text/plain, application/sdp']] }));
         return;
       case 'MESSAGE':
         this.options.onMessage?.(request);
@@ -191,7 +214,7 @@ export class UserAgent implements UaCore {
         this.incomingCall(request, st as InviteServerTransaction);
         return;
       default:
-        st.respond(createResponse(request, 501, { headers: [['Allow', ALLOW]] }));
+        st.respond(createResponse(request, 501, { headers: [['Allow', UA_ALLOW]] }));
     }
   }
 
@@ -201,13 +224,18 @@ export class UserAgent implements UaCore {
       st.respond(createResponse(invite, 480, { reason: 'Temporarily Unavailable - not taking calls' }));
       return;
     }
+    const refusal = InviteSession.refusal(this, invite);
+    if (refusal) {
+      st.respond(refusal);
+      return;
+    }
     const session = InviteSession.incoming(this, invite, st);
     this.ringing.set(st, session);
     void session.answered.then(() => this.ringing.delete(st));
     onInvite(session);
   }
 
-  /** §12.2.2: a request in a dialog: 481 for one we do not have, 500 out of order; BYE ends the session. */
+  /** §12.2.2: a request in a dialog: 481 for one we do not have, 500 out of order; BYE ends the session, the rest is its usage's. */
   private withinDialog(request: SipRequest, st: ServerTransaction): void {
     const dialog = this.dialogs.match(request);
     if (dialog === undefined) {
@@ -230,8 +258,11 @@ export class UserAgent implements UaCore {
       session.reinvited(request, st as InviteServerTransaction);
       return;
     }
-    // UPDATE, INFO, REFER: the session features that answer them are not built yet.
-    st.respond(createResponse(request, 501, { headers: [['Allow', ALLOW]] }));
+    if (session) {
+      session.inDialog(request, st);
+      return;
+    }
+    st.respond(createResponse(request, 481));
   }
 
   private async destinationFor(request: SipRequest): Promise<Destination | undefined> {
@@ -242,4 +273,12 @@ export class UserAgent implements UaCore {
     const first = targets[0];
     return first === undefined ? undefined : { transport: first.transport, address: first.address, port: first.port };
   }
+}
+
+/** The listener a user agent gets when it names none: see UserAgentOptions.listen. */
+export function defaultListener(proxy: Destination | undefined): ListenSpec {
+  const transport = proxy?.transport === 'tcp' ? 'tcp' : 'udp';
+  const address = proxy?.address ?? '';
+  if (address.startsWith('127.') || address === '::1') return { transport, host: address, port: 0 };
+  return { transport, host: address.includes(':') ? '::' : '0.0.0.0', port: 0 };
 }

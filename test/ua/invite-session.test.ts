@@ -1,40 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Dialogs, type Dialog } from '../../src/dialog/index.js';
 import type { SipResponse } from '../../src/message/index.js';
-import { TransactionLayer, type InviteServerTransaction } from '../../src/transaction/index.js';
-import { FakeClock, LoopTransport, parseText } from '../../src/testing/index.js';
-import { InviteSession, type UaCore } from '../../src/ua/index.js';
+import type { InviteServerTransaction } from '../../src/transaction/index.js';
+import { parseText } from '../../src/testing/index.js';
+import { InviteSession } from '../../src/ua/index.js';
+import { fakeUaCore } from '../helpers/ua-core.js';
 import type { SipRequest } from '../../src/message/index.js';
 
-/** A UAS core on the loop transport and a fake clock: what it sends is recorded with the time. */
-function uas() {
-  const clock = new FakeClock(0);
-  const sender = new LoopTransport({ clock });
-  const transactions = new TransactionLayer({ sender, clock });
-  const sessions: InviteSession[] = [];
-  const core: UaCore = {
-    sender,
-    transactions,
-    clock,
-    timers: { T1: 500, T2: 4000 },
-    dialogs: new Dialogs(),
-    sessions: new Map(),
-    contact: '<sip:bob@192.0.2.10:5060>',
-    withCredentials: () => undefined,
-    destinationOf: (_d: Dialog) => ({ transport: 'udp', address: '192.0.2.1', port: 5060 }),
-  };
-  transactions.setUser({
-    onRequest: (req, st) => sessions.push(InviteSession.incoming(core, req, st as InviteServerTransaction)),
-    onAck: (ack) => {
-      const d = core.dialogs.match(ack);
-      if (d) core.sessions.get(d.key)?.acked();
-    },
-    onStrayResponse: () => undefined,
-  });
-  const oks = (): number[] => sender.responses(200).map((s) => s.at);
-  return { clock, sender, transactions, sessions, core, oks };
-}
+const uas = fakeUaCore;
 
 const INVITE = [
   'INVITE sip:bob@192.0.2.10 SIP/2.0',
@@ -146,7 +119,7 @@ test('§14.2: a re-INVITE while our 2xx waits for its ACK is refused 500 with Re
     );
   // The UA core would route it here after matching the dialog; the test hands it over as the core does.
   const early: Array<{ request: SipRequest; st: InviteServerTransaction }> = [];
-  transactions.setUser({ onRequest: (request, st) => early.push({ request, st: st as InviteServerTransaction }), onAck: () => s.acked(), onStrayResponse: () => undefined });
+  transactions.setUser({ onRequest: (request, st) => early.push({ request, st: st as InviteServerTransaction }), onAck: (ack) => s.acked(ack), onStrayResponse: () => undefined });
   transactions.receive(reinvite('z9hG4bKre1', 2));
   s.reinvited(early[0]!.request, early[0]!.st);
   const refused = sender.responses(500)[0]!.message as SipResponse;
