@@ -101,7 +101,7 @@ export { Dialog, Dialogs, dialogKey, TARGET_REFRESH_METHODS, type DialogRefusal,
 /** A registration kept alive: digest, 423 Min-Expires, refresh at half the granted time, unregister. */
 export { RegistrationClient, type RegistrationOptions, type RegistrationResult, type RegistrationState } from './ua/index.js';
 /** A user agent on sipway's stack: requests outside a dialog with digest, registrations, MESSAGE and OPTIONS answered. */
-export { UserAgent, type RequestOutcome, type UserAgentOptions } from './ua/index.js';
+export { UserAgent, type RequestOutcome, type Transfer, type UserAgentOptions } from './ua/index.js';
 /**
  * A call from either side (§13, §14): offer/answer (RFC 3264, offers in the 2xx too), re-INVITE, UPDATE (RFC 3311),
  * glare, PRACK (RFC 3262), session timers (RFC 4028), INFO (RFC 6086), hold, cancel, BYE.
@@ -114,6 +114,11 @@ export {
   parseMinSE,
   parseRAck,
   parseSessionExpires,
+  parseReferTo,
+  parseReplaces,
+  referTo,
+  sipfrag,
+  sipfragStatus,
   ReliableProvisionals,
   SessionTimer,
   UA_ALLOW,
@@ -122,6 +127,9 @@ export {
   type OfferHandler,
   type OfferReply,
   type RAck,
+  type ReferTarget,
+  type Referral,
+  type ReplacesTarget,
   type SessionTimerConfig,
 } from './ua/index.js';
 

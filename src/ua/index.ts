@@ -6,3 +6,4 @@ export * from './ua-core.js';
 export * from './offer-answer.js';
 export * from './reliable-provisional.js';
 export * from './session-timer.js';
+export * from './refer.js';

@@ -16,6 +16,7 @@ import { exchange, exchangeWithCredentials, type LocalOutcome } from './exchange
 import { OfferAnswer, type OfferHandler, type OfferReply } from './offer-answer.js';
 import { hasOptionTag, parseRAck, ReliableProvisionals } from './reliable-provisional.js';
 import { parseMinSE, parseSessionExpires, SessionTimer, type Refresher } from './session-timer.js';
+import { parseReferTo, referTo, sipfrag, SIPFRAG, sipfragStatus } from './refer.js';
 import { UA_ALLOW, UA_EXTENSIONS, type UaCore } from './ua-core.js';
 
 export type SessionState = 'Calling' | 'Early' | 'Confirmed' | 'Terminated';
@@ -43,6 +44,12 @@ export interface ProgressOptions {
 
 /** How often a request refused with 491 (glare) is tried again before its 491 is the answer. */
 const GLARE_ATTEMPTS = 3;
+
+/** How long a transfer we asked for may take to report its outcome (a referred call may ring for minutes). */
+const TRANSFER_REPORT_MS = 180_000;
+
+/** The implicit subscription's lifetime we grant the referrer (RFC 3515 §2.4.4), seconds. */
+const REFER_SUBSCRIPTION_S = 180;
 
 /**
  * An INVITE session (RFC 3261 §13, §14, §15) from either side, with its offer/answer exchanges (RFC 3264, offers in
@@ -80,6 +87,11 @@ export class InviteSession {
   private serverTransaction: InviteServerTransaction | undefined;
   private provisionals: ReliableProvisionals | undefined;
   private localTag = '';
+  /** The outcome of our REFER, reported by the transferee's NOTIFYs (RFC 3515 §2.4.5). */
+  private transferReport: ((outcome: Answer) => void) | undefined;
+  private transferProgress: ((status: number) => void) | undefined;
+  /** The dialog (of the session it replaces, RFC 3891) when this call came in with Replaces. */
+  replaces: InviteSession | undefined;
 
   /**
    * Answers an offer from the peer (in a re-INVITE, an UPDATE, a 2xx to an INVITE without one, a reliable
@@ -89,6 +101,8 @@ export class InviteSession {
   onOffer: OfferHandler | undefined;
   /** Called when the peer changed the session (an offer it made was answered): read remoteSdp, held. */
   onChange: (() => void) | undefined;
+  /** As UAC: each provisional response (101-199) to our INVITE. */
+  onProvisional: ((response: SipResponse) => void) | undefined;
   /** An INFO from the peer (RFC 6086); returns the status to answer (default 200). */
   onInfo: ((request: SipRequest) => number | void) | undefined;
 
@@ -185,6 +199,7 @@ export class InviteSession {
   private onInviteResponse(response: SipResponse, to: Destination): void {
     const dialog = this.core.dialogs.fromResponse(this.invite, response);
     if (response.status < 200) {
+      if (response.status > 100) this.onProvisional?.(response);
       if (dialog && this.current === 'Calling') this.current = 'Early';
       if (dialog && response.status > 100 && hasOptionTag(response, 'require', '100rel')) this.reliableProvisional(dialog, response);
       return;
@@ -537,6 +552,12 @@ export class InviteSession {
       case 'UPDATE':
         this.updated(request, st);
         return;
+      case 'REFER':
+        this.referred(request, st);
+        return;
+      case 'NOTIFY':
+        this.notified(request, st);
+        return;
       case 'INFO': {
         const status = this.current === 'Confirmed' || this.current === 'Early' ? (this.onInfo?.(request) ?? 200) : 481;
         st.respond(createResponse(request, status));
@@ -757,6 +778,111 @@ export class InviteSession {
     const ours = this.oa.local;
     if (ours === undefined) return undefined;
     return withDirection(ours, answerDirection(audioDirection(offer)));
+  }
+
+  // ---- transfer (RFC 3515, RFC 3891, RFC 3892) ----
+
+  /**
+   * Transfers the peer to `target` with a REFER (RFC 3515): blind, or attended when `replacing` is our session with
+   * the target (its dialog goes in the Refer-To's Replaces, RFC 3891). Resolves with the outcome the peer reports in
+   * its NOTIFYs (the final status of the call it placed), or the REFER's own failure; we stay in the call either way
+   * (hang up with bye() once it is 2xx). `onProgress` sees each status the NOTIFYs report (100, 180, ... final).
+   */
+  async refer(target: string, options: { replacing?: InviteSession; onProgress?: (status: number) => void } = {}): Promise<Answer> {
+    const dialog = this.dialogOf;
+    if (dialog === undefined || this.current !== 'Confirmed') return { status: 481, reason: 'Call/Transaction Does Not Exist' };
+    if (this.transferReport !== undefined) return { status: 491, reason: 'Request Pending - a transfer is under way' };
+    const other = options.replacing?.dialog;
+    const reported = new Promise<Answer>((resolve) => (this.transferReport = resolve));
+    this.transferProgress = options.onProgress;
+    const giveUp = this.core.clock.setTimer(TRANSFER_REPORT_MS, () => this.reportTransfer({ status: 408, reason: 'Request Timeout - no final NOTIFY for the transfer' }));
+    const request = dialog.createRequest('REFER', {
+      headers: [
+        ['Refer-To', referTo(target, other && { callId: other.callId, localTag: other.localTag, remoteTag: other.remoteTag })],
+        ['Referred-By', `<${dialog.local.uri.toString()}>`],
+        ['Contact', this.core.contact],
+        ['Supported', UA_EXTENSIONS.join(', ')],
+      ],
+    });
+    const response = await this.inDialogExchange(dialog, request);
+    if (response.status >= 300) this.reportTransfer({ status: response.status, reason: response.reason });
+    const outcome = await reported;
+    giveUp.cancel();
+    return outcome;
+  }
+
+  private reportTransfer(outcome: Answer): void {
+    const report = this.transferReport;
+    this.transferReport = undefined;
+    report?.(outcome);
+  }
+
+  /** A NOTIFY of the refer event package (RFC 3515 §2.4.5): the progress of the call our REFER asked for. */
+  private notified(request: SipRequest, st: ServerTransaction): void {
+    const event = (request.headers.get('event') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (event !== 'refer' || this.transferReport === undefined) {
+      st.respond(createResponse(request, event === 'refer' ? 481 : 489, { reason: event === 'refer' ? 'Subscription Does Not Exist' : 'Bad Event' }));
+      return;
+    }
+    st.respond(createResponse(request, 200));
+    const frag = bodyOf(request) ?? '';
+    const status = sipfragStatus(frag);
+    const terminated = /^\s*terminated/i.test(request.headers.get('subscription-state') ?? '');
+    if (status !== undefined) this.transferProgress?.(status);
+    if (status !== undefined && (status >= 200 || terminated)) {
+      const reason = frag.trim().replace(/^SIP\/2\.0\s+\d{3}\s*/, '').split(/\r?\n/)[0] ?? '';
+      this.reportTransfer({ status, reason });
+    } else if (terminated) this.reportTransfer({ status: 487, reason: 'Request Terminated - the transfer subscription ended without an outcome' });
+  }
+
+  /**
+   * A REFER from the peer (RFC 3515 §2.4): 202 and a NOTIFY 100 Trying at once, then the call to the Refer-To target
+   * placed by the user agent's application, and its final status in a last NOTIFY. 603 when the application follows no
+   * transfers, 400 for a Refer-To we cannot call.
+   */
+  private referred(request: SipRequest, st: ServerTransaction): void {
+    const dialog = this.dialogOf;
+    if (dialog === undefined || this.current !== 'Confirmed') {
+      st.respond(createResponse(request, 481));
+      return;
+    }
+    const place = this.core.placeReferredCall;
+    if (place === undefined) {
+      st.respond(createResponse(request, 603, { reason: 'Decline - transfers are not accepted here' }));
+      return;
+    }
+    if (request.headers.count('refer-to') !== 1) {
+      st.respond(createResponse(request, 400, { reason: 'Bad Request - a REFER needs exactly one Refer-To' }));
+      return;
+    }
+    const target = parseReferTo(request.headers.get('refer-to'));
+    if (target === undefined) {
+      st.respond(createResponse(request, 400, { reason: 'Bad Request - the Refer-To is not a SIP URI we can call' }));
+      return;
+    }
+    st.respond(createResponse(request, 202, { headers: [['Contact', this.core.contact]] }));
+    const id = request.cseq.seq;
+    this.notifyTransfer(dialog, id, 100, 'Trying', false);
+    const rawReplaces = target.replaces && `${target.replaces.callId};to-tag=${target.replaces.toTag};from-tag=${target.replaces.fromTag}`;
+    void (async () => {
+      const call = await place({ target: target.uri.toString(), replaces: rawReplaces, referredBy: request.headers.get('referred-by') }, this).catch(() => undefined);
+      if (call) call.onProvisional = (r) => this.current === 'Confirmed' && this.notifyTransfer(dialog, id, r.status, r.reason, false);
+      const outcome = call === undefined ? { status: 603, reason: 'Declined' } : await call.answered;
+      if (this.current === 'Confirmed') this.notifyTransfer(dialog, id, outcome.status, outcome.reason, true);
+    })();
+  }
+
+  private notifyTransfer(dialog: Dialog, id: number, status: number, reason: string, final: boolean): void {
+    const notify = dialog.createRequest('NOTIFY', {
+      headers: [
+        ['Event', `refer;id=${id}`],
+        ['Subscription-State', final ? 'terminated;reason=noresource' : `active;expires=${REFER_SUBSCRIPTION_S}`],
+        ['Contact', this.core.contact],
+      ],
+      body: Buffer.from(sipfrag(status, reason)),
+      contentType: SIPFRAG,
+    });
+    void this.inDialogExchange(dialog, notify);
   }
 
   // ---- ending ----

@@ -6,10 +6,27 @@ import type { Clock } from '../util/clock.js';
 import type { SessionTimerConfig } from './session-timer.js';
 
 /** The methods a sipway user agent answers (its Allow header). */
-export const UA_ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, PRACK, UPDATE, INFO';
+export const UA_ALLOW = 'INVITE, ACK, CANCEL, BYE, OPTIONS, MESSAGE, PRACK, UPDATE, INFO, REFER, NOTIFY';
 
-/** The extensions a sipway user agent supports (its Supported header): RFC 3262, RFC 4028. */
-export const UA_EXTENSIONS: readonly string[] = ['100rel', 'timer'];
+/** The extensions a sipway user agent supports (its Supported header): RFC 3262, RFC 4028, RFC 3891. */
+export const UA_EXTENSIONS: readonly string[] = ['100rel', 'timer', 'replaces'];
+
+/** What a REFER in a session asks for (RFC 3515): a call to `target`, replacing a dialog there when attended. */
+export interface Referral {
+  /** The Refer-To URI without its header part. */
+  target: string;
+  /** The Replaces header value the new INVITE must carry (RFC 3891), for an attended transfer. */
+  replaces: string | undefined;
+  /** The referrer's identity (Referred-By, RFC 3892), to be passed on in the new INVITE. */
+  referredBy: string | undefined;
+}
+
+/** A call placed for a REFER, as far as the referrer is told of it (NOTIFYs with its progress). */
+export interface ReferredCall {
+  readonly answered: Promise<{ status: number; reason: string }>;
+  /** Set by the referred session to hear the call's provisional responses (reported as they come). */
+  onProvisional: ((response: SipResponse) => void) | undefined;
+}
 
 /** What the UA tells a session about messages in its dialog (the session is the dialog's usage, RFC 5057). */
 export interface SessionUsage {
@@ -43,4 +60,9 @@ export interface UaCore {
   authorize(request: SipRequest): void;
   /** Where a request within `dialog` goes (the outbound proxy, else its first route or remote target). */
   destinationOf(dialog: Dialog): Destination;
+  /**
+   * Places the call a REFER received in `session` asks for, or declines it (undefined). Without it every REFER is
+   * declined (603): following transfers is the application's choice.
+   */
+  readonly placeReferredCall?: (referral: Referral, session: SessionUsage) => Promise<ReferredCall | undefined>;
 }

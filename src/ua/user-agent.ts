@@ -7,7 +7,8 @@ import { silentLogger, type Logger } from '../util/logger.js';
 import { Dialogs, type Dialog } from '../dialog/index.js';
 import { exchangeWithCredentials } from './exchange.js';
 import { InviteSession } from './invite-session.js';
-import { UA_ALLOW, UA_EXTENSIONS, type SessionUsage, type UaCore } from './ua-core.js';
+import { UA_ALLOW, UA_EXTENSIONS, type ReferredCall, type Referral, type SessionUsage, type UaCore } from './ua-core.js';
+import { parseReplaces } from './refer.js';
 import type { OfferHandler } from './offer-answer.js';
 import { DEFAULT_SESSION_TIMER, type SessionTimerConfig } from './session-timer.js';
 import { RegistrationClient } from './registration.js';
@@ -36,6 +37,19 @@ export interface UserAgentOptions {
    * (default 1800 and 90); false for none (a peer's timer is then not kept either).
    */
   sessionTimer?: SessionTimerConfig | false;
+  /**
+   * A REFER in one of our calls (a transfer, RFC 3515): place the call with `transfer.call(options)` and return it, or
+   * return undefined to decline. Without it every REFER is declined with 603.
+   */
+  onRefer?: (transfer: Transfer) => Promise<InviteSession | undefined> | InviteSession | undefined;
+}
+
+/** A transfer asked of us: the REFER's target, and the call to place for it. */
+export interface Transfer extends Referral {
+  /** The call the REFER came in. */
+  readonly session: InviteSession;
+  /** Calls the target with the Replaces and Referred-By the REFER asked for; the referrer hears how it goes. */
+  call(options?: CallOptions): Promise<InviteSession>;
 }
 
 export interface CallOptions {
@@ -66,6 +80,7 @@ export class UserAgent implements UaCore {
   readonly sessions = new Map<string, SessionUsage>();
   readonly timers = { T1: DEFAULT_TIMER_CONFIG.T1, T2: DEFAULT_TIMER_CONFIG.T2 };
   readonly sessionTimer: SessionTimerConfig | false;
+  readonly placeReferredCall: UaCore['placeReferredCall'];
   /** Calls for us not answered yet, by their INVITE transaction (a CANCEL finds them here). */
   private readonly ringing = new Map<InviteServerTransaction, InviteSession>();
 
@@ -77,6 +92,8 @@ export class UserAgent implements UaCore {
   ) {
     this.digest = options.credentials ? new DigestClient(options.credentials) : undefined;
     this.sessionTimer = options.sessionTimer ?? DEFAULT_SESSION_TIMER;
+    const onRefer = options.onRefer;
+    if (onRefer) this.placeReferredCall = (referral, session) => this.followTransfer(onRefer, referral, session as InviteSession);
     this.resolver = options.proxy ? undefined : new DnsSipResolver({ servers: options.dnsServers, clock, logger: options.logger ?? silentLogger() });
   }
 
@@ -125,6 +142,18 @@ export class UserAgent implements UaCore {
     if (to === undefined) return InviteSession.failed(this, invite, 503, `Service Unavailable - no address for ${uri}`);
     this.digest?.authorize(invite);
     return InviteSession.call(this, invite, to, options.onOffer);
+  }
+
+  private async followTransfer(onRefer: NonNullable<UserAgentOptions['onRefer']>, referral: Referral, session: InviteSession): Promise<ReferredCall | undefined> {
+    const headers: Array<[string, string]> = [];
+    if (referral.replaces !== undefined) headers.push(['Replaces', referral.replaces]);
+    if (referral.referredBy !== undefined) headers.push(['Referred-By', referral.referredBy]);
+    const transfer: Transfer = {
+      ...referral,
+      session,
+      call: (options: CallOptions = {}) => this.call(referral.target, { ...options, headers: [...headers, ...(options.headers ?? [])] }),
+    };
+    return onRefer(transfer);
   }
 
   withCredentials(request: SipRequest, challenge: SipResponse): SipRequest | undefined {
@@ -229,7 +258,29 @@ export class UserAgent implements UaCore {
       st.respond(refusal);
       return;
     }
+    let replaced: InviteSession | undefined;
+    if (invite.headers.has('replaces')) {
+      // RFC 3891 §3: the dialog named by its tags as we know them (to-tag ours); 481 when we have none such.
+      const r = parseReplaces(invite.headers.get('replaces'));
+      const dialog = r && this.dialogs.get(r.callId, r.toTag, r.fromTag);
+      const old = dialog && this.sessions.get(dialog.key);
+      if (!(old instanceof InviteSession) || old.state === 'Terminated') {
+        st.respond(createResponse(invite, 481, { reason: 'Call/Transaction Does Not Exist - no dialog to replace' }));
+        return;
+      }
+      if (r!.earlyOnly && old.state === 'Confirmed') {
+        st.respond(createResponse(invite, 486, { reason: 'Busy Here - the dialog to replace is confirmed (early-only)' }));
+        return;
+      }
+      replaced = old;
+    }
     const session = InviteSession.incoming(this, invite, st);
+    if (replaced) {
+      const old = replaced;
+      session.replaces = old;
+      // The new call takes the old one's place once it is up (§3): the old one is ended with BYE.
+      void session.answered.then((a) => (a.status < 300 ? old.bye() : undefined));
+    }
     this.ringing.set(st, session);
     void session.answered.then(() => this.ringing.delete(st));
     onInvite(session);
