@@ -12,7 +12,7 @@ import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gatewa
 import { DOCTOR_HELP, doctorCommand } from './doctor.js';
 import { PING_HELP, pingCommand } from './ping.js';
 import { BANS_HELP, bansCommand } from './bans.js';
-import { ANSWER_HELP, CALL_HELP, MESSAGE_HELP, REGISTER_HELP, answerCommand, callCommand, messageCommand, registerCommand } from './ua-commands.js';
+import { ANSWER_HELP, CALL_HELP, MESSAGE_HELP, OPTIONS_HELP, REGISTER_HELP, TRANSFER_HELP, answerCommand, callCommand, messageCommand, optionsCommand, registerCommand, transferCommand } from './ua-commands.js';
 
 const VERSION = '0.1.0';
 
@@ -36,6 +36,8 @@ Commands:
   message          send a MESSAGE (RFC 3428) as a user agent (digest answered)
   call             call a URI as a user agent, with G.711 audio from/to WAV files
   answer           register and answer calls as a user agent, with G.711 audio from/to WAV files
+  options          ask a URI what it allows and supports (OPTIONS) as a user agent
+  transfer         call a URI and transfer it to another (REFER; blind or --attended)
   help [command]   show help for a command
 
 Options:
@@ -66,6 +68,8 @@ const COMMANDS: Record<string, Command> = {
   message: { help: MESSAGE_HELP, run: messageCommand },
   call: { help: CALL_HELP, run: callCommand },
   answer: { help: ANSWER_HELP, run: answerCommand },
+  options: { help: OPTIONS_HELP, run: optionsCommand },
+  transfer: { help: TRANSFER_HELP, run: transferCommand },
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,11 +1,12 @@
-import { parseUri, type Uri } from '../message/index.js';
+import { Headers, parseUri, type Uri } from '../message/index.js';
 import { parseListen } from '../server/config.js';
 import { advertisedHostname, hostPort, type Destination, type ListenSpec } from '../transport/index.js';
 import { ConfigError } from '../util/errors.js';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { decodeUlaw, encodeUlaw, pcmuDescription, pcmuTarget, readWav, RtpStream, writeWav } from '../media/index.js';
+import { decodeG711, encodeG711, readWav, RtpStream, writeWav, type G711Law } from '../media/index.js';
+import { agreedStream, createAnswer, createOffer, PCMA, PCMU, TELEPHONE_EVENT, type AgreedStream, type Codec, type MediaOffer } from '../sdp/index.js';
 import { SystemClock } from '../util/clock.js';
-import { UserAgent, type InviteSession, type UserAgentOptions } from '../ua/index.js';
+import { UserAgent, type InviteSession, type Transfer, type UserAgentOptions } from '../ua/index.js';
 import { parseCommandLine } from './args.js';
 import { CommandFailed, UsageError } from './usage-error.js';
 
@@ -31,15 +32,19 @@ status. Exit 0 on a 2xx, 1 with the status otherwise (or when nothing answers).
   --from AOR       our address-of-record (sip:alice@example.com)
 ${ACCOUNT_HELP}`;
 
-const MEDIA_HELP = `  --play FILE      a WAV (16-bit PCM, mono, 8000 Hz) sent as G.711 µ-law RTP, then silence
+const MEDIA_HELP = `  --play FILE      a WAV (16-bit PCM, mono, 8000 Hz) sent as G.711 RTP, then silence
   --record FILE    what the peer sends, written as a WAV of the same format when the call ends
-  --duration S     seconds the call lasts before we hang up (default: the --play file's length + 1 s, else 10)`;
+  --duration S     seconds the call lasts before we hang up (default: the --play file's length + 1 s, else 10)
+  --codecs LIST    the G.711 laws we take, in our order of preference: pcmu,pcma (default) or one of them
+  --dtmf DIGITS    digits (0-9 * # A-D) sent half a second after the answer: as RFC 4733 events when the peer
+                   takes telephone-event, else as INFO (application/dtmf-relay)`;
 
 export const CALL_HELP = `Usage: sipway call URI --from AOR --proxy TARGET [media options] [account options]
 
-Calls URI from AOR with a G.711 (PCMU) offer, answering a digest challenge; once answered, sends and receives RTP,
-hangs up after --duration (or when the callee does), and prints the answer and the RTP counters. Exit 0 when the
-call was answered, 1 with the status otherwise.
+Calls URI from AOR with a G.711 offer (RFC 3264: PCMU/PCMA and telephone-event), answering a digest challenge; once
+answered, sends and receives RTP in the agreed law, hangs up after --duration (or when the callee does), and prints
+the answer and the RTP counters. Reliable provisional responses (PRACK), UPDATE, session timers and re-INVITEs from
+the callee are handled. Exit 0 when the call was answered, 1 with the status otherwise.
 
   --from AOR       our address-of-record (sip:alice@example.com)
 ${MEDIA_HELP}
@@ -47,10 +52,31 @@ ${ACCOUNT_HELP}`;
 
 export const ANSWER_HELP = `Usage: sipway answer AOR --proxy TARGET [--calls N] [media options] [account options]
 
-Registers AOR, answers the next N calls (default 1) with G.711 (PCMU), sends and receives RTP, hangs up after
---duration unless the caller does first, prints a line per call, unregisters and exits 0.
+Registers AOR, answers the next N calls (default 1) with G.711 in the caller's preferred law among --codecs (488
+when there is none; an INVITE without an offer gets ours), sends and receives RTP, prints DTMF received, hangs up
+after --duration unless the caller does first, prints a line per call, unregisters and exits 0. A transfer (REFER) in
+a call is followed: the call to its target is placed (with Replaces for an attended one) and reported back.
 
   --calls N        how many calls to answer before exiting (default 1)
+${MEDIA_HELP}
+${ACCOUNT_HELP}`;
+
+export const OPTIONS_HELP = `Usage: sipway options URI --from AOR --proxy TARGET [account options]
+
+Sends OPTIONS (RFC 3261 §11) to URI from AOR, answering a digest challenge, and prints the final status with what the
+peer says it allows, supports and accepts. Exit 0 on a 2xx, 1 with the status otherwise.
+
+  --from AOR       our address-of-record (sip:alice@example.com)
+${ACCOUNT_HELP}`;
+
+export const TRANSFER_HELP = `Usage: sipway transfer URI TARGET --from AOR --proxy TARGET [--attended] [media options] [account options]
+
+Calls URI, and once it answers transfers it to TARGET with a REFER (RFC 3515): blind, or with --attended after
+calling TARGET ourselves, so that URI's call replaces ours with TARGET (Replaces, RFC 3891). Prints the progress the
+transferee reports and the outcome, then hangs up. Exit 0 when the transfer succeeded, 1 with the status otherwise.
+
+  --from AOR       our address-of-record (sip:alice@example.com)
+  --attended       call TARGET first and hand that call over (default: blind)
 ${MEDIA_HELP}
 ${ACCOUNT_HELP}`;
 
@@ -58,16 +84,22 @@ const MEDIA_OPTIONS = {
   play: { type: 'string' },
   record: { type: 'string' },
   duration: { type: 'string' },
+  codecs: { type: 'string' },
+  dtmf: { type: 'string' },
 } as const;
 
 interface Media {
-  audio: Uint8Array;
+  audio: Int16Array;
   record: string | undefined;
   durationMs: number;
+  codecs: Codec[];
+  dtmf: string;
 }
 
-function media(values: { play?: string; record?: string; duration?: string }): Media {
-  let audio: Uint8Array = new Uint8Array(0);
+const LAWS: Record<string, Codec> = { pcmu: PCMU, pcma: PCMA };
+
+function media(values: { play?: string; record?: string; duration?: string; codecs?: string; dtmf?: string }): Media {
+  let audio: Int16Array = new Int16Array(0);
   if (values.play !== undefined) {
     let bytes: Buffer;
     try {
@@ -76,32 +108,78 @@ function media(values: { play?: string; record?: string; duration?: string }): M
       throw new ConfigError('--play', `cannot read ${values.play}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     try {
-      audio = encodeUlaw(readWav(bytes));
+      audio = readWav(bytes);
     } catch (e) {
       throw new ConfigError('--play', `${values.play}: ${(e as Error).message}`);
     }
   }
   if (values.duration !== undefined && !/^\d+(\.\d+)?$/.test(values.duration)) throw new ConfigError('--duration', `'${values.duration}' is not a number of seconds`);
   const durationMs = values.duration !== undefined ? Number(values.duration) * 1000 : audio.length > 0 ? (audio.length / 8000) * 1000 + 1000 : 10_000;
-  return { audio, record: values.record, durationMs };
+  const names = (values.codecs ?? 'pcmu,pcma').split(',').map((c) => c.trim().toLowerCase());
+  const codecs: Codec[] = [];
+  for (const name of names) {
+    const codec = LAWS[name];
+    if (codec === undefined) throw new ConfigError('--codecs', `'${name}' is not a codec we have (pcmu, pcma)`);
+    if (!codecs.includes(codec)) codecs.push(codec);
+  }
+  const dtmf = values.dtmf ?? '';
+  if (!/^[0-9*#A-Da-d]*$/.test(dtmf)) throw new ConfigError('--dtmf', `'${dtmf}' has a character that is not a DTMF digit (0-9 * # A-D)`);
+  return { audio, record: values.record, durationMs, codecs, dtmf: dtmf.toUpperCase() };
 }
 
-/** Runs the media of an answered call until `durationMs` or the peer's BYE; returns the RTP counters line. */
-async function runMedia(session: InviteSession, rtp: RtpStream, m: Media, remoteSdp: string | undefined): Promise<string> {
-  const remote = pcmuTarget(remoteSdp);
-  if (remote) rtp.start(remote, m.audio, new SystemClock());
+/** A call's RTP stream on the UA's listening address, and the offer describing it. */
+async function mediaEndpoint(ua: UserAgent, m: Media): Promise<{ rtp: RtpStream; ours: MediaOffer }> {
+  const l = ua.transport.listeners()[0]!;
+  const rtp = await RtpStream.open(l.host);
+  return { rtp, ours: { address: advertisedHostname(l), port: rtp.port, codecs: [...m.codecs, TELEPHONE_EVENT] } };
+}
+
+/** The digit of an INFO application/dtmf-relay body (its Signal= line), as SIP phones send it. */
+function relayedDigit(body: string): string | undefined {
+  return /^\s*Signal\s*=\s*([0-9*#A-Da-d])\s*$/m.exec(body)?.[1]?.toUpperCase();
+}
+
+/**
+ * Runs the media of an answered call in the law the offer/answer agreed until `durationMs` or the peer's BYE, sends
+ * --dtmf digits and collects the peer's; returns the line that reports it.
+ */
+async function runMedia(session: InviteSession, rtp: RtpStream, m: Media, stream: AgreedStream | undefined): Promise<string> {
+  const digits: string[] = [];
+  rtp.onDigit = (d) => digits.push(d);
+  session.onInfo = (request) => {
+    const d = relayedDigit(request.body.toString('utf8'));
+    if (d === undefined) return 415;
+    digits.push(d);
+    return 200;
+  };
+  const law: G711Law = stream?.codec.encoding.toUpperCase() === 'PCMA' ? 'pcma' : 'pcmu';
+  if (stream) {
+    rtp.dtmfPayloadType = stream.dtmfPayloadType;
+    rtp.start(stream, encodeG711(law, m.audio), new SystemClock(), { law, payloadType: stream.codec.payloadType });
+  }
+  let dtmfTimer: NodeJS.Timeout | undefined;
+  if (m.dtmf.length > 0 && stream) {
+    dtmfTimer = setTimeout(() => {
+      if (stream.dtmfPayloadType !== undefined) rtp.sendDigits(m.dtmf);
+      else void (async () => {
+        for (const d of m.dtmf) await session.info(`Signal=${d}\r\nDuration=160\r\n`, 'application/dtmf-relay');
+      })();
+    }, 500);
+  }
   let timer: NodeJS.Timeout | undefined;
   const hungUp = await Promise.race([
     session.ended.then(() => 'by the peer'),
     new Promise<string>((resolve) => (timer = setTimeout(() => resolve('by us'), m.durationMs))),
   ]);
   clearTimeout(timer);
+  clearTimeout(dtmfTimer);
   if (hungUp === 'by us') await session.bye();
   rtp.stop();
-  if (m.record !== undefined) writeFileSync(m.record, writeWav(decodeUlaw(rtp.recorded())));
+  if (m.record !== undefined) writeFileSync(m.record, writeWav(decodeG711(law, rtp.recorded())));
   const c = rtp.counters;
   rtp.close();
-  return `${remote ? '' : 'no PCMU in the peer\'s SDP; '}hung up ${hungUp}; RTP sent ${c.sent}, received ${c.received}`;
+  const what = stream ? `${stream.codec.encoding}` : 'no audio agreed';
+  return `${what}; hung up ${hungUp}; RTP sent ${c.sent}, received ${c.received}${digits.length > 0 ? `; DTMF ${digits.join('')}` : ''}`;
 }
 
 const ACCOUNT_OPTIONS = {
@@ -145,21 +223,31 @@ function account(command: string, aor: string, values: { proxy?: string; user?: 
   };
 }
 
-async function userAgentFor(a: Account, onInvite?: UserAgentOptions['onInvite']): Promise<UserAgent> {
+async function userAgentFor(a: Account, hooks: Pick<UserAgentOptions, 'onInvite' | 'onRefer'> = {}): Promise<UserAgent> {
   return UserAgent.start({
     aor: a.aor,
     proxy: a.proxy,
     listen: a.listen,
     credentials: a.password === undefined ? undefined : { username: a.username, password: a.password },
-    onInvite,
+    ...hooks,
   });
 }
 
-/** An RTP stream on the UA's listening address and the SDP describing it, with the address peers reach it at. */
-async function pcmuStream(ua: UserAgent): Promise<{ rtp: RtpStream; sdp: string }> {
-  const l = ua.transport.listeners()[0]!;
-  const rtp = await RtpStream.open(l.host);
-  return { rtp, sdp: pcmuDescription(advertisedHostname(l), rtp.port) };
+/**
+ * Places a call with our G.711 offer; once it is answered (or has failed) returns the session, its RTP stream and the
+ * stream the offer/answer agreed. A failure closes the stream and is thrown as the command's failure.
+ */
+async function placeCall(ua: UserAgent, m: Media, what: string, call: (sdp: string) => Promise<InviteSession>): Promise<{ session: InviteSession; rtp: RtpStream; stream: AgreedStream | undefined }> {
+  const { rtp, ours } = await mediaEndpoint(ua, m);
+  const offer = createOffer(ours);
+  const session = await call(offer);
+  const answer = await session.answered;
+  if (answer.status < 200 || answer.status >= 300) {
+    rtp.close();
+    throw new CommandFailed(`${what}: ${answer.status} ${answer.reason}`);
+  }
+  const remote = session.remoteSdp;
+  return { session, rtp, stream: remote === undefined ? undefined : agreedStream(offer, remote) };
 }
 
 function shown(d: Destination): string {
@@ -227,15 +315,74 @@ export async function callCommand(args: string[]): Promise<number> {
   const m = media(values);
   const a = account('call', values.from, values, '--from');
   const ua = await userAgentFor(a);
-  const { rtp, sdp } = await pcmuStream(ua);
   try {
-    const session = await ua.call(to, { sdp });
-    const answer = await session.answered;
-    if (answer.status < 200 || answer.status >= 300) {
-      rtp.close();
-      throw new CommandFailed(`call: ${to}: ${answer.status} ${answer.reason}`);
+    const { session, rtp, stream } = await placeCall(ua, m, `call: ${to}`, (sdp) => ua.call(to, { sdp }));
+    console.log(`${to}: 200 OK; ${await runMedia(session, rtp, m, stream)}`);
+    return 0;
+  } finally {
+    await ua.stop();
+  }
+}
+
+/** `sipway transfer URI TARGET --from AOR --proxy TARGET [--attended]`. */
+export async function transferCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine('transfer', { args, allowPositionals: true, options: { ...ACCOUNT_OPTIONS, ...MEDIA_OPTIONS, from: { type: 'string' }, attended: { type: 'boolean' } } });
+  if (values.help) {
+    console.log(TRANSFER_HELP);
+    return 0;
+  }
+  if (positionals.length !== 2) throw new UsageError(`transfer: needs URI and TARGET (run 'sipway transfer --help')`);
+  const [to, target] = positionals as [string, string];
+  uriArgument(to, 'URI');
+  uriArgument(target, 'TARGET');
+  if (values.from === undefined) throw new UsageError(`transfer: --from is required (our address-of-record)`);
+  const m = media(values);
+  const a = account('transfer', values.from, values, '--from');
+  const ua = await userAgentFor(a);
+  const calls: Array<{ rtp: RtpStream }> = [];
+  try {
+    const first = await placeCall(ua, m, `transfer: ${to}`, (sdp) => ua.call(to, { sdp }));
+    calls.push(first);
+    let consultation: InviteSession | undefined;
+    if (values.attended) {
+      const second = await placeCall(ua, m, `transfer: ${target}`, (sdp) => ua.call(target, { sdp }));
+      calls.push(second);
+      consultation = second.session;
     }
-    console.log(`${to}: ${answer.status} ${answer.reason}; ${await runMedia(session, rtp, m, session.remoteSdp)}`);
+    const progress: number[] = [];
+    const outcome = await first.session.refer(target, { replacing: consultation, onProgress: (status) => progress.push(status) });
+    const line = `${to} to ${target} (${values.attended ? 'attended' : 'blind'}): ${outcome.status} ${outcome.reason}; reported ${progress.join(', ') || 'nothing'}`;
+    await first.session.bye();
+    // An attended transfer's target ends our call with it when the transferee's call replaces it (RFC 3891).
+    if (consultation && outcome.status >= 300) await consultation.bye();
+    if (outcome.status < 200 || outcome.status >= 300) throw new CommandFailed(`transfer: ${line}`);
+    console.log(`transferred ${line}`);
+    return 0;
+  } finally {
+    for (const c of calls) c.rtp.close();
+    await ua.stop();
+  }
+}
+
+/** `sipway options URI --from AOR --proxy TARGET`. */
+export async function optionsCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine('options', { args, allowPositionals: true, options: { ...ACCOUNT_OPTIONS, from: { type: 'string' } } });
+  if (values.help) {
+    console.log(OPTIONS_HELP);
+    return 0;
+  }
+  if (positionals.length !== 1) throw new UsageError(`options: needs exactly one URI (run 'sipway options --help')`);
+  const to = positionals[0]!;
+  uriArgument(to, 'URI');
+  if (values.from === undefined) throw new UsageError(`options: --from is required (our address-of-record)`);
+  const a = account('options', values.from, values, '--from');
+  const ua = await userAgentFor(a);
+  try {
+    const r = await ua.request('OPTIONS', to, { headers: [['Accept', 'application/sdp']] });
+    if (r.status < 200 || r.status >= 300) throw new CommandFailed(`options: ${to}: ${r.status} ${r.reason}`);
+    const h = r.response!.headers;
+    const facts = (['allow', 'supported', 'accept'] as const).map((name) => `${Headers.spelling(name)}: ${h.list(name).join(', ') || '-'}`);
+    console.log(`${to}: ${r.status} ${r.reason}; ${facts.join('; ')}`);
     return 0;
   } finally {
     await ua.stop();
@@ -255,21 +402,75 @@ export async function answerCommand(args: string[]): Promise<number> {
   const m = media(values);
   const a = account('answer', positionals[0]!, values);
   let answeredCalls = 0;
+  // Calls in progress, answered or placed for a transfer: we exit when N calls were answered and none is left.
+  let running = 0;
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
-  const ua = await userAgentFor(a, (session) => {
-    void (async () => {
-      const { rtp, sdp } = await pcmuStream(ua);
-      session.ring();
-      session.accept(sdp);
-      const from = session.invite.from.uri.toString();
-      console.log(`${from}: answered; ${await runMedia(session, rtp, m, session.remoteSdp)}`);
-      if (++answeredCalls >= calls) done();
-    })().catch((e: unknown) => {
-      console.error(`sipway: answer: call failed: ${(e as Error).message}`);
-      session.reject(500);
+  const settle = (): void => {
+    if (answeredCalls >= calls && running === 0) done();
+  };
+  const track = (work: () => Promise<string>, failed: (e: Error) => void): void => {
+    running++;
+    void work()
+      .then((line) => console.log(line))
+      .catch((e: unknown) => {
+        console.error(`sipway: answer: ${(e as Error).message}`);
+        failed(e as Error);
+      })
+      .finally(() => {
+        running--;
+        settle();
+      });
+  };
+  const onInvite = (session: InviteSession): void =>
+    track(
+      async () => {
+        const { rtp, ours } = await mediaEndpoint(ua, m);
+        const from = session.invite.from.uri.toString();
+        const offer = session.remoteSdp;
+        let stream: AgreedStream | undefined;
+        if (offer !== undefined) {
+          const answer = createAnswer(offer, ours);
+          if (!answer.ok) {
+            rtp.close();
+            session.reject(answer.status, answer.reason);
+            answeredCalls++;
+            return `${from}: refused ${answer.status} ${answer.reason}`;
+          }
+          session.ring();
+          session.accept(answer.sdp);
+          stream = answer.stream;
+        } else {
+          // No offer in the INVITE: ours goes in the 2xx, the answer comes in the ACK.
+          const ourOffer = createOffer(ours);
+          const acked = new Promise<void>((resolve) => (session.onChange = resolve));
+          session.ring();
+          session.accept(ourOffer);
+          await Promise.race([acked, session.ended]);
+          const remote = session.remoteSdp;
+          stream = remote === undefined ? undefined : agreedStream(ourOffer, remote);
+        }
+        answeredCalls++;
+        const replacing = session.replaces ? ' (replacing a call)' : '';
+        return `${from}: answered${replacing}; ${await runMedia(session, rtp, m, stream)}`;
+      },
+      () => session.reject(500),
+    );
+  const onRefer = (transfer: Transfer): Promise<InviteSession | undefined> =>
+    new Promise((placed) => {
+      track(
+        async () => {
+          const { session, rtp, stream } = await placeCall(ua, m, `transfer to ${transfer.target}`, async (sdp) => {
+            const s = await transfer.call({ sdp });
+            placed(s);
+            return s;
+          });
+          return `${transfer.target}: called for a transfer${transfer.replaces ? ' (attended)' : ''}: 200 OK; ${await runMedia(session, rtp, m, stream)}`;
+        },
+        () => placed(undefined),
+      );
     });
-  });
+  const ua = await userAgentFor(a, { onInvite, onRefer });
   const registration = ua.registration();
   try {
     const r = await registration.register();

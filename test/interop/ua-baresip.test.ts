@@ -32,7 +32,7 @@ test('sipway call and sipway answer talk to baresip through sipway: digest, 200,
     writeFileSync(tone, writeWav(Int16Array.from({ length: 8000 }, (_, i) => Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 8000)))));
     const call = await runCliAsync(['call', 'sip:bob@localhost', '--from', 'sip:alice@localhost', '--proxy', proxy, '--password', 'alice-pw', '--play', tone, '--duration', '2']);
     assert.equal(call.status, 0, `${call.stdout}${call.stderr}`);
-    const counters = /^sip:bob@localhost: 200 [^;]*; hung up by us; RTP sent (\d+), received (\d+)/.exec(call.stdout);
+    const counters = /^sip:bob@localhost: 200 [^;]*; PCM[UA]; hung up by us; RTP sent (\d+), received (\d+)/.exec(call.stdout);
     assert.ok(counters && Number(counters[1]) >= 80 && Number(counters[2]) >= 50, `RTP both ways: ${call.stdout}`);
     await bob.waitForEvent('CALL_ESTABLISHED', STEP_MS, (e) => e.direction === 'incoming');
     await bob.waitForEvent('CALL_CLOSED', STEP_MS);
@@ -49,7 +49,7 @@ test('sipway call and sipway answer talk to baresip through sipway: digest, 200,
       await new Promise((r) => setTimeout(r, 1500));
       assert.ok((await bob.command('hangup')).ok);
       assert.equal(await answer.exited, 0, out());
-      const line = /sip:bob@localhost: answered; hung up by the peer; RTP sent (\d+), received (\d+)/.exec(answer.stdout());
+      const line = /sip:bob@localhost: answered; PCM[UA]; hung up by the peer; RTP sent (\d+), received (\d+)/.exec(answer.stdout());
       assert.ok(line && Number(line[1]) >= 40 && Number(line[2]) >= 40, `RTP both ways: ${out()}`);
       assert.ok(bob.events.filter((e) => e.type === 'CALL_CLOSED').length > closedBefore);
     } finally {
