@@ -5,6 +5,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import os from 'node:os';
 import path from 'node:path';
 import { projectRoot } from '../helpers/paths.js';
+import { computeHa1 } from '../../src/auth/index.js';
+import { startTestServer } from '../../src/testing/index.js';
 
 /**
  * What a user gets from `npm install sipway`: the package is packed from the built dist (as `npm publish` would)
@@ -21,9 +23,9 @@ interface PackageJson {
 const pkg = JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as PackageJson;
 const STEP_TIMEOUT_MS = 45_000;
 
-function run(file: string, args: string[], cwd: string): Promise<string> {
+function run(file: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { cwd, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    execFile(file, args, { cwd, timeout: STEP_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${path.basename(file)} ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
       else resolve(stdout);
     });
@@ -129,6 +131,23 @@ export { layer, method, ha1, config, start, noSuchExport };
 
   const installedBin = path.join(app, 'node_modules', '.bin', 'sipway');
   assert.equal((await run(installedBin, ['--version'], app)).trim(), pkg.version);
+
+  // README's "Call from code", as a user would paste it, against a server with its two users.
+  const readme = readFileSync(path.join(projectRoot, 'README.md'), 'utf8');
+  const example = /^### Call from code\n[\s\S]*?^```js\n([\s\S]*?)^```/m.exec(readme)?.[1];
+  assert.ok(example, "README has a js block under '### Call from code'");
+  assert.ok(example.split('\n').filter((l) => l.trim().length > 0).length <= 12, 'the example stays about ten lines');
+  writeFileSync(path.join(app, 'call.mjs'), example);
+  const server = await startTestServer({ domains: ['localhost'], auth: { register: true } });
+  try {
+    for (const [user, password] of [['alice', 'alicepw'], ['bob', 'bobpw']] as const) {
+      await server.server.subscribers.put({ username: user, domain: 'localhost', ha1Md5: computeHa1(user, 'localhost', password, 'MD5'), ha1Sha256: computeHa1(user, 'localhost', password, 'SHA-256'), groups: [], createdAt: Date.now() });
+    }
+    const out = await run(process.execPath, ['call.mjs'], app, { SIP_PORT: String(server.port) });
+    assert.equal(out.trim(), '200 true');
+  } finally {
+    await server.stop();
+  }
 });
 
 test("package.json's description names only what README's 'What the server does today' describes", () => {
