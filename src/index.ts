@@ -124,6 +124,7 @@ export {
   UA_ALLOW,
   UA_EXTENSIONS,
   type OfferAnswerPhase,
+  type OfferCarrier,
   type OfferHandler,
   type OfferReply,
   type RAck,
@@ -132,6 +133,11 @@ export {
   type ReplacesTarget,
   type SessionTimerConfig,
 } from './ua/index.js';
+
+// --- Back-to-back user agent (RFC 7092) ---------------------------------------------------------------------------
+
+/** An incoming call tied to a new outgoing one: provisional, final, CANCEL, offers, INFO and BYE relayed. */
+export { Bridge, type BridgeEnd, type BridgeOptions, type Crossing } from './b2bua/index.js';
 
 // --- Media (RFC 3550, G.711) ----------------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import type { TimerHandle } from '../util/clock.js';
 import { newTag } from '../util/ids.js';
 import { randomInt } from 'node:crypto';
 import { exchange, exchangeWithCredentials, type LocalOutcome } from './exchange.js';
-import { OfferAnswer, type OfferHandler, type OfferReply } from './offer-answer.js';
+import { OfferAnswer, type OfferCarrier, type OfferHandler, type OfferReply } from './offer-answer.js';
 import { hasOptionTag, parseRAck, ReliableProvisionals } from './reliable-provisional.js';
 import { parseMinSE, parseSessionExpires, SessionTimer, type Refresher } from './session-timer.js';
 import { parseReferTo, referTo, sipfrag, SIPFRAG, sipfragStatus } from './refer.js';
@@ -259,33 +259,28 @@ export class InviteSession {
     for (const other of this.core.dialogs.ofRequest(this.invite)) if (other !== dialog && other.state === 'Early') this.core.dialogs.end(other);
     this.peerAllowsUpdate = allows(response, 'UPDATE');
     const body = bodyOf(response);
-    let refused: string | undefined;
-    let ackBody: string | undefined;
-    if (this.oa.phase === 'local-offer') {
-      if (body !== undefined) this.oa.answerReceived(body);
-    } else if (this.oa.phase === 'stable' && this.oa.local === undefined && body !== undefined) {
-      // §13.2.2.4: our INVITE had no offer, so the 2xx carries one and the ACK the answer; an offer we cannot take
-      // still gets a valid answer (every stream rejected), then a BYE.
-      this.oa.offerReceived(body);
-      const reply = this.replyTo(body);
-      if (typeof reply === 'string') {
-        ackBody = reply;
-        this.oa.answerSent(reply);
-      } else {
-        refused = `${reply.status} ${reply.reason}`;
-        ackBody = rejectingAnswer(body, '0.0.0.0');
-        this.oa.rollBack();
+    const confirm = (ackBody: string | undefined, refused: string | undefined): void => {
+      this.ack = this.acker(dialog, this.invite.cseq.seq, ackBody);
+      this.ack();
+      this.current = 'Confirmed';
+      this.answeredResolve({ status: response.status, reason: response.reason });
+      if (refused !== undefined) {
+        void this.hangUp({ by: 'failure', reason: `the offer in the 2xx was refused: ${refused}` });
+        return;
       }
-    }
-    this.ack = this.acker(dialog, this.invite.cseq.seq, ackBody);
-    this.ack();
-    this.current = 'Confirmed';
-    this.answeredResolve({ status: response.status, reason: response.reason });
-    if (refused !== undefined) {
-      void this.hangUp({ by: 'failure', reason: `the offer in the 2xx was refused: ${refused}` });
+      this.startTimerFrom(response, 'uac');
+    };
+    if (this.oa.phase === 'stable' && this.oa.local === undefined && body !== undefined) {
+      // §13.2.2.4: our INVITE had no offer, so the 2xx carries one and the ACK the answer (sent once it is known;
+      // the 2xx's retransmissions meanwhile go unanswered); an offer we cannot take still gets a valid answer (every
+      // stream rejected), then a BYE.
+      void this.answerOffer(body, 'response').then((reply) =>
+        typeof reply === 'string' ? confirm(reply, undefined) : confirm(rejectingAnswer(body, '0.0.0.0'), `${reply.status} ${reply.reason}`),
+      );
       return;
     }
-    this.startTimerFrom(response, 'uac');
+    if (this.oa.phase === 'local-offer' && body !== undefined) this.oa.answerReceived(body);
+    confirm(undefined, undefined);
   }
 
   /** RFC 3262 §4: PRACK each reliable provisional once, in RSeq order; its SDP is an answer or (no offer sent) an offer. */
@@ -296,27 +291,21 @@ export class InviteSession {
     if (last !== undefined && rseq !== last + 1) return; // a retransmission, or out of order: not acknowledged
     this.rseqs.set(dialog.key, rseq);
     const body = bodyOf(response);
-    let prackBody: string | undefined;
-    if (body !== undefined) {
-      if (this.oa.phase === 'local-offer') this.oa.answerReceived(body);
-      else if (this.oa.phase === 'stable' && this.oa.local === undefined) {
-        this.oa.offerReceived(body);
-        const reply = this.replyTo(body);
-        if (typeof reply === 'string') {
-          prackBody = reply;
-          this.oa.answerSent(reply);
-        } else {
-          prackBody = rejectingAnswer(body, '0.0.0.0');
-          this.oa.rollBack();
-        }
-      }
+    const prack = (sdp: string | undefined): void => {
+      const request = dialog.createRequest('PRACK', {
+        headers: [['RAck', `${rseq} ${this.invite.cseq.seq} INVITE`]],
+        body: sdp === undefined ? undefined : Buffer.from(sdp),
+        contentType: 'application/sdp',
+      });
+      void this.inDialogExchange(dialog, request);
+    };
+    if (body !== undefined && this.oa.phase === 'stable' && this.oa.local === undefined) {
+      // An offer in the provisional (our INVITE had none): the answer goes in the PRACK.
+      void this.answerOffer(body, 'response').then((reply) => prack(typeof reply === 'string' ? reply : rejectingAnswer(body, '0.0.0.0')));
+      return;
     }
-    const prack = dialog.createRequest('PRACK', {
-      headers: [['RAck', `${rseq} ${this.invite.cseq.seq} INVITE`]],
-      body: prackBody === undefined ? undefined : Buffer.from(prackBody),
-      contentType: 'application/sdp',
-    });
-    void this.inDialogExchange(dialog, prack);
+    if (body !== undefined && this.oa.phase === 'local-offer') this.oa.answerReceived(body);
+    prack(undefined);
   }
 
   /**
@@ -526,21 +515,20 @@ export class InviteSession {
     }
     if (allows(request, 'UPDATE')) this.peerAllowsUpdate = true;
     const offer = bodyOf(request);
-    let sdp: string | undefined;
-    if (offer !== undefined) {
-      const reply = this.answerOffer(offer);
-      if (typeof reply !== 'string') {
-        st.respond(createResponse(request, reply.status, { reason: reply.reason }));
-        return;
-      }
-      sdp = reply;
-    } else if (this.oa.local !== undefined) {
-      sdp = nextVersion(this.oa.local);
-      this.oa.offerSent(sdp);
+    if (offer === undefined) {
+      const sdp = this.oa.local === undefined ? undefined : nextVersion(this.oa.local);
+      if (sdp !== undefined) this.oa.offerSent(sdp);
+      this.answerReliably(request, st, sdp, this.timerHeaders(request), 'no ACK for our 2xx to a re-INVITE');
+      return;
     }
-    const timer = this.timerHeaders(request);
-    this.answerReliably(request, st, sdp, timer, 'no ACK for our 2xx to a re-INVITE');
-    if (offer !== undefined) this.onChange?.();
+    void this.answerOffer(offer, 'INVITE').then((reply) => {
+      if (this.current !== 'Confirmed') st.respond(createResponse(request, 481));
+      else if (typeof reply !== 'string') st.respond(createResponse(request, reply.status, { reason: reply.reason }));
+      else {
+        this.answerReliably(request, st, reply, this.timerHeaders(request), 'no ACK for our 2xx to a re-INVITE');
+        this.onChange?.();
+      }
+    });
   }
 
   /** PRACK, UPDATE or INFO in the dialog (early or confirmed). */
@@ -597,19 +585,23 @@ export class InviteSession {
         return;
       }
     }
-    let sdp: string | undefined;
-    if (offer !== undefined) {
-      const reply = this.answerOffer(offer);
-      if (typeof reply !== 'string') {
-        st.respond(createResponse(request, reply.status, { reason: reply.reason }));
-        return;
-      }
-      sdp = reply;
+    const answer = (sdp: string | undefined): void => {
+      const headers: Array<[string, string]> = [['Contact', this.core.contact], ...this.timerHeaders(request)];
+      if (sdp !== undefined) headers.push(['Content-Type', 'application/sdp']);
+      st.respond(createResponse(request, 200, { headers, body: sdp === undefined ? undefined : Buffer.from(sdp) }));
+    };
+    if (offer === undefined) {
+      answer(undefined);
+      return;
     }
-    const headers: Array<[string, string]> = [['Contact', this.core.contact], ...this.timerHeaders(request)];
-    if (sdp !== undefined) headers.push(['Content-Type', 'application/sdp']);
-    st.respond(createResponse(request, 200, { headers, body: sdp === undefined ? undefined : Buffer.from(sdp) }));
-    if (offer !== undefined) this.onChange?.();
+    void this.answerOffer(offer, 'UPDATE').then((reply) => {
+      if (this.current === 'Terminated') st.respond(createResponse(request, 481));
+      else if (typeof reply !== 'string') st.respond(createResponse(request, reply.status, { reason: reply.reason }));
+      else {
+        answer(reply);
+        this.onChange?.();
+      }
+    });
   }
 
   /**
@@ -670,20 +662,26 @@ export class InviteSession {
       if (sdp !== undefined) this.oa.offerSent(sdp);
       const request = dialog.createRequest(method, { headers, body: sdp === undefined ? undefined : Buffer.from(sdp), contentType: 'application/sdp' });
       let ack: (() => void) | undefined;
-      let ackSdp: string | undefined;
+      let acking: Promise<void> | undefined;
+      let answeredOffer = false;
       const response = await this.inDialogExchange(dialog, request, (final, sent) => {
         if (method !== 'INVITE' || final.status >= 300) return;
-        // Every 2xx of the re-INVITE, retransmissions too, is ACKed; an offer in the first is answered in the ACK.
-        if (ack === undefined) {
+        // Every 2xx of the re-INVITE, retransmissions too, is ACKed; an offer in the first is answered in the ACK
+        // (sent once the answer is known: retransmissions meanwhile go unanswered).
+        if (ack !== undefined) ack();
+        else if (acking === undefined) {
           const offer = sdp === undefined ? bodyOf(final) : undefined;
-          if (offer !== undefined) {
-            const reply = this.answerOffer(offer);
-            ackSdp = typeof reply === 'string' ? reply : rejectingAnswer(offer, '0.0.0.0');
-          }
-          ack = this.acker(dialog, sent.cseq.seq, ackSdp);
+          const ackSdp = offer === undefined ? Promise.resolve(undefined) : this.answerOffer(offer, 'response').then((reply) => {
+            answeredOffer = typeof reply === 'string';
+            return typeof reply === 'string' ? reply : rejectingAnswer(offer, '0.0.0.0');
+          });
+          acking = ackSdp.then((body) => {
+            ack = this.acker(dialog, sent.cseq.seq, body);
+            ack();
+          });
         }
-        ack();
       });
+      await acking;
       if (!(response instanceof SipResponse)) {
         if (sdp !== undefined) this.oa.rollBack();
         return response;
@@ -694,7 +692,7 @@ export class InviteSession {
         else if (sdp !== undefined) this.oa.rollBack();
         if (allows(response, 'UPDATE')) this.peerAllowsUpdate = true;
         this.startTimerFrom(response, 'uac');
-        if (sdp === undefined && ackSdp !== undefined) this.onChange?.();
+        if (answeredOffer) this.onChange?.();
       } else {
         if (sdp !== undefined) this.oa.rollBack();
         // RFC 4028 §10: a refresh answered 481 or 408 ends the session; so does any failed refresh near expiry.
@@ -754,18 +752,18 @@ export class InviteSession {
   }
 
   /** An offer of the peer's, answered through onOffer or the default answer; the exchange is recorded either way. */
-  private answerOffer(offer: string): OfferReply {
+  private async answerOffer(offer: string, carriedBy: OfferCarrier): Promise<OfferReply> {
     this.oa.offerReceived(offer);
-    const reply = this.replyTo(offer);
+    const reply = await this.replyTo(offer, carriedBy);
     if (typeof reply === 'string') this.oa.answerSent(reply);
     else this.oa.rollBack();
     return reply;
   }
 
-  private replyTo(offer: string): OfferReply {
+  private async replyTo(offer: string, carriedBy: OfferCarrier): Promise<OfferReply> {
     if (this.onOffer) {
       try {
-        return this.onOffer(offer);
+        return await this.onOffer(offer, carriedBy);
       } catch (e) {
         return { status: 500, reason: `Server Internal Error - answering the offer failed: ${(e as Error).message}` };
       }

@@ -12,7 +12,11 @@ export type OfferAnswerPhase = 'stable' | 'local-offer' | 'remote-offer';
  */
 export type OfferReply = string | { status: number; reason: string };
 
-export type OfferHandler = (offer: string) => OfferReply;
+/** What carried the peer's offer: a re-INVITE, an UPDATE, or a response to our INVITE (its 2xx or a reliable 1xx). */
+export type OfferCarrier = 'INVITE' | 'UPDATE' | 'response';
+
+/** May answer later (a B2BUA asks the other leg first): the request waits, a response's ACK or PRACK waits. */
+export type OfferHandler = (offer: string, carriedBy: OfferCarrier) => OfferReply | Promise<OfferReply>;
 
 export class OfferAnswer {
   private phaseOf: OfferAnswerPhase = 'stable';

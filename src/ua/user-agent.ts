@@ -58,6 +58,8 @@ export interface CallOptions {
   headers?: Array<[string, string]>;
   /** Answers the callee's offer (see InviteSession.onOffer). */
   onOffer?: OfferHandler;
+  /** Our From (a name-addr without tag); default our address-of-record. A B2BUA passes the caller's identity on. */
+  from?: string;
 }
 
 export interface RequestOutcome {
@@ -132,7 +134,7 @@ export class UserAgent implements UaCore {
     const headers: Array<[string, string]> = [['Allow', UA_ALLOW], ['Supported', UA_EXTENSIONS.join(', ')]];
     if (this.sessionTimer) headers.push(['Session-Expires', String(this.sessionTimer.expires)], ['Min-SE', String(this.sessionTimer.minSE)]);
     const invite = newRequest('INVITE', parseUri(uri), {
-      from: `<${this.options.aor}>`,
+      from: options.from ?? `<${this.options.aor}>`,
       contact: this.contact,
       headers: [...headers, ...(options.headers ?? [])],
       body,
