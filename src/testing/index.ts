@@ -23,3 +23,6 @@ export {
 
 /** A server in this process on ephemeral loopback ports, and raw clients to talk to it. */
 export { callIdOf, loopbackOnly, optionsRequest, startTestServer, tcpExchange, UdpClient, type TestServer } from './server.js';
+
+/** User agents without sockets: whole calls (offer/answer, PRACK, UPDATE, timers, transfer) on a fake clock, scripted callees. */
+export { LoopUserAgent, loopUserAgents, settle, type CalleeScript, type LoopUserAgentOptions } from './loop-user-agents.js';
