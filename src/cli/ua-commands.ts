@@ -2,7 +2,7 @@ import { Headers, parseUri, type Uri } from '../message/index.js';
 import { parseListen } from '../server/config.js';
 import { advertisedHostname, hostPort, type Destination, type ListenSpec } from '../transport/index.js';
 import { ConfigError } from '../util/errors.js';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { decodeG711, encodeG711, readWav, RtpStream, writeWav, type G711Law } from '../media/index.js';
 import { agreedStream, createAnswer, createOffer, PCMA, PCMU, TELEPHONE_EVENT, type AgreedStream, type Codec, type MediaOffer } from '../sdp/index.js';
 import { SystemClock } from '../util/clock.js';
@@ -10,12 +10,14 @@ import { UserAgent, type InviteSession, type Transfer, type UserAgentOptions } f
 import { parseCommandLine } from './args.js';
 import { CommandFailed, UsageError } from './usage-error.js';
 
-const ACCOUNT_HELP = `  --proxy TARGET   where requests go: udp:HOST:PORT or tcp:HOST:PORT (required)
+const ACCOUNT_HELP = `  --proxy TARGET   where requests go: udp:HOST:PORT or tcp:HOST:PORT (required, here or in the profile)
   --user NAME      the digest user name (default: the user part of the address-of-record)
-  --password PW    the digest password; better in the environment as SIPWAY_PASSWORD (flags show in ps)
-  --listen SPEC    our listener (default: the proxy's transport on any free port; on loopback when the proxy is)`;
+  --password PW    the digest password; better in the environment as SIPWAY_PASSWORD or in a profile (flags show in ps)
+  --listen SPEC    our listener (default: the proxy's transport on any free port; on loopback when the proxy is)
+  --profile FILE   a JSON account profile: {"aor", "proxy", "user", "password", "listen"}, each optional; flags win.
+                   Keep it private (chmod 600): a profile others can read is used with a warning`;
 
-export const REGISTER_HELP = `Usage: sipway register AOR --proxy TARGET [--expires S] [account options]
+export const REGISTER_HELP = `Usage: sipway register [AOR] --proxy TARGET [--expires S] [account options]
 
 Registers this machine's listener as a Contact of AOR (sip:alice@example.com) at the registrar, answering a digest
 challenge, prints what the registrar granted and exits; the binding stays until it expires. --expires 0 removes it.
@@ -29,7 +31,7 @@ export const MESSAGE_HELP = `Usage: sipway message URI TEXT --from AOR --proxy T
 Sends TEXT in a MESSAGE (RFC 3428, text/plain) to URI from AOR, answering a digest challenge, and prints the final
 status. Exit 0 on a 2xx, 1 with the status otherwise (or when nothing answers).
 
-  --from AOR       our address-of-record (sip:alice@example.com)
+  --from AOR       our address-of-record (sip:alice@example.com), or the profile's "aor"
 ${ACCOUNT_HELP}`;
 
 const MEDIA_HELP = `  --play FILE      a WAV (16-bit PCM, mono, 8000 Hz) sent as G.711 RTP, then silence
@@ -46,11 +48,11 @@ answered, sends and receives RTP in the agreed law, hangs up after --duration (o
 the answer and the RTP counters. Reliable provisional responses (PRACK), UPDATE, session timers and re-INVITEs from
 the callee are handled. Exit 0 when the call was answered, 1 with the status otherwise.
 
-  --from AOR       our address-of-record (sip:alice@example.com)
+  --from AOR       our address-of-record (sip:alice@example.com), or the profile's "aor"
 ${MEDIA_HELP}
 ${ACCOUNT_HELP}`;
 
-export const ANSWER_HELP = `Usage: sipway answer AOR --proxy TARGET [--calls N] [media options] [account options]
+export const ANSWER_HELP = `Usage: sipway answer [AOR] --proxy TARGET [--calls N] [media options] [account options]
 
 Registers AOR, answers the next N calls (default 1) with G.711 in the caller's preferred law among --codecs (488
 when there is none; an INVITE without an offer gets ours), sends and receives RTP, prints DTMF received, hangs up
@@ -66,7 +68,7 @@ export const OPTIONS_HELP = `Usage: sipway options URI --from AOR --proxy TARGET
 Sends OPTIONS (RFC 3261 §11) to URI from AOR, answering a digest challenge, and prints the final status with what the
 peer says it allows, supports and accepts. Exit 0 on a 2xx, 1 with the status otherwise.
 
-  --from AOR       our address-of-record (sip:alice@example.com)
+  --from AOR       our address-of-record (sip:alice@example.com), or the profile's "aor"
 ${ACCOUNT_HELP}`;
 
 export const TRANSFER_HELP = `Usage: sipway transfer URI TARGET --from AOR --proxy TARGET [--attended] [media options] [account options]
@@ -75,7 +77,7 @@ Calls URI, and once it answers transfers it to TARGET with a REFER (RFC 3515): b
 calling TARGET ourselves, so that URI's call replaces ours with TARGET (Replaces, RFC 3891). Prints the progress the
 transferee reports and the outcome, then hangs up. Exit 0 when the transfer succeeded, 1 with the status otherwise.
 
-  --from AOR       our address-of-record (sip:alice@example.com)
+  --from AOR       our address-of-record (sip:alice@example.com), or the profile's "aor"
   --attended       call TARGET first and hand that call over (default: blind)
 ${MEDIA_HELP}
 ${ACCOUNT_HELP}`;
@@ -187,6 +189,7 @@ const ACCOUNT_OPTIONS = {
   user: { type: 'string' },
   password: { type: 'string' },
   listen: { type: 'string' },
+  profile: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -207,14 +210,54 @@ function uriArgument(text: string, field: string): Uri {
   }
 }
 
-function account(command: string, aor: string, values: { proxy?: string; user?: string; password?: string; listen?: string }, field = 'AOR'): Account {
-  const uri = uriArgument(aor, field);
-  if (uri.type !== 'sip' || uri.user === undefined) throw new ConfigError(field, `'${aor}' is not a sip: address-of-record with a user (sip:alice@example.com)`);
-  if (values.proxy === undefined) throw new UsageError(`${command}: --proxy is required (udp:HOST:PORT or tcp:HOST:PORT)`);
+type AccountFlags = { proxy?: string; user?: string; password?: string; listen?: string; profile?: string };
+
+const PROFILE_KEYS = ['aor', 'proxy', 'user', 'password', 'listen'] as const;
+type Profile = Partial<Record<(typeof PROFILE_KEYS)[number], string>>;
+
+/** An account profile file: a JSON object of strings; every fault names the file and the key. */
+function readProfile(file: string): Profile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('--profile', `cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError('--profile', `${file} is not JSON: ${(e as Error).message}`);
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new ConfigError('--profile', `${file} must hold a JSON object`);
+  const profile: Profile = {};
+  for (const [key, value] of Object.entries(data)) {
+    if (!(PROFILE_KEYS as readonly string[]).includes(key)) throw new ConfigError('--profile', `${file}: unknown key '${key}' (known: ${PROFILE_KEYS.join(', ')})`);
+    if (typeof value !== 'string') throw new ConfigError('--profile', `${file}: '${key}' must be a string`);
+    profile[key as keyof Profile] = value;
+  }
+  if (profile.password !== undefined && (statSync(file).mode & 0o077) !== 0) {
+    console.error(`sipway: warning: ${file} holds a password and others can read it (chmod 600 ${file})`);
+  }
+  return profile;
+}
+
+/**
+ * The account a command runs as: the address-of-record (`aor`, from the command line or the profile's), the proxy,
+ * the digest user and password, our listener. Flags win over the profile, the profile over the environment.
+ */
+function account(command: string, aor: string | undefined, flags: AccountFlags, field = 'AOR'): Account {
+  const profile = flags.profile === undefined ? {} : readProfile(flags.profile);
+  const chosen = aor ?? profile.aor;
+  if (chosen === undefined) throw new UsageError(`${command}: ${field} is required (our address-of-record, or "aor" in --profile)`);
+  const values = { ...profile, ...Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) } as AccountFlags;
+  const uri = uriArgument(chosen, field);
+  if (uri.type !== 'sip' || uri.user === undefined) throw new ConfigError(field, `'${chosen}' is not a sip: address-of-record with a user (sip:alice@example.com)`);
+  if (values.proxy === undefined) throw new UsageError(`${command}: --proxy is required (udp:HOST:PORT or tcp:HOST:PORT), or "proxy" in --profile`);
   const target = parseListen(values.proxy, '--proxy');
   if (target.transport !== 'udp' && target.transport !== 'tcp') throw new ConfigError('--proxy', `${command} speaks udp and tcp, not ${target.transport}`);
   return {
-    aor,
+    aor: chosen,
     proxy: { transport: target.transport, address: target.host, port: target.port },
     // Without --listen the user agent picks its own (the proxy's transport, on loopback when the proxy is).
     listen: values.listen === undefined ? undefined : parseListen(values.listen, '--listen'),
@@ -261,10 +304,10 @@ export async function registerCommand(args: string[]): Promise<number> {
     console.log(REGISTER_HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError(`register: needs exactly one AOR (run 'sipway register --help')`);
+  if (positionals.length > 1) throw new UsageError(`register: needs one AOR (run 'sipway register --help')`);
   const expires = values.expires === undefined ? 3600 : Number(values.expires);
   if (!/^\d+$/.test(values.expires ?? '0') || expires > 2 ** 31 - 1) throw new ConfigError('--expires', `'${values.expires}' is not a number of seconds`);
-  const a = account('register', positionals[0]!, values);
+  const a = account('register', positionals[0], values);
   const ua = await userAgentFor(a);
   try {
     const registration = ua.registration({ expires });
@@ -288,7 +331,6 @@ export async function messageCommand(args: string[]): Promise<number> {
   if (positionals.length !== 2) throw new UsageError(`message: needs URI and TEXT (run 'sipway message --help')`);
   const [to, text] = positionals as [string, string];
   uriArgument(to, 'URI');
-  if (values.from === undefined) throw new UsageError(`message: --from is required (our address-of-record)`);
   const a = account('message', values.from, values, '--from');
   const ua = await userAgentFor(a);
   try {
@@ -311,7 +353,6 @@ export async function callCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`call: needs exactly one URI (run 'sipway call --help')`);
   const to = positionals[0]!;
   uriArgument(to, 'URI');
-  if (values.from === undefined) throw new UsageError(`call: --from is required (our address-of-record)`);
   const m = media(values);
   const a = account('call', values.from, values, '--from');
   const ua = await userAgentFor(a);
@@ -335,7 +376,6 @@ export async function transferCommand(args: string[]): Promise<number> {
   const [to, target] = positionals as [string, string];
   uriArgument(to, 'URI');
   uriArgument(target, 'TARGET');
-  if (values.from === undefined) throw new UsageError(`transfer: --from is required (our address-of-record)`);
   const m = media(values);
   const a = account('transfer', values.from, values, '--from');
   const ua = await userAgentFor(a);
@@ -374,7 +414,6 @@ export async function optionsCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError(`options: needs exactly one URI (run 'sipway options --help')`);
   const to = positionals[0]!;
   uriArgument(to, 'URI');
-  if (values.from === undefined) throw new UsageError(`options: --from is required (our address-of-record)`);
   const a = account('options', values.from, values, '--from');
   const ua = await userAgentFor(a);
   try {
@@ -396,11 +435,11 @@ export async function answerCommand(args: string[]): Promise<number> {
     console.log(ANSWER_HELP);
     return 0;
   }
-  if (positionals.length !== 1) throw new UsageError(`answer: needs exactly one AOR (run 'sipway answer --help')`);
+  if (positionals.length > 1) throw new UsageError(`answer: needs one AOR (run 'sipway answer --help')`);
   const calls = values.calls === undefined ? 1 : Number(values.calls);
   if (!/^\d+$/.test(values.calls ?? '1') || calls < 1) throw new ConfigError('--calls', `'${values.calls}' is not a positive number`);
   const m = media(values);
-  const a = account('answer', positionals[0]!, values);
+  const a = account('answer', positionals[0], values);
   let answeredCalls = 0;
   // Calls in progress, answered or placed for a transfer: we exit when N calls were answered and none is left.
   let running = 0;

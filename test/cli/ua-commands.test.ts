@@ -5,6 +5,9 @@ import type { SipRequest } from '../../src/message/index.js';
 import { UserAgent } from '../../src/ua/index.js';
 import { startTestServer, type TestServer } from '../../src/testing/index.js';
 import { runCliAsync } from '../helpers/process.js';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 
 const DOMAIN = 'sipway.test';
 
@@ -79,5 +82,35 @@ test('register and message name the faulty argument and exit 2', async () => {
     const r = await runCliAsync(args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, expected, args.join(' '));
+  }
+});
+
+test('an account profile (--profile) gives the AOR, proxy and password; flags win; a readable password is warned about; a bad key exits 2', async () => {
+  const ts = await serverWith([['alice', 'pa']]);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-profile-'));
+  try {
+    const profile = path.join(dir, 'alice.json');
+    writeFileSync(profile, JSON.stringify({ aor: `sip:alice@${DOMAIN}`, proxy: `udp:127.0.0.1:${ts.port}`, password: 'pa' }), { mode: 0o600 });
+    const ok = await runCliAsync(['register', '--profile', profile, '--expires', '60']);
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /^registered <sip:alice@127\.0\.0\.1:\d+> for sip:alice@sipway\.test .* for 60 s \(200 OK\)/);
+    assert.equal(ok.stderr, '', 'a private profile gets no warning');
+    const overridden = await runCliAsync(['register', '--profile', profile, '--password', 'wrong']);
+    assert.equal(overridden.status, 1, 'the flag won over the profile');
+    chmodSync(profile, 0o644);
+    const warned = await runCliAsync(['register', '--profile', profile, '--expires', '0']);
+    assert.equal(warned.status, 0, warned.stderr);
+    assert.match(warned.stderr, /^sipway: warning: .*alice\.json holds a password and others can read it \(chmod 600 /);
+    const bad = path.join(dir, 'bad.json');
+    writeFileSync(bad, JSON.stringify({ aor: `sip:alice@${DOMAIN}`, pasword: 'pa' }));
+    const refused = await runCliAsync(['register', '--profile', bad]);
+    assert.equal(refused.status, 2);
+    assert.match(refused.stderr, /^sipway: --profile: .*bad\.json: unknown key 'pasword' \(known: aor, proxy, user, password, listen\)/);
+    const none = await runCliAsync(['register', '--proxy', 'udp:127.0.0.1:5060']);
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /^sipway: register: AOR is required/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await ts.stop();
   }
 });
