@@ -143,7 +143,16 @@ export class UserAgent implements UaCore {
     const to = await this.destinationFor(invite);
     if (to === undefined) return InviteSession.failed(this, invite, 503, `Service Unavailable - no address for ${uri}`);
     this.digest?.authorize(invite);
-    return InviteSession.call(this, invite, to, options.onOffer);
+    return this.track(InviteSession.call(this, invite, to, options.onOffer));
+  }
+
+  /** Every call of ours not over yet, either direction: stop() ends them. */
+  private readonly calls = new Set<InviteSession>();
+
+  private track(session: InviteSession): InviteSession {
+    this.calls.add(session);
+    void session.ended.then(() => this.calls.delete(session));
+    return session;
   }
 
   private async followTransfer(onRefer: NonNullable<UserAgentOptions['onRefer']>, referral: Referral, session: InviteSession): Promise<ReferredCall | undefined> {
@@ -216,9 +225,30 @@ export class UserAgent implements UaCore {
     });
   }
 
+  /**
+   * Ends every call (BYE for an answered one, CANCEL for one we are placing, 480 for one ringing here), waits up to a
+   * second for their BYEs to be answered, then closes the transactions and listeners.
+   */
   async stop(): Promise<void> {
+    await this.stopCalls();
     this.transactions.close();
     await this.transport.stop();
+  }
+
+  /** The first half of stop(): every call ended (a BYE answered or a second gone), the user agent still listening. */
+  async stopCalls(): Promise<void> {
+    const byes: Array<Promise<unknown>> = [];
+    for (const call of this.calls) {
+      if (call.state === 'Confirmed') byes.push(call.bye());
+      else if (call.side === 'uac') call.cancel();
+      else call.reject(480, 'Temporarily Unavailable - shutting down');
+    }
+    if (byes.length > 0) {
+      // Shutdown is bounded in wall time whatever clock the sessions run on: a peer that is gone answers no BYE.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled(byes), new Promise((resolve) => (timer = setTimeout(resolve, 1000).unref()))]);
+      clearTimeout(timer);
+    }
   }
 
   private answer(request: SipRequest, st: ServerTransaction): void {
@@ -276,7 +306,7 @@ export class UserAgent implements UaCore {
       }
       replaced = old;
     }
-    const session = InviteSession.incoming(this, invite, st);
+    const session = this.track(InviteSession.incoming(this, invite, st));
     if (replaced) {
       const old = replaced;
       session.replaces = old;

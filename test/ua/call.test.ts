@@ -129,3 +129,24 @@ test('hold and resume by re-INVITE both ways: sendonly answered recvonly, the he
     await phones.close();
   }
 });
+
+test('stopCalls() (the first half of stop()) ends the calls of a user agent: BYE for an answered one, CANCEL for one still ringing', async () => {
+  const callees: InviteSession[] = [];
+  const phones = await twoPhones((s) => {
+    callees.push(s);
+    if (callees.length === 1) s.accept(ANSWER);
+    else s.ring();
+  });
+  try {
+    const answered = await phones.alice.call(`sip:bob@${DOMAIN}`, { sdp: OFFER });
+    assert.equal((await answered.answered).status, 200);
+    const ringing = await phones.alice.call(`sip:bob@${DOMAIN}`, { sdp: OFFER });
+    for (let i = 0; i < 100 && ringing.state !== 'Early'; i++) await new Promise((r) => setTimeout(r, 10));
+    await phones.alice.stopCalls();
+    assert.deepEqual(await callees[0]!.ended, { by: 'remote', reason: 'BYE received' });
+    assert.deepEqual(await callees[1]!.ended, { by: 'failure', reason: '487 Request Terminated' });
+    assert.equal((await ringing.answered).status, 487);
+  } finally {
+    await phones.close();
+  }
+});
