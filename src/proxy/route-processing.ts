@@ -1,4 +1,4 @@
-import { removeTopRoute, SipRequest, type Uri } from '../message/index.js';
+import { removeTopRoute, SipRequest, unescape, type Uri } from '../message/index.js';
 import { cameOver, type Flow, type FlowTokens } from '../transport/index.js';
 import type { ProxyIdentity } from './identity.js';
 
@@ -41,7 +41,8 @@ export function processRoutes(req: SipRequest, identity: ProxyIdentity, tokens?:
   let result = NO_FLOW;
   const take = (uri: Uri): void => {
     if (result.kind === 'forged' || uri.type !== 'sip' || uri.user === undefined || !tokens) return;
-    const decoded = tokens.decode(uri.user);
+    // §19.1.4: an escaped character equals itself, and some phones escape letters of a user part (Twinkle: Z as %5a).
+    const decoded = tokens.decode(unescape(uri.user));
     if (!decoded.ok) {
       // A user part that is no token of any kind (a Route naming a served domain's user) is no claim at all.
       if (decoded.reason === 'forged') result = { kind: 'forged' };

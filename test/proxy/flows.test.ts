@@ -123,6 +123,28 @@ test('a forged or altered flow token gets 403 and no request is delivered', asyn
   }
 });
 
+test('a flow token with letters %-escaped (RFC 3261 §19.1.4: the same URI) still routes the request over its flow', async () => {
+  const h = await startProxy();
+  try {
+    const bob = (await h.ua('bob')).serve({ contact: BOB_NAT });
+    await register(bob, h.port, 'bob', { contact: BOB_NAT });
+    const alice = (await h.ua('alice')).serve();
+    const { caller } = await establish(alice, bob, h.port);
+    const bye = caller.request(alice, 'BYE');
+    const routes = bye.headers.list('route');
+    // Escape every letter of each token as a phone might (Twinkle writes Z as %5a).
+    const escaped = routes.map((r) => r.replace(/ft\.([A-Za-z0-9_-]+)/, (_m, t: string) => `ft.${t.replace(/[A-Za-z]/g, (c) => `%${c.charCodeAt(0).toString(16)}`)}`));
+    assert.notDeepEqual(escaped, routes);
+    bye.headers.remove('route');
+    for (const r of escaped) bye.headers.append('route', r);
+    alice.send(bye, h.port);
+    await bob.request('BYE');
+    assert.equal(h.proxy().stats().forgedFlowTokens, 0);
+  } finally {
+    await h.stop();
+  }
+});
+
 test('a phone on a WebSocket with a .invalid Contact: ACK and BYE over its connection, and no DNS query for .invalid', async () => {
   const dns = await startDnsServer({ zone: {} });
   const h = await startProxy({}, { listen: ['udp:127.0.0.1:0', 'ws:127.0.0.1:0'], dns: { servers: [dns.address], timeoutMs: 200 } });
