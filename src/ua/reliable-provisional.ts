@@ -44,6 +44,11 @@ export class ReliableProvisionals {
   private retransmit: TimerHandle | undefined;
   private giveUp: TimerHandle | undefined;
   private settledWaiters: Array<() => void> = [];
+  /**
+   * Reliable provisionals still unacknowledged when the final response went (allowed without SDP, §3): their late
+   * PRACKs are answered 200, not 481, as most stacks do; the caller did nothing wrong.
+   */
+  private readonly overtaken = new Set<number>();
 
   constructor(
     private readonly clock: Clock,
@@ -68,7 +73,9 @@ export class ReliableProvisionals {
    */
   acknowledge(rack: RAck, inviteSeq: number): boolean {
     const o = this.outstanding;
-    if (o === undefined || rack.method !== 'INVITE' || rack.cseq !== inviteSeq || rack.rseq !== o.rseq) return false;
+    if (rack.method !== 'INVITE' || rack.cseq !== inviteSeq) return false;
+    if (this.overtaken.delete(rack.rseq)) return true;
+    if (o === undefined || rack.rseq !== o.rseq) return false;
     this.stopTimers();
     this.outstanding = undefined;
     const next = this.waiting.shift();
@@ -90,6 +97,8 @@ export class ReliableProvisionals {
 
   /** A final response went: nothing more is sent or waited for. */
   stop(): void {
+    if (this.outstanding) this.overtaken.add(this.outstanding.rseq);
+    for (const w of this.waiting) this.overtaken.add(w.rseq);
     this.stopTimers();
     this.outstanding = undefined;
     this.waiting.length = 0;

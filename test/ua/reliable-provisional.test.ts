@@ -130,3 +130,16 @@ test('RFC 3261 §8.2.2.3: an INVITE that requires an extension we lack is refuse
   const refused = sender.responses(420)[0]!.message as SipResponse;
   assert.equal(refused.headers.get('unsupported'), 'precondition');
 });
+
+test('RFC 3262 §3: a 2xx may overtake a reliable provisional without SDP; its late PRACK is answered 200, not 481', async () => {
+  const pair = fakeUaPair();
+  const alice = pair.call({ sdp: OFFER });
+  await pair.run(1);
+  const bob = pair.bob.sessions[0]!;
+  bob.ring({ reliable: true });
+  bob.accept(ANSWER); // no SDP in the 180: the 2xx need not wait for its PRACK
+  await pair.run(10);
+  assert.equal((await alice.answered).status, 200);
+  const prackAnswers = pair.bob.sender.responses().map((s) => s.message as SipResponse).filter((r) => r.cseq.method === 'PRACK');
+  assert.deepEqual(prackAnswers.map((r) => r.status), [200]);
+});
