@@ -35,6 +35,7 @@ export const REASON_PHRASES: Record<number, string> = {
   416: 'Unsupported URI Scheme',
   420: 'Bad Extension',
   421: 'Extension Required',
+  422: 'Session Interval Too Small',
   423: 'Interval Too Brief',
   429: 'Provide Referrer Identity',
   430: 'Flow Failed',

@@ -80,7 +80,8 @@ export class ReliableProvisionals {
     this.outstanding = undefined;
     const next = this.waiting.shift();
     if (next) this.start(next);
-    if (this.sdpAcknowledged) for (const w of this.settledWaiters.splice(0)) w();
+    // A 2xx held back for this PRACK goes after the PRACK's own 200 (the caller answers that first), not before it.
+    if (this.sdpAcknowledged) for (const w of this.settledWaiters.splice(0)) queueMicrotask(w);
     return true;
   }
 

@@ -27,6 +27,7 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   kamailio: 'kamailio',
   baresip: 'baresip',
   linphonec: 'linphone-cli',
+  'twinkle-console': 'twinkle-console',
   openssl: 'openssl',
   ip: 'iproute2',
   iptables: 'iptables',

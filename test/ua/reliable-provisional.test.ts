@@ -35,6 +35,8 @@ test('RFC 3262: a 183 with the answer is sent reliably, PRACKed once, and the 2x
   assert.equal(pracks[0]!.headers.get('rack'), `${rseq} ${alice.invite.cseq.seq} INVITE`);
   const ok = pair.bob.sender.responses(200).map((s) => s.message as SipResponse).find((r) => r.cseq.method === 'INVITE')!;
   assert.equal(ok.body.length, 0, 'the offer/answer exchange was done in the 183 and its PRACK');
+  const order = pair.bob.sender.responses(200).map((s) => (s.message as SipResponse).cseq.method);
+  assert.deepEqual(order.slice(0, 2), ['PRACK', 'INVITE'], 'the PRACK is answered before the 2xx that waited for it');
   assert.equal((await alice.answered).status, 200);
   assert.equal(alice.remoteSdp, ANSWER);
   assert.equal(bob.localSdp, ANSWER);
