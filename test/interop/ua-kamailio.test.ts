@@ -16,6 +16,7 @@ import { UserAgent, type InviteSession, type RegistrationClient } from '../../sr
 import type { SipRequest } from '../../src/message/index.js';
 import { skipWithout } from '../helpers/process.js';
 import { startKamailio, type RunningKamailio } from '../helpers/kamailio.js';
+import { until as pollUntil, within as waitWithin } from '../helpers/waits.js';
 
 const DOMAIN = 'sipway.test';
 const PASSWORDS = { alice: 'alice-secret', bob: 'bob-secret' } as const;
@@ -27,28 +28,11 @@ const MAX_EXPIRES = 300;
 let work = '';
 let kamailio: RunningKamailio | undefined;
 
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `promise`, or a rejection naming `what` after STEP_MS (or `ms`). */
+const within = <T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> => waitWithin(promise, what, ms);
 
-/** Polls `condition` every 10 ms until it holds; false when `ms` passed first. */
-async function until(condition: () => boolean, ms = STEP_MS): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
+/** Polls `condition` until it holds; false when STEP_MS (or `ms`) passed first. */
+const until = (condition: () => boolean, ms = STEP_MS): Promise<boolean> => pollUntil(condition, ms);
 
 /**
  * Kamailio's log lines (xlog 'ua-registrar: in ...') for the requests it received with method `method`. Its log comes

@@ -16,6 +16,7 @@ import { audioDirection } from '../../src/sdp/index.js';
 import { UserAgent, type InviteSession, type UserAgentOptions } from '../../src/ua/index.js';
 import { freePort, requireTool, skipWithout } from '../helpers/process.js';
 import { runSippAsync, type SippResult } from '../helpers/sipp.js';
+import { within as waitWithin } from '../helpers/waits.js';
 
 /** SIPp's global timeout per scenario (-timeout): every scenario here takes well under it. */
 const SIPP_TIMEOUT_S = 15;
@@ -34,18 +35,8 @@ function sippSdp(user: string, version: number, dir: string): string {
   return `v=0\r\no=${user} 4242 ${version} IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=${dir}\r\n`;
 }
 
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `promise`, or a rejection naming `what` after STEP_MS (or `ms`). */
+const within = <T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> => waitWithin(promise, what, ms);
 
 /**
  * Is a UDP socket bound to 127.0.0.1:`port`? Read from Linux's /proc/net/udp (local address in hex, the IP
