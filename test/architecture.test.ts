@@ -20,6 +20,7 @@ const RANK: Record<string, number> = {
   registrar: 6,
   accounting: 6,
   proxy: 7,
+  presence: 7,
   ua: 7,
   media: 7,
   b2bua: 8,

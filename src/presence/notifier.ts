@@ -1,0 +1,245 @@
+import { Dialogs, type Dialog } from '../dialog/index.js';
+import { createResponse, type SipRequest, type SipResponse } from '../message/index.js';
+import { addVia, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
+import type { Destination, MessageSender } from '../transport/types.js';
+import type { Clock } from '../util/clock.js';
+import { newTag } from '../util/ids.js';
+import { silentLogger, type Logger } from '../util/logger.js';
+import type { EventPackage } from './event-package.js';
+import { Subscription, type TerminationReason } from './subscription.js';
+
+export interface NotifierOptions {
+  transactions: TransactionLayer;
+  sender: MessageSender;
+  clock: Clock;
+  /** Our Contact in the subscriptions' dialogs: where refreshes come (a URI without a user part: the server). */
+  contact: string;
+  logger?: Logger;
+  /** Shorter subscriptions are refused 423 with this Min-Expires (RFC 6665 §4.2.1.1), seconds. */
+  minExpires?: number;
+  /** Longer ones are cut to this, seconds. */
+  maxExpires?: number;
+  /** The least time between two NOTIFYs of one subscription (RFC 3856 §6.10), ms. */
+  notifyIntervalMs?: number;
+}
+
+/**
+ * The notifier of RFC 6665 §4.2 for the event packages plugged into it: SUBSCRIBE answered 200 (a subscription as a
+ * usage of a new dialog) and followed at once by a NOTIFY with the full state; refreshes in the dialog; Expires 0 a
+ * fetch or an unsubscribe (a last NOTIFY, terminated); 489 with Allow-Events for an event no package takes, 423 with
+ * Min-Expires for too short a subscription, 406 when Accept excludes the package's documents. A state change of a
+ * resource goes to every subscription to it, paced. A NOTIFY answered 481 or 408, or not answered, ends its
+ * subscription (§4.2.2).
+ */
+export class Notifier {
+  private readonly packages = new Map<string, EventPackage>();
+  private readonly dialogs = new Dialogs();
+  /** Subscriptions by dialog key and event. */
+  private readonly byDialog = new Map<string, Subscription>();
+  /** Subscriptions by event and resource. */
+  private readonly byResource = new Map<string, Set<Subscription>>();
+  private readonly logger: Logger;
+  private readonly minExpires: number;
+  private readonly maxExpires: number;
+  private readonly notifyIntervalMs: number;
+
+  constructor(
+    private readonly options: NotifierOptions,
+    packages: readonly EventPackage[],
+  ) {
+    for (const p of packages) this.packages.set(p.event, p);
+    this.logger = options.logger ?? silentLogger();
+    this.minExpires = options.minExpires ?? 60;
+    this.maxExpires = options.maxExpires ?? 3600;
+    this.notifyIntervalMs = options.notifyIntervalMs ?? 5000;
+  }
+
+  /** Allow-Events (RFC 6665 §8.2.2): the events we take. */
+  get allowEvents(): string {
+    return [...this.packages.keys()].join(', ');
+  }
+
+  get size(): number {
+    return this.byDialog.size;
+  }
+
+  /** Subscriptions to `event` of `resource` (active ones). */
+  watchers(event: string, resource: string): number {
+    return this.byResource.get(key(event, resource))?.size ?? 0;
+  }
+
+  /** A SUBSCRIBE, new or within one of our subscriptions' dialogs; answered through `st`. */
+  subscribe(request: SipRequest, st: ServerTransaction): void {
+    const event = eventName(request);
+    const pkg = event === undefined ? undefined : this.packages.get(event);
+    if (pkg === undefined) {
+      st.respond(createResponse(request, 489, { headers: [['Allow-Events', this.allowEvents]] }));
+      return;
+    }
+    const accept = request.headers.list('accept');
+    if (accept.length > 0 && !accept.some((a) => accepts(a, pkg.contentType))) {
+      st.respond(createResponse(request, 406, { headers: [['Accept', pkg.contentType]] }));
+      return;
+    }
+    const asked = request.headers.get('expires');
+    let seconds = asked === undefined ? pkg.defaultExpires : Number(asked.trim());
+    if (!Number.isInteger(seconds) || seconds < 0) {
+      st.respond(createResponse(request, 400, { reason: 'Bad Request - Expires is not a number of seconds' }));
+      return;
+    }
+    if (seconds > 0 && seconds < this.minExpires) {
+      st.respond(createResponse(request, 423, { headers: [['Min-Expires', String(this.minExpires)]] }));
+      return;
+    }
+    seconds = Math.min(seconds, this.maxExpires);
+    if (request.toTag !== undefined) this.refresh(request, st, event!, seconds);
+    else this.create(request, st, pkg, seconds);
+  }
+
+  /** The state of `resource` for `event` changed: every subscription to it is told (paced). */
+  changed(event: string, resource: string): void {
+    for (const s of this.byResource.get(key(event, resource)) ?? []) s.changed();
+  }
+
+  /** Ends every subscription with a last NOTIFY (deactivated: the subscriber may subscribe again, §4.1.3). */
+  close(): void {
+    for (const s of [...this.byDialog.values()]) s.terminate('deactivated');
+  }
+
+  private create(request: SipRequest, st: ServerTransaction, pkg: EventPackage, seconds: number): void {
+    let dialog: Dialog;
+    const localTag = newTag();
+    try {
+      dialog = this.dialogs.fromRequest(request, localTag);
+    } catch (e) {
+      st.respond(createResponse(request, 400, { reason: `Bad Request - ${(e as Error).message}` }));
+      return;
+    }
+    st.respond(createResponse(request, 200, { toTag: localTag, headers: [['Contact', this.options.contact], ['Expires', String(seconds)]] }));
+    const subscription = new Subscription(
+      dialog,
+      pkg.event,
+      resourceOf(request),
+      destinationOf(request, dialog),
+      this.options.clock,
+      this.notifyIntervalMs,
+      (s, terminated) => void this.notify(s, terminated),
+      (s) => this.forget(s),
+    );
+    if (seconds === 0) {
+      // A fetch (§4.4.3): the state once, in a NOTIFY that ends the subscription.
+      subscription.terminate('timeout');
+      return;
+    }
+    this.byDialog.set(dialogEventKey(dialog, pkg.event), subscription);
+    const k = key(pkg.event, subscription.resource);
+    if (!this.byResource.has(k)) this.byResource.set(k, new Set());
+    this.byResource.get(k)!.add(subscription);
+    subscription.activate(seconds);
+  }
+
+  private refresh(request: SipRequest, st: ServerTransaction, event: string, seconds: number): void {
+    const dialog = this.dialogs.match(request);
+    const subscription = dialog && this.byDialog.get(dialogEventKey(dialog, event));
+    if (dialog === undefined || subscription === undefined) {
+      st.respond(createResponse(request, 481, { reason: 'Subscription Does Not Exist' }));
+      return;
+    }
+    const refusal = dialog.receiveRequest(request);
+    if (refusal) {
+      st.respond(createResponse(request, refusal.status, { reason: refusal.reason }));
+      return;
+    }
+    st.respond(createResponse(request, 200, { headers: [['Contact', this.options.contact], ['Expires', String(seconds)]] }));
+    if (seconds === 0) subscription.terminate('timeout');
+    else subscription.activate(seconds);
+  }
+
+  private forget(s: Subscription): void {
+    this.byDialog.delete(dialogEventKey(s.dialog, s.event));
+    const k = key(s.event, s.resource);
+    const set = this.byResource.get(k);
+    set?.delete(s);
+    if (set?.size === 0) this.byResource.delete(k);
+    // One dialog, one subscription here (no shared usages yet): the dialog goes with it.
+    this.dialogs.forget(s.dialog);
+  }
+
+  private async notify(s: Subscription, terminated: TerminationReason | undefined): Promise<void> {
+    const pkg = this.packages.get(s.event)!;
+    let state;
+    try {
+      state = await pkg.state(s.resource);
+    } catch (e) {
+      // A store that cannot say the state now: the next change or refresh tries again.
+      this.logger.warn({ err: e, event: s.event, resource: s.resource }, 'event state unavailable; NOTIFY not sent');
+      return;
+    }
+    if (terminated === undefined && s.state !== 'active') return;
+    const notify = s.dialog.createRequest('NOTIFY', {
+      headers: [
+        ['Event', s.event],
+        ['Subscription-State', terminated === undefined ? `active;expires=${s.secondsLeft}` : `terminated;reason=${terminated}`],
+        ['Contact', this.options.contact],
+      ],
+      body: Buffer.from(state.body),
+      contentType: state.contentType,
+    });
+    try {
+      addVia(notify, this.options.sender, s.destination);
+      this.options.transactions.sendRequest(notify, s.destination, {
+        onResponse: (r: SipResponse) => {
+          if (r.status < 200) return;
+          s.dialog.receiveResponse(notify, r);
+          if (r.status === 481 || r.status === 408) s.drop();
+        },
+        onTimeout: () => s.drop(),
+        onTransportError: () => s.drop(),
+      });
+    } catch (e) {
+      this.logger.warn({ err: e, resource: s.resource }, 'NOTIFY could not be sent; subscription dropped');
+      s.drop();
+    }
+  }
+}
+
+function key(event: string, resource: string): string {
+  return `${event}\n${resource}`;
+}
+
+function dialogEventKey(dialog: Dialog, event: string): string {
+  return `${dialog.key}\n${event}`;
+}
+
+/** The event package name of a SUBSCRIBE or PUBLISH (its Event header without parameters, lower-case). */
+export function eventName(request: SipRequest): string | undefined {
+  const value = request.headers.get('event');
+  const name = value?.split(';')[0]?.trim().toLowerCase();
+  return name ? name : undefined;
+}
+
+/** The resource a SUBSCRIBE or PUBLISH is about: its Request-URI as an AOR (scheme, user, host). */
+export function resourceOf(request: SipRequest): string {
+  const uri = request.uri;
+  if (uri.type !== 'sip') return uri.toString();
+  return `sip:${uri.user === undefined ? '' : `${uri.user}@`}${uri.host.toLowerCase()}`;
+}
+
+function accepts(range: string, type: string): boolean {
+  const r = range.split(';')[0]!.trim().toLowerCase();
+  return r === '*/*' || r === type || (r.endsWith('/*') && type.startsWith(r.slice(0, -1)));
+}
+
+/**
+ * Where NOTIFYs go: along the route set when there is one, else back to the flow the SUBSCRIBE came from (a phone
+ * behind a NAT writes a Contact nobody can reach; its flow reaches it), else to its Contact.
+ */
+function destinationOf(request: SipRequest, dialog: Dialog): Destination {
+  const first = dialog.routeSet[0]?.uri;
+  const source = request.source;
+  if (first === undefined && source) return { transport: source.transport as Destination['transport'], address: source.address, port: source.port, flowId: source.flowId };
+  const next = first ?? dialog.remoteTarget;
+  if (next.type !== 'sip') return { transport: 'udp', address: '0.0.0.0', port: 0 };
+  const transport = (next.transportParam ?? 'udp') as Destination['transport'];
+  return { transport, address: next.hostname, port: next.port ?? (transport === 'tls' ? 5061 : 5060) };
+}

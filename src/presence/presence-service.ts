@@ -1,0 +1,81 @@
+import { createResponse, type SipRequest } from '../message/index.js';
+import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
+import type { MessageSender } from '../transport/types.js';
+import type { Clock } from '../util/clock.js';
+import type { Logger } from '../util/logger.js';
+import type { EventPackage, EventState } from './event-package.js';
+import { Notifier } from './notifier.js';
+import { basicPidf, composePidf } from './pidf.js';
+import { Publications } from './publications.js';
+
+export interface PresenceOptions {
+  transactions: TransactionLayer;
+  sender: MessageSender;
+  clock: Clock;
+  /** Our Contact in subscription dialogs. */
+  contact: string;
+  /** Whether an AOR has a binding now: presence from registration state when nothing is published (open/closed). */
+  registered: (aor: string) => Promise<boolean>;
+  logger?: Logger;
+  notifyIntervalMs?: number;
+  minExpires?: number;
+}
+
+/**
+ * The presence server (RFC 3856) on the event framework: SUBSCRIBE to `presence` gets PIDF composed from the
+ * presentity's publications (PUBLISH, RFC 3903), or, when it publishes nothing, open while it has a registration and
+ * closed otherwise. `registrationChanged(aor)` is how the registrar tells it.
+ */
+export class PresenceService {
+  readonly notifier: Notifier;
+  readonly publications: Publications;
+
+  constructor(private readonly options: PresenceOptions) {
+    const presence: EventPackage = {
+      event: 'presence',
+      contentType: 'application/pidf+xml',
+      publishable: true,
+      defaultExpires: 3600,
+      state: (resource) => this.presenceOf(resource),
+    };
+    const packages = new Map([[presence.event, presence]]);
+    this.notifier = new Notifier(
+      { transactions: options.transactions, sender: options.sender, clock: options.clock, contact: options.contact, logger: options.logger, notifyIntervalMs: options.notifyIntervalMs, minExpires: options.minExpires },
+      [...packages.values()],
+    );
+    this.publications = new Publications({ clock: options.clock, minExpires: options.minExpires, changed: (event, resource) => this.notifier.changed(event, resource) }, packages);
+  }
+
+  /** Takes SUBSCRIBE and PUBLISH (answering them through `st`); false for any other request. */
+  handle(request: SipRequest, st: ServerTransaction): boolean {
+    if (request.method === 'SUBSCRIBE') {
+      this.notifier.subscribe(request, st);
+      return true;
+    }
+    if (request.method === 'PUBLISH') {
+      if (request.toTag !== undefined) {
+        st.respond(createResponse(request, 400, { reason: 'Bad Request - PUBLISH is sent outside a dialog' }));
+        return true;
+      }
+      st.respond(this.publications.publish(request));
+      return true;
+    }
+    return false;
+  }
+
+  /** A binding of `aor` came or went: watchers of a presentity that publishes nothing see it. */
+  registrationChanged(aor: string): void {
+    if (this.publications.of('presence', aor).length === 0) this.notifier.changed('presence', aor);
+  }
+
+  close(): void {
+    this.notifier.close();
+    this.publications.close();
+  }
+
+  private async presenceOf(resource: string): Promise<EventState> {
+    const composed = composePidf(resource, this.publications.of('presence', resource).map((p) => p.body));
+    const body = composed ?? basicPidf(resource, await this.options.registered(resource));
+    return { contentType: 'application/pidf+xml', body };
+  }
+}

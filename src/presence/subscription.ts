@@ -1,0 +1,98 @@
+import type { Dialog } from '../dialog/index.js';
+import type { Destination } from '../transport/types.js';
+import type { Clock, TimerHandle } from '../util/clock.js';
+
+export type SubscriptionState = 'active' | 'terminated';
+
+/** Why a subscription ended (RFC 6665 §4.1.3 reason values). */
+export type TerminationReason = 'timeout' | 'noresource' | 'rejected' | 'deactivated' | 'giveup';
+
+/**
+ * One subscription as its notifier keeps it (RFC 6665 §4.2.2): a usage of its dialog, active until its Expires runs
+ * out (a refresh starts it again) or it is ended. NOTIFYs are paced: one goes at once, and while the last one is less
+ * than `minInterval` old, changes are gathered into one that goes when the interval is over (RFC 3856 §6.10).
+ */
+export class Subscription {
+  private current: SubscriptionState = 'active';
+  private expiry: TimerHandle | undefined;
+  private paced: TimerHandle | undefined;
+  private lastNotifyAt = Number.NEGATIVE_INFINITY;
+  private expiresAt = 0;
+
+  constructor(
+    readonly dialog: Dialog,
+    readonly event: string,
+    /** The resource watched: the SUBSCRIBE's Request-URI as an AOR. */
+    readonly resource: string,
+    /** Where NOTIFYs go: the subscriber's flow when it came from behind a NAT, else its route set or Contact. */
+    readonly destination: Destination,
+    private readonly clock: Clock,
+    private readonly minInterval: number,
+    /** Sends a NOTIFY with the resource's state; `terminated` carries the reason. */
+    private readonly send: (s: Subscription, terminated: TerminationReason | undefined) => void,
+    /** Forget it: it has ended. */
+    private readonly ended: (s: Subscription) => void,
+  ) {}
+
+  get state(): SubscriptionState {
+    return this.current;
+  }
+
+  /** Seconds left, for the NOTIFY's Subscription-State (RFC 6665 §4.2.2 expires parameter). */
+  get secondsLeft(): number {
+    return Math.max(0, Math.round((this.expiresAt - this.clock.now()) / 1000));
+  }
+
+  /** Starts or refreshes the subscription for `seconds` and sends the full state at once (§4.2.1.2). */
+  activate(seconds: number): void {
+    this.expiry?.cancel();
+    this.expiresAt = this.clock.now() + seconds * 1000;
+    this.expiry = this.clock.setTimer(seconds * 1000, () => this.terminate('timeout'));
+    this.notifyNow();
+  }
+
+  /** The resource's state changed: a NOTIFY now, or one at the end of the pacing interval. */
+  changed(): void {
+    if (this.current !== 'active' || this.paced) return;
+    const wait = this.lastNotifyAt + this.minInterval - this.clock.now();
+    if (wait <= 0) {
+      this.notifyNow();
+      return;
+    }
+    this.paced = this.clock.setTimer(wait, () => {
+      this.paced = undefined;
+      if (this.current === 'active') this.notifyNow();
+    });
+  }
+
+  /** Ends it with a last NOTIFY (§4.2.2: Subscription-State terminated with the reason). */
+  terminate(reason: TerminationReason): void {
+    if (this.current === 'terminated') return;
+    this.stopTimers();
+    this.current = 'terminated';
+    this.send(this, reason);
+    this.ended(this);
+  }
+
+  /** Ends it without a NOTIFY: the subscriber is gone (481 or 408 to a NOTIFY, §4.2.2). */
+  drop(): void {
+    if (this.current === 'terminated') return;
+    this.stopTimers();
+    this.current = 'terminated';
+    this.ended(this);
+  }
+
+  private notifyNow(): void {
+    this.paced?.cancel();
+    this.paced = undefined;
+    this.lastNotifyAt = this.clock.now();
+    this.send(this, undefined);
+  }
+
+  private stopTimers(): void {
+    this.expiry?.cancel();
+    this.paced?.cancel();
+    this.expiry = undefined;
+    this.paced = undefined;
+  }
+}
