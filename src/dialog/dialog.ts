@@ -180,17 +180,16 @@ export class Dialog {
 
   /**
    * §12.2.2: a request received within the dialog. Out of order (a CSeq lower than the last one, not ACK or CANCEL):
-   * refused with 500. Otherwise the remote sequence number moves on, and a target refresh request's Contact becomes
+   * refused with 500, unless the caller takes it anyway (`outOfOrder: 'accept'`, the remote number left as it is). Otherwise the remote sequence number moves on, and a target refresh request's Contact becomes
    * the remote target. Returns the refusal, or undefined when the request may be processed.
    */
-  receiveRequest(request: SipRequest): DialogRefusal | undefined {
+  receiveRequest(request: SipRequest, options: { outOfOrder?: 'refuse' | 'accept' } = {}): DialogRefusal | undefined {
     const method = request.method;
     if (method !== 'ACK' && method !== 'CANCEL') {
       const seq = request.cseq.seq;
       if (this.remoteSeqNumber !== undefined && seq < this.remoteSeqNumber) {
-        return { status: 500, reason: `Server Internal Error - CSeq ${seq} out of order (last ${this.remoteSeqNumber})` };
-      }
-      this.remoteSeqNumber = seq;
+        if (options.outOfOrder !== 'accept') return { status: 500, reason: `Server Internal Error - CSeq ${seq} out of order (last ${this.remoteSeqNumber})` };
+      } else this.remoteSeqNumber = seq;
     }
     if (TARGET_REFRESH_METHODS.has(method)) {
       const contact = request.contacts[0];

@@ -110,15 +110,15 @@ export class LoopUserAgent implements UaCore {
     }
     const dialog = request.toTag === undefined ? undefined : this.dialogs.match(request);
     if (request.toTag !== undefined) {
-      if (dialog === undefined || dialog.receiveRequest(request)) {
+      if (dialog === undefined || dialog.receiveRequest(request, { outOfOrder: request.method === 'NOTIFY' ? 'accept' : 'refuse' })) {
         st.respond(createResponse(request, dialog === undefined ? 481 : 500));
         return;
       }
       const session = this.sessions.get(dialog.key);
       if (request.method === 'BYE') {
         st.respond(createResponse(request, 200));
-        session?.byeReceived();
-        this.dialogs.forget(dialog);
+        if (session) session.byeReceived();
+        else this.dialogs.forget(dialog);
       } else if (session === undefined) st.respond(createResponse(request, 481));
       else if (request.method === 'INVITE') session.reinvited(request, st as InviteServerTransaction);
       else session.inDialog(request, st);

@@ -813,6 +813,7 @@ export class InviteSession {
     const report = this.transferReport;
     this.transferReport = undefined;
     report?.(outcome);
+    if (this.current === 'Terminated') this.release();
   }
 
   /** A NOTIFY of the refer event package (RFC 3515 §2.4.5): the progress of the call our REFER asked for. */
@@ -864,9 +865,10 @@ export class InviteSession {
     const rawReplaces = target.replaces && `${target.replaces.callId};to-tag=${target.replaces.toTag};from-tag=${target.replaces.fromTag}`;
     void (async () => {
       const call = await place({ target: target.uri.toString(), replaces: rawReplaces, referredBy: request.headers.get('referred-by') }, this).catch(() => undefined);
-      if (call) call.onProvisional = (r) => this.current === 'Confirmed' && this.notifyTransfer(dialog, id, r.status, r.reason, false);
+      // The subscription outlives the call (RFC 5057): NOTIFYs go as long as the dialog does.
+      if (call) call.onProvisional = (r) => dialog.state !== 'Terminated' && this.notifyTransfer(dialog, id, r.status, r.reason, false);
       const outcome = call === undefined ? { status: 603, reason: 'Declined' } : await call.answered;
-      if (this.current === 'Confirmed') this.notifyTransfer(dialog, id, outcome.status, outcome.reason, true);
+      if (dialog.state !== 'Terminated') this.notifyTransfer(dialog, id, outcome.status, outcome.reason, true);
     })();
   }
 
@@ -903,7 +905,8 @@ export class InviteSession {
   private async byeOn(dialog: Dialog): Promise<number> {
     const bye = dialog.createRequest('BYE');
     const response = await this.inDialogExchange(dialog, bye);
-    this.core.dialogs.forget(dialog);
+    // Our own dialog goes when its last usage does (end); a second fork's has none.
+    if (dialog !== this.dialogOf) this.core.dialogs.forget(dialog);
     return response.status;
   }
 
@@ -940,11 +943,18 @@ export class InviteSession {
     this.stopRetransmitting();
     this.timer.stop();
     this.provisionals?.stop();
-    if (this.dialogOf) {
-      this.core.sessions.delete(this.dialogOf.key);
-      this.core.dialogs.forget(this.dialogOf);
-    }
+    // The REFER's implicit subscription is a usage of the dialog of its own (RFC 5057 §5): when the call ends before
+    // the transfer's outcome (a transferee often hangs up on us as soon as the target answers), its NOTIFYs still
+    // come in this dialog, so the dialog stays until they end the subscription.
+    if (this.transferReport === undefined) this.release();
     this.endedResolve(e);
+  }
+
+  /** Lets the dialog go: no usage of it is left. */
+  private release(): void {
+    if (this.dialogOf === undefined) return;
+    this.core.sessions.delete(this.dialogOf.key);
+    this.core.dialogs.forget(this.dialogOf);
   }
 
   private stopRetransmitting(): void {

@@ -325,15 +325,20 @@ export class UserAgent implements UaCore {
       st.respond(createResponse(request, 481));
       return;
     }
-    const refusal = dialog.receiveRequest(request);
+    // A NOTIFY of a subscription may cross a request sent after it (a transferee's last NOTIFYs and its BYE: Twinkle
+    // numbers them in the order it queued them): taken out of order rather than refused 500 (§12.2.2), since a
+    // refused NOTIFY ends the subscription at its notifier and its outcome would never come.
+    const refusal = dialog.receiveRequest(request, { outOfOrder: request.method === 'NOTIFY' ? 'accept' : 'refuse' });
     if (refusal) {
       st.respond(createResponse(request, refusal.status, { reason: refusal.reason }));
       return;
     }
     if (request.method === 'BYE') {
       st.respond(createResponse(request, 200));
-      this.sessions.get(dialog.key)?.byeReceived();
-      this.dialogs.forget(dialog);
+      // The session lets its dialog go once no usage of it is left (a transfer's subscription may be).
+      const session = this.sessions.get(dialog.key);
+      if (session) session.byeReceived();
+      else this.dialogs.forget(dialog);
       return;
     }
     const session = this.sessions.get(dialog.key);

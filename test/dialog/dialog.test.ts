@@ -175,3 +175,17 @@ test('a response or request that cannot make a dialog is refused with the reason
   const sips = parseText<SipRequest>(serialize(invite()).toString('utf8').replace('INVITE sip:bob', 'INVITE sips:bob'));
   assert.equal(Dialog.asUas(sips, 'b1').secure, true);
 });
+
+test('§12.2.2: a request with a lower CSeq is refused 500, unless the caller accepts it out of order (the remote number stays)', async () => {
+  const { Dialog } = await import('../../src/dialog/index.js');
+  const { parseText } = await import('../../src/testing/index.js');
+  const req = (method: string, seq: number) =>
+    parseText<import('../../src/message/index.js').SipRequest>(
+      [`${method} sip:bob@192.0.2.10 SIP/2.0`, 'Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKooo' + seq, 'Max-Forwards: 70', 'From: <sip:alice@example.com>;tag=a', 'To: <sip:bob@example.com>', 'Call-ID: ooo', `CSeq: ${seq} ${method}`, 'Contact: <sip:alice@192.0.2.1>', 'Content-Length: 0', '', ''].join('\n'),
+    );
+  const d = Dialog.asUas(req('INVITE', 10), 'b');
+  assert.equal(d.receiveRequest(req('BYE', 12)), undefined);
+  assert.equal(d.receiveRequest(req('NOTIFY', 11))?.status, 500);
+  assert.equal(d.receiveRequest(req('NOTIFY', 11), { outOfOrder: 'accept' }), undefined);
+  assert.equal(d.remoteSeq, 12);
+});

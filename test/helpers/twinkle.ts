@@ -22,6 +22,14 @@
  *   profile's ext_100rel: `supported` (its default) lists 100rel in Supported and answers reliably only an INVITE
  *   that requires it; `preferred` and `required` both put `Require: 100rel` on its INVITEs and answer reliably
  *   whenever the INVITE supports it; `disabled` answers an INVITE requiring it 420.
+ * - With ext_100rel `required` its 180 to an INVITE supporting 100rel is reliable (Require: 100rel, RSeq, no SDP; the
+ *   answer comes in the 200), and it PRACKs a reliable 183 and takes a 200 without SDP after it.
+ * - Transfers (allow_refer=yes, ask_user_to_refer=no): as transferee it answers a REFER 202, places the call to the
+ *   Refer-To target on the same line (with Referred-By as received, and the Replaces of the Refer-To), and reports its
+ *   progress in NOTIFYs sent one at a time (100 for the REFER, 100 for each 100 Trying of its INVITE, 180, final):
+ *   as soon as the target answers it BYEs the transferor ("End call with referrer."), before the NOTIFYs still
+ *   queued (180, 200). As transferor (`transfer URI`, blind; no hold first) its REFER carries Referred-By with its
+ *   display name; it prints "Line 1: call successfully referred." at the final NOTIFY and then BYEs the transferee.
  * - Twinkle escapes an upper-case Z as %5a in the user part of every URI it re-encodes (its unreserved character
  *   set in the binary reads "...VWXYX0123..."), e.g. in the Record-Route of its 2xx and in the Route of its in-dialog
  *   requests: equivalent by RFC 3261 §19.1.4, but a flow token of sipway's that contains a Z comes back altered.

@@ -131,3 +131,30 @@ test('a UA that follows no transfers declines a REFER with 603; an INVITE replac
     await phones.close();
   }
 });
+
+test('RFC 5057: a transferee that hangs up as soon as the target answers (as Twinkle does) still reports the outcome; the dialog lasts until it has', async () => {
+  const phones = await threePhones({
+    alice: {},
+    bob: {
+      onInvite: (s) => s.accept(sdp(40032)),
+      onRefer: async (transfer) => {
+        const call = await transfer.call({ sdp: sdp(40034) });
+        // Hang up on the transferor the moment the target answers, before the final NOTIFY is through.
+        void call.answered.then(() => transfer.session.bye());
+        return call;
+      },
+    },
+    carol: { onInvite: (s) => s.accept(sdp(40036)) },
+  });
+  try {
+    const call = await phones.alice.call(`sip:bob@${DOMAIN}`, { sdp: sdp(40030) });
+    assert.equal((await call.answered).status, 200);
+    const outcome = await call.refer(`sip:carol@${DOMAIN}`);
+    assert.deepEqual(outcome, { status: 200, reason: 'OK' });
+    assert.deepEqual(await call.ended, { by: 'remote', reason: 'BYE received' });
+    await until(() => phones.alice.dialogs.size === 0);
+    assert.equal(phones.alice.sessions.size, 0, 'the dialog went once the subscription ended');
+  } finally {
+    await phones.close();
+  }
+});
