@@ -102,6 +102,8 @@ export { Dialog, Dialogs, dialogKey, TARGET_REFRESH_METHODS, type DialogRefusal,
 export { RegistrationClient, type RegistrationOptions, type RegistrationResult, type RegistrationState } from './ua/index.js';
 /** A user agent on sipway's stack: requests outside a dialog with digest, registrations, MESSAGE and OPTIONS answered. */
 export { UserAgent, type RequestOutcome, type Transfer, type UserAgentOptions } from './ua/index.js';
+/** The subscriber side of RFC 6665: `ua.subscribe(uri, event)` gives one; NOTIFYs, refresh, unsubscribe. */
+export { ClientSubscription, type Notification } from './ua/index.js';
 /**
  * A call from either side (§13, §14): offer/answer (RFC 3264, offers in the 2xx too), re-INVITE, UPDATE (RFC 3311),
  * glare, PRACK (RFC 3262), session timers (RFC 4028), INFO (RFC 6086), hold, cancel, BYE.
@@ -133,6 +135,27 @@ export {
   type ReplacesTarget,
   type SessionTimerConfig,
 } from './ua/index.js';
+
+// --- Presence (RFC 6665, RFC 3856, RFC 3903, RFC 3863) ---------------------------------------------------------------
+
+/** The presence server and its parts: the notifier with event packages, publications, PIDF composition. */
+export {
+  basicPidf,
+  basicStatuses,
+  composePidf,
+  Notifier,
+  PresenceService,
+  Publications,
+  Subscription,
+  type EventPackage,
+  type EventState,
+  type NotifierOptions,
+  type PresenceOptions,
+  type Publication,
+  type PublicationsOptions,
+  type SubscriptionState,
+  type TerminationReason,
+} from './presence/index.js';
 
 // --- Back-to-back user agent (RFC 7092) ---------------------------------------------------------------------------
 

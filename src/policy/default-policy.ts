@@ -49,6 +49,8 @@ export function createDefaultPolicy(env: DefaultPolicyEnv): RoutingPolicy {
       if (!sanity(ctx)) return;
       if (!(await authenticate(ctx))) return;
       if (!noOpenRelay(ctx)) return;
+      // Presence for our users is the presence server's (docs/presence.md); other events go on to their phones.
+      if (!ctx.inDialog && forOurUser(ctx.ruri, env) && ctx.presence()) return;
       if (env.sipCgi && !ctx.inDialog && (await env.sipCgi(ctx))) return;
       // The caller's CPL script first: it may bar numbers before the PSTN routing sees them.
       if (await ctx.callScript('outgoing')) return;
@@ -87,6 +89,12 @@ async function toPstn(ctx: RequestContext, env: DefaultPolicyEnv): Promise<boole
   }
   await relayToGateways(ctx, choices);
   return true;
+}
+
+/** Whether a Request-URI names a user of one of our domains. */
+function forOurUser(ruri: string, env: DefaultPolicyEnv): boolean {
+  const uri = tryParseUri(ruri);
+  return uri !== undefined && uri.type === 'sip' && uri.user !== undefined && env.isServedDomain(uri.host);
 }
 
 /** The number a Request-URI addresses in our own domains (a tel: URI is always ours to route). */

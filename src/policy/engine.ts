@@ -2,6 +2,7 @@ import { tryParseUri, type Headers, type NameAddr, type SipRequest, type SipResp
 import type { FailureOutcome, Proxy, ProxyRequest, RelayHooks, ResponseVerdict, RoutingDecision, Target } from '../proxy/index.js';
 import { storeFailure } from '../store/index.js';
 import type { ServerTransaction } from '../transaction/index.js';
+import type { PresenceService } from '../presence/index.js';
 import type { Logger } from '../util/logger.js';
 import { incomingScript, outgoingScript, type CallScriptOptions } from './cpl-calls.js';
 import type {
@@ -36,13 +37,15 @@ export class PolicyEngine {
     private readonly logger: Logger,
     /** Users' CPL scripts for `ctx.callScript()`; without it no script runs. */
     private readonly callScripts?: CallScriptOptions,
+    /** The presence server for `ctx.presence()`; without it the verb returns false. */
+    private readonly presence?: PresenceService,
   ) {}
 
   async handle(policy: RoutingPolicy, req: SipRequest, st: ServerTransaction): Promise<void> {
     const pr = this.proxy.begin(req, st);
     // §16.2: the caller learns at once that we are on it, however long the policy takes.
     this.proxy.trying(pr);
-    const ctx = new PolicyRequest(pr, this.proxy, policy, this.logger, this.callScripts);
+    const ctx = new PolicyRequest(pr, this.proxy, policy, this.logger, this.callScripts, this.presence);
     // A policy awaiting something that never settles (a store, a service of its own) must not hold the caller for ever.
     const deadline = this.proxy.policyDeadline(() => ctx.expire());
     try {
@@ -126,6 +129,7 @@ class PolicyRequest extends View implements RequestContext {
     private readonly policy: RoutingPolicy,
     private readonly policyLogger: Logger,
     private readonly callScripts: CallScriptOptions | undefined,
+    private readonly presenceService: PresenceService | undefined,
   ) {
     super(pr, new Map(), policyLogger);
     this.headers = headerAccess(pr.work.headers);
@@ -149,6 +153,14 @@ class PolicyRequest extends View implements RequestContext {
       if (resolved) await this.proxy.relay(this.pr, resolved, decision, hooks);
       else await this.proxy.forward(this.pr, decision, hooks);
     });
+  }
+
+  presence(): boolean {
+    const service = this.presenceService;
+    if (service === undefined || !service.takes(this.pr.request)) return false;
+    this.decide();
+    service.handle(this.pr.request, this.pr.st);
+    return true;
   }
 
   validate(): boolean {

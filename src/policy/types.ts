@@ -138,6 +138,12 @@ export interface RequestContext extends MessageView {
    * (answered, redirected or relayed it); false without a script, or when it ended without a signalling action.
    */
   callScript(direction: 'incoming' | 'outgoing'): Promise<boolean>;
+  /**
+   * Hands a SUBSCRIBE of an event the presence server serves (presence) or a PUBLISH to it (Kamailio's
+   * handle_presence, docs/presence.md): it answers and notifies. False when there is no presence server or the
+   * request is not one it takes (a SUBSCRIBE to another event goes on to the user's phones as before).
+   */
+  presence(): boolean;
 }
 
 /** onBranch: one copy of the request, about to be sent to one target (Kamailio's branch_route). */

@@ -1,5 +1,6 @@
 import { Dialogs, type Dialog } from '../dialog/index.js';
 import { createResponse, type SipRequest, type SipResponse } from '../message/index.js';
+import { canonicalAor } from '../registrar/index.js';
 import { addVia, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Destination, MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
@@ -13,7 +14,7 @@ export interface NotifierOptions {
   sender: MessageSender;
   clock: Clock;
   /** Our Contact in the subscriptions' dialogs: where refreshes come (a URI without a user part: the server). */
-  contact: string;
+  contact: string | (() => string);
   logger?: Logger;
   /** Shorter subscriptions are refused 423 with this Min-Expires (RFC 6665 §4.2.1.1), seconds. */
   minExpires?: number;
@@ -43,10 +44,14 @@ export class Notifier {
   private readonly maxExpires: number;
   private readonly notifyIntervalMs: number;
 
+  private readonly contact: () => string;
+
   constructor(
     private readonly options: NotifierOptions,
     packages: readonly EventPackage[],
   ) {
+    const contact = options.contact;
+    this.contact = typeof contact === 'string' ? () => contact : contact;
     for (const p of packages) this.packages.set(p.event, p);
     this.logger = options.logger ?? silentLogger();
     this.minExpires = options.minExpires ?? 60;
@@ -61,6 +66,11 @@ export class Notifier {
 
   get size(): number {
     return this.byDialog.size;
+  }
+
+  /** Whether a package for `event` is plugged in. */
+  serves(event: string | undefined): boolean {
+    return event !== undefined && this.packages.has(event);
   }
 
   /** Subscriptions to `event` of `resource` (active ones). */
@@ -115,7 +125,7 @@ export class Notifier {
       st.respond(createResponse(request, 400, { reason: `Bad Request - ${(e as Error).message}` }));
       return;
     }
-    st.respond(createResponse(request, 200, { toTag: localTag, headers: [['Contact', this.options.contact], ['Expires', String(seconds)]] }));
+    st.respond(createResponse(request, 200, { toTag: localTag, headers: [['Contact', this.contact()], ['Expires', String(seconds)]] }));
     const subscription = new Subscription(
       dialog,
       pkg.event,
@@ -150,7 +160,7 @@ export class Notifier {
       st.respond(createResponse(request, refusal.status, { reason: refusal.reason }));
       return;
     }
-    st.respond(createResponse(request, 200, { headers: [['Contact', this.options.contact], ['Expires', String(seconds)]] }));
+    st.respond(createResponse(request, 200, { headers: [['Contact', this.contact()], ['Expires', String(seconds)]] }));
     if (seconds === 0) subscription.terminate('timeout');
     else subscription.activate(seconds);
   }
@@ -180,7 +190,7 @@ export class Notifier {
       headers: [
         ['Event', s.event],
         ['Subscription-State', terminated === undefined ? `active;expires=${s.secondsLeft}` : `terminated;reason=${terminated}`],
-        ['Contact', this.options.contact],
+        ['Contact', this.contact()],
       ],
       body: Buffer.from(state.body),
       contentType: state.contentType,
@@ -221,8 +231,8 @@ export function eventName(request: SipRequest): string | undefined {
 /** The resource a SUBSCRIBE or PUBLISH is about: its Request-URI as an AOR (scheme, user, host). */
 export function resourceOf(request: SipRequest): string {
   const uri = request.uri;
-  if (uri.type !== 'sip') return uri.toString();
-  return `sip:${uri.user === undefined ? '' : `${uri.user}@`}${uri.host.toLowerCase()}`;
+  // The registrar's canonical AOR: presence from registration state looks the resource up by it.
+  return uri.type === 'sip' ? canonicalAor(uri) : uri.toString();
 }
 
 function accepts(range: string, type: string): boolean {

@@ -4,7 +4,7 @@ import type { MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { EventPackage, EventState } from './event-package.js';
-import { Notifier } from './notifier.js';
+import { eventName, Notifier } from './notifier.js';
 import { basicPidf, composePidf } from './pidf.js';
 import { Publications } from './publications.js';
 
@@ -13,7 +13,7 @@ export interface PresenceOptions {
   sender: MessageSender;
   clock: Clock;
   /** Our Contact in subscription dialogs. */
-  contact: string;
+  contact: string | (() => string);
   /** Whether an AOR has a binding now: presence from registration state when nothing is published (open/closed). */
   registered: (aor: string) => Promise<boolean>;
   logger?: Logger;
@@ -44,6 +44,16 @@ export class PresenceService {
       [...packages.values()],
     );
     this.publications = new Publications({ clock: options.clock, minExpires: options.minExpires, changed: (event, resource) => this.notifier.changed(event, resource) }, packages);
+  }
+
+  /**
+   * Whether `request` is ours: a PUBLISH, a SUBSCRIBE to an event we serve, or a SUBSCRIBE within one of our
+   * subscriptions' dialogs (a refresh). A SUBSCRIBE to another event is not (it goes on to the user's phones).
+   */
+  takes(request: SipRequest): boolean {
+    if (request.method === 'PUBLISH') return true;
+    if (request.method !== 'SUBSCRIBE') return false;
+    return request.toTag !== undefined || this.notifier.serves(eventName(request));
   }
 
   /** Takes SUBSCRIBE and PUBLISH (answering them through `st`); false for any other request. */

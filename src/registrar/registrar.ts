@@ -62,6 +62,8 @@ export interface RegistrarOptions {
    * the AOR's user once the registration is authorised; resolves to an error text to answer 400 with, or undefined.
    */
   acceptScript?: (user: { username: string; domain: string }, script: string) => Promise<string | undefined>;
+  /** The bindings of `aor` were changed by a REGISTER (added, refreshed or removed): presence watches this. */
+  onBindingsChanged?: (aor: string) => void;
 }
 
 /** One place a request for the looked-up URI can be sent. */
@@ -106,6 +108,7 @@ export class Registrar {
   private readonly isFlowAlive: ((flowId: string) => boolean) | undefined;
   private readonly thirdPartyGroup: string;
   private readonly acceptScript: RegistrarOptions['acceptScript'];
+  private readonly onBindingsChanged: RegistrarOptions['onBindingsChanged'];
 
   constructor(options: RegistrarOptions) {
     this.location = options.location;
@@ -133,6 +136,7 @@ export class Registrar {
     this.isFlowAlive = options.isFlowAlive;
     this.thirdPartyGroup = options.thirdPartyGroup ?? 'registrar-admin';
     this.acceptScript = options.acceptScript;
+    this.onBindingsChanged = options.onBindingsChanged;
   }
 
   /**
@@ -203,6 +207,7 @@ export class Registrar {
             return { next, result: next };
           });
 
+    if (contacts.kind !== 'query') this.onBindingsChanged?.(aor);
     // §10.3 step 8: every current binding, with its remaining time exact to the second.
     const now = this.clock.now();
     const headers: Array<[string, string]> = bindings

@@ -75,6 +75,8 @@ export interface ServerConfig {
     throttle: { windowMs: number; maxFailuresPerSource: number; maxFailuresPerUser: number; blockMs: number; slowdownAfter: number };
   };
   registrar: { minExpires: number; maxExpires: number; defaultExpires: number; maxBindingsPerAor: number; gruuSecret?: string };
+  /** The presence server (docs/presence.md): the least time between two NOTIFYs of one subscription, ms (RFC 3856 §6.10). */
+  presence: { notifyIntervalMs: number };
   /** A SIP-CGI script (RFC 3050) the default policy runs for out-of-dialog requests of `methods` (docs/sip-cgi.md). */
   sipCgi?: { script: string; interpreter?: string[]; timeoutMs?: number; methods: string[]; env?: Record<string, string> };
   /** Per-user CPL scripts on calls (docs/cpl.md). */
@@ -144,6 +146,7 @@ export function defaultConfig(): ServerConfig {
       throttle: { windowMs: 60000, maxFailuresPerSource: 10, maxFailuresPerUser: 10, blockMs: 300000, slowdownAfter: 3 },
     },
     registrar: { minExpires: 60, maxExpires: 7200, defaultExpires: 3600, maxBindingsPerAor: 16 },
+    presence: { notifyIntervalMs: 5000 },
     cpl: { enabled: true, maxRingSeconds: DEFAULT_MAX_RING_SECONDS },
     proxy: defaultProxyConfig(),
     dns: { timeoutMs: 2000, blocklistMs: 60000 },
@@ -389,6 +392,13 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
         break;
       case 'auth':
         applyAuth(c, value);
+        break;
+      case 'presence':
+        if (!isObject(value)) throw new ConfigError('presence', 'must be an object');
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'notifyIntervalMs') c.presence.notifyIntervalMs = num(v, 'presence.notifyIntervalMs', 0, 3_600_000);
+          else throw new ConfigError(`presence.${k}`, 'unknown setting');
+        }
         break;
       case 'registrar':
         if (!isObject(value)) throw new ConfigError('registrar', 'must be an object');

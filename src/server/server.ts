@@ -13,6 +13,7 @@ import { FlowTokens } from '../transport/flow-token.js';
 import { classOf, FloodGuard } from '../transport/flood-guard.js';
 import { KeyedBuckets, shareOf } from '../util/token-bucket.js';
 import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
+import { PresenceService } from '../presence/index.js';
 import { TransactionLayer, TransactionUserChain, type ServerTransaction, type TransactionUserModule } from '../transaction/index.js';
 import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
 import { AuthService, subscriberCredentials } from '../auth/index.js';
@@ -81,6 +82,7 @@ export class SipwayServer {
   /** The machine's addresses, read once: isLocalHost runs for every request and must not enumerate interfaces. */
   private readonly interfaceAddresses = localAddresses();
   private registrarService: Registrar | undefined;
+  private presence: PresenceService | undefined;
   private proxyService: Proxy | undefined;
   private authService: AuthService | undefined;
   private readonly policyLoader = new PolicyLoader();
@@ -208,6 +210,7 @@ export class SipwayServer {
       nodeId: c.nodeId,
       gruuSecret: c.registrar.gruuSecret ?? this.worker?.gruuSecret,
       isFlowAlive: (flowId) => this.transport.isFlowAlive(flowId),
+      onBindingsChanged: (aor) => this.presence?.registrationChanged(aor),
       acceptScript: async (user, script) => {
         const parsed = await putCplScript(this.stores!.cpl, user, script, this.clock.now());
         return parsed.ok ? undefined : formatCplError('script', parsed.errors[0]!);
@@ -215,6 +218,20 @@ export class SipwayServer {
     });
     const registrar = this.registrarService;
     this.core.handle('REGISTER', (req, tx) => registrar.handle(req, tx));
+    const location = this.stores.location;
+    const presence = new PresenceService({
+      transactions: this.transactions,
+      sender: this.transport,
+      clock: this.clock,
+      contact: () => `<sip:${this.listeners()[0]?.advertised ?? 'localhost'}>`,
+      registered: async (aor) => (await location.lookup(aor)).some((b) => b.expiresAt > this.clock.now()),
+      logger: this.logger.child({ layer: 'presence' }),
+      notifyIntervalMs: c.presence.notifyIntervalMs,
+    });
+    this.presence = presence;
+    // Refreshes of our subscriptions come to our Contact, the server itself; initial ones through the policy.
+    this.core.handle('SUBSCRIBE', (req, tx) => void presence.handle(req, tx));
+    this.core.handle('PUBLISH', (req, tx) => void presence.handle(req, tx));
     if (c.accounting.enabled) {
       const cdr = openCdrStore(c.dataDir);
       this.cdrClose = cdr.close;
@@ -259,7 +276,7 @@ export class SipwayServer {
     this.proxyService = proxy;
     // The transaction user: the proxy's CANCELs, ACKs and strays first, then every new request through the core.
     this.transactions.setUser(new TransactionUserChain([proxy.module(), this.coreModule(), ...this.requestLog()], this.logger.child({ layer: 'transaction-user' })));
-    const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }), c.cpl.enabled ? this.callScriptOptions() : undefined);
+    const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }), c.cpl.enabled ? this.callScriptOptions() : undefined, presence);
     const subscribers = this.stores.subscribers;
     try {
       this.gatewayStore = await openGatewayStore(storeConfig, { onError: (err) => this.logger.error({ err }, 'gateway store background error') });
@@ -338,6 +355,8 @@ export class SipwayServer {
     this.keepalive?.stop();
     await this.cgiRunner?.close();
     await this.mailer?.flush();
+    // Watchers are told their subscriptions end (deactivated: subscribe again), as far as the NOTIFYs still go out.
+    this.presence?.close();
     this.transactions.close();
     this.flood.stop();
     await this.transport.stop();

@@ -7,3 +7,4 @@ export * from './offer-answer.js';
 export * from './reliable-provisional.js';
 export * from './session-timer.js';
 export * from './refer.js';
+export * from './subscriber.js';

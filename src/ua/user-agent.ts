@@ -9,6 +9,7 @@ import { exchangeWithCredentials } from './exchange.js';
 import { InviteSession } from './invite-session.js';
 import { UA_ALLOW, UA_EXTENSIONS, type ReferredCall, type Referral, type SessionUsage, type UaCore } from './ua-core.js';
 import { parseReplaces } from './refer.js';
+import { ClientSubscription } from './subscriber.js';
 import type { OfferHandler } from './offer-answer.js';
 import { DEFAULT_SESSION_TIMER, type SessionTimerConfig } from './session-timer.js';
 import { RegistrationClient } from './registration.js';
@@ -206,6 +207,25 @@ export class UserAgent implements UaCore {
     if (!(response instanceof SipResponse)) return response;
     const reason = unanswered ? `${response.reason} - ${digest!.refusal ?? 'not answered'}` : response.reason;
     return { status: response.status, reason, response };
+  }
+
+  /**
+   * Subscribes to `event` of `uri` (RFC 6665 §4.1): SUBSCRIBE with one authentication round; on a 2xx the
+   * subscription (its NOTIFYs in `notifications` and `onNotify`, refreshed on its own until `unsubscribe()`).
+   */
+  async subscribe(uri: string, event: string, options: { expires?: number; accept?: string } = {}): Promise<RequestOutcome & { subscription?: ClientSubscription }> {
+    const headers: Array<[string, string]> = [['Event', event], ['Expires', String(options.expires ?? 3600)]];
+    if (options.accept) headers.push(['Accept', options.accept]);
+    const request = newRequest('SUBSCRIBE', parseUri(uri), { from: `<${this.options.aor}>`, contact: this.contact, headers });
+    const to = await this.destinationFor(request);
+    if (to === undefined) return { status: 503, reason: `Service Unavailable - no address for ${uri}` };
+    const digest = this.digest;
+    const { response, request: sent } = await exchangeWithCredentials(this.transactions, this.transport, request, to, digest && ((r, c) => digest.retry(r, c)), 2);
+    if (!(response instanceof SipResponse)) return response;
+    const dialog = response.status < 300 ? this.dialogs.fromResponse(sent, response) : undefined;
+    if (dialog === undefined) return { status: response.status, reason: response.reason, response };
+    const granted = Number(response.headers.get('expires') ?? options.expires ?? 3600);
+    return { status: response.status, reason: response.reason, response, subscription: new ClientSubscription(this, dialog, event, granted) };
   }
 
   /** A registration of our AOR with our Contact at the proxy (or the AOR's domain), not yet started. */
