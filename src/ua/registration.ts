@@ -23,7 +23,17 @@ export interface RegistrationOptions {
   /** After a failed refresh, the next try (ms). Default 30,000. */
   retryMs?: number;
   logger?: Logger;
+  /**
+   * SIP Outbound (RFC 5626): our Contact carries `+sip.instance` (a `urn:uuid:` that stays the same for this device)
+   * and `reg-id`, the REGISTER says `Supported: outbound, path`, and while registered a double-CRLF keep-alive goes
+   * to the registrar every Flow-Timer seconds (80-100 % of it), or, without one, every 95-120 s over TCP/TLS and
+   * 24-29 s over UDP (§4.4.1), so that the flow and the NAT binding in front of us stay open.
+   */
+  outbound?: { instanceId: string; regId?: number };
 }
+
+/** RFC 5626 §3.5.1: a double CRLF, the keep-alive a flow's far end answers with a single CRLF (over TCP/TLS). */
+const KEEP_ALIVE = Buffer.from('\r\n\r\n');
 
 export type RegistrationState = 'Unregistered' | 'Registering' | 'Registered' | 'Failed';
 
@@ -49,6 +59,8 @@ export class RegistrationClient {
   private readonly digest: DigestClient | undefined;
   private readonly logger: Logger;
   private stopped = false;
+  private keepAlive: TimerHandle | undefined;
+  private flowTimer: number | undefined;
 
   constructor(private readonly options: RegistrationOptions) {
     this.digest = options.credentials ? new DigestClient(options.credentials) : undefined;
@@ -73,6 +85,7 @@ export class RegistrationClient {
     if (result.status >= 200 && result.status < 300 && result.expires > 0) {
       this.current = 'Registered';
       if (!this.stopped) this.scheduleRefresh(result.expires * 500);
+      if (!this.stopped && this.options.outbound) this.scheduleKeepAlive();
     } else {
       this.current = 'Failed';
       this.logger.warn({ aor: this.options.aor, status: result.status, reason: result.reason }, 'registration failed');
@@ -94,6 +107,28 @@ export class RegistrationClient {
   stop(): void {
     this.stopped = true;
     this.cancelRefresh();
+    this.keepAlive?.cancel();
+    this.keepAlive = undefined;
+  }
+
+  /** The Contact we register: with RFC 5626's instance and reg-id when Outbound is on. */
+  get contact(): string {
+    const o = this.options.outbound;
+    if (o === undefined) return this.options.contact;
+    return `${this.options.contact};+sip.instance="<${o.instanceId}>";reg-id=${o.regId ?? 1}`;
+  }
+
+  private scheduleKeepAlive(): void {
+    this.keepAlive?.cancel();
+    const reliable = this.options.sender.isReliable(this.options.registrar.transport);
+    // §4.4.1: a random point in the last fifth of the interval, so that many devices do not ping together.
+    const base = this.flowTimer ?? (reliable ? 120 : 29);
+    const ms = Math.round(base * 1000 * (0.8 + 0.2 * Math.random()));
+    this.keepAlive = this.options.clock.setTimer(ms, () => {
+      this.keepAlive = undefined;
+      this.options.sender.resend(KEEP_ALIVE, this.options.registrar).catch((err: unknown) => this.logger.warn({ err, aor: this.options.aor }, 'keep-alive not sent'));
+      if (!this.stopped) this.scheduleKeepAlive();
+    });
   }
 
   private scheduleRefresh(ms: number): void {
@@ -133,6 +168,8 @@ export class RegistrationClient {
         continue;
       }
       if (status < 200 || status >= 300) return { status, reason: response.reason, expires: 0 };
+      const flowTimer = Number(response.headers.get('flow-timer'));
+      this.flowTimer = Number.isInteger(flowTimer) && flowTimer > 0 ? flowTimer : undefined;
       this.granted = expires === 0 ? 0 : this.grantedOf(response, expires);
       return { status, reason: response.reason, expires: this.granted };
     }
@@ -147,8 +184,8 @@ export class RegistrationClient {
       to: `<${this.options.aor}>`,
       callId: this.callId,
       cseq: this.cseq,
-      contact: this.options.contact,
-      headers: [['Expires', String(expires)]],
+      contact: this.contact,
+      headers: this.options.outbound ? [['Expires', String(expires)], ['Supported', 'outbound, path']] : [['Expires', String(expires)]],
     });
   }
 

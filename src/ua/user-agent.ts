@@ -12,7 +12,7 @@ import { parseReplaces } from './refer.js';
 import { ClientSubscription } from './subscriber.js';
 import type { OfferHandler } from './offer-answer.js';
 import { DEFAULT_SESSION_TIMER, type SessionTimerConfig } from './session-timer.js';
-import { RegistrationClient } from './registration.js';
+import { RegistrationClient, type RegistrationOptions } from './registration.js';
 
 export interface UserAgentOptions {
   /** Our address-of-record: the From of our requests and what we register (`sip:alice@example.com`). */
@@ -229,7 +229,7 @@ export class UserAgent implements UaCore {
   }
 
   /** A registration of our AOR with our Contact at the proxy (or the AOR's domain), not yet started. */
-  registration(options: { expires?: number; retryMs?: number } = {}): RegistrationClient {
+  registration(options: Pick<RegistrationOptions, 'expires' | 'retryMs' | 'outbound'> = {}): RegistrationClient {
     const registrar = this.options.proxy;
     if (registrar === undefined) throw new Error('registering needs the registrar\'s address (proxy)');
     return new RegistrationClient({

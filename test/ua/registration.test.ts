@@ -86,3 +86,37 @@ test('a wrong password fails with the registrar\'s status and the reason, once, 
     await ts.stop();
   }
 });
+
+test('RFC 5626: an Outbound registration carries +sip.instance and reg-id, and sends a double-CRLF keep-alive every 80-100 % of 29 s over UDP', async () => {
+  const ts = await serverWithAlice();
+  const ua = await uaStack();
+  const clock = new FakeClock(0);
+  const keepAlives: number[] = [];
+  const resend = ua.transport.resend.bind(ua.transport);
+  ua.transport.resend = (bytes, to) => {
+    if (bytes.toString() === '\r\n\r\n') keepAlives.push(clock.now());
+    return resend(bytes, to);
+  };
+  const instance = 'urn:uuid:00000000-0000-4000-8000-00000000a11c';
+  const reg = aliceAt(ts, ua, clock, { credentials: { username: 'alice', password: 'pw' }, outbound: { instanceId: instance, regId: 1 }, expires: 600 });
+  try {
+    const r = await reg.register();
+    assert.equal(r.status, 200, r.reason);
+    const [binding] = await ts.server.location.lookup(`sip:alice@${DOMAIN}`);
+    assert.match(binding?.instanceId ?? '', new RegExp(instance), 'the registrar keeps our instance');
+    assert.equal(binding?.regId, 1);
+    clock.advance(23_199);
+    assert.deepEqual(keepAlives, [], 'not before 80 % of 29 s');
+    clock.advance(29_000 - 23_199);
+    assert.equal(keepAlives.length, 1);
+    clock.advance(29_000);
+    assert.equal(keepAlives.length, 2, 'and again');
+    reg.stop();
+    clock.advance(60_000);
+    assert.equal(keepAlives.length, 2, 'none after stop');
+  } finally {
+    reg.stop();
+    await ua.close();
+    await ts.stop();
+  }
+});
