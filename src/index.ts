@@ -143,6 +143,7 @@ export {
   basicPidf,
   basicStatuses,
   composePidf,
+  messageSummary,
   Notifier,
   PresenceService,
   Publications,
@@ -225,6 +226,8 @@ export {
   type Subscriber,
   type SubscriberStore,
 } from './store/index.js';
+/** Message-waiting counts per user (RFC 3842), in the same backends. */
+export { MemoryMailboxStore, RedisMailboxStore, SqliteMailboxStore, type MailboxRecord, type MailboxStore } from './store/index.js';
 /** Call detail records: attempts, calls, missed calls. */
 export { MemoryCdrStore, SqliteCdrStore, type CdrRecord, type CdrStore } from './store/index.js';
 

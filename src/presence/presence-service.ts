@@ -1,4 +1,5 @@
-import { createResponse, type SipRequest } from '../message/index.js';
+import { createResponse, parseUri, type SipRequest } from '../message/index.js';
+import type { MailboxRecord, MailboxStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import type { MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
@@ -19,10 +20,23 @@ export interface PresenceOptions {
   logger?: Logger;
   notifyIntervalMs?: number;
   minExpires?: number;
+  /** Message-waiting counts per user: with them the service also serves message-summary (RFC 3842). */
+  mailboxes?: Pick<MailboxStore, 'get'>;
+}
+
+/** RFC 3842 §5.2: a simple-message-summary body for a mailbox (no mailbox: nothing waiting). */
+export function messageSummary(account: string, box: Pick<MailboxRecord, 'newMessages' | 'oldMessages' | 'urgentNew' | 'urgentOld'> | undefined): string {
+  const b = box ?? { newMessages: 0, oldMessages: 0, urgentNew: 0, urgentOld: 0 };
+  return [
+    `Messages-Waiting: ${b.newMessages > 0 ? 'yes' : 'no'}`,
+    `Message-Account: ${account}`,
+    `Voice-Message: ${b.newMessages}/${b.oldMessages} (${b.urgentNew}/${b.urgentOld})`,
+    '',
+  ].join('\r\n');
 }
 
 /**
- * The presence server (RFC 3856) on the event framework: SUBSCRIBE to `presence` gets PIDF composed from the
+ * The presence server (RFC 3856) on the event framework, with message-waiting (RFC 3842) when given mailboxes: SUBSCRIBE to `presence` gets PIDF composed from the
  * presentity's publications (PUBLISH, RFC 3903), or, when it publishes nothing, open while it has a registration and
  * closed otherwise. `registrationChanged(aor)` is how the registrar tells it.
  */
@@ -39,6 +53,21 @@ export class PresenceService {
       state: (resource) => this.presenceOf(resource),
     };
     const packages = new Map([[presence.event, presence]]);
+    const mailboxes = options.mailboxes;
+    if (mailboxes) {
+      const mwi: EventPackage = {
+        event: 'message-summary',
+        contentType: 'application/simple-message-summary',
+        publishable: false,
+        defaultExpires: 3600,
+        state: async (resource) => {
+          const uri = parseUri(resource);
+          const box = uri.type === 'sip' && uri.user !== undefined ? await mailboxes.get(uri.userUnescaped ?? uri.user, uri.host) : undefined;
+          return { contentType: 'application/simple-message-summary', body: messageSummary(resource, box) };
+        },
+      };
+      packages.set(mwi.event, mwi);
+    }
     this.notifier = new Notifier(
       { transactions: options.transactions, sender: options.sender, clock: options.clock, contact: options.contact, logger: options.logger, notifyIntervalMs: options.notifyIntervalMs, minExpires: options.minExpires },
       [...packages.values()],
@@ -71,6 +100,11 @@ export class PresenceService {
       return true;
     }
     return false;
+  }
+
+  /** The mailbox of `aor` changed: its message-summary watchers are told. */
+  mailboxChanged(aor: string): void {
+    this.notifier.changed('message-summary', aor);
   }
 
   /** A binding of `aor` came or went: watchers of a presentity that publishes nothing see it. */

@@ -26,6 +26,8 @@ export interface AdminTarget {
   lift(address: string): Promise<number>;
   /** The counters of every server process (one entry per worker; one in all for a single process). */
   stats(): Promise<StatsAnswer>;
+  /** The mailbox of `aor` was changed in the store: its message-summary watchers are told (every process). */
+  mailboxChanged(aor: string): Promise<void>;
 }
 
 export interface AdminOptions extends AdminTarget {
@@ -52,6 +54,7 @@ export interface StatsAnswer {
  * - `GET /bans`: the banned sources, `{ bans: BanEntry[] }`;
  * - `POST /bans/lift?address=A`: `{ lifted: N }` (404 when A was not banned).
  * - `GET /stats`: the StatsAnswer.
+ * - `POST /mwi?aor=AOR`: the mailbox of AOR changed (sipway mwi set): its watchers get a NOTIFY.
  */
 export class AdminEndpoint {
   private readonly server: http.Server;
@@ -121,6 +124,16 @@ const ROUTES: Route[] = [
   },
   { method: 'GET', path: '/bans', run: async (t) => [200, { bans: await t.bans() }] },
   { method: 'GET', path: '/stats', run: async (t) => [200, await t.stats()] },
+  {
+    method: 'POST',
+    path: '/mwi',
+    run: async (t, q) => {
+      const aor = q.get('aor');
+      if (!aor) return [400, { ok: false, error: 'aor missing (POST /mwi?aor=sip:user@domain)' }];
+      await t.mailboxChanged(aor);
+      return [200, { ok: true }];
+    },
+  },
   {
     method: 'POST',
     path: '/bans/lift',

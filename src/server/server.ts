@@ -227,6 +227,7 @@ export class SipwayServer {
       registered: async (aor) => (await location.lookup(aor)).some((b) => b.expiresAt > this.clock.now()),
       logger: this.logger.child({ layer: 'presence' }),
       notifyIntervalMs: c.presence.notifyIntervalMs,
+      mailboxes: this.stores.mailboxes,
     });
     this.presence = presence;
     // Refreshes of our subscriptions come to our Contact, the server itself; initial ones through the policy.
@@ -313,6 +314,7 @@ export class SipwayServer {
           reload: () => this.reloadPolicy(),
           bans: async () => this.flood.bans(),
           lift: async (address) => (this.flood.lift(address) ? 1 : 0),
+          mailboxChanged: async (aor) => this.mailboxChanged(aor),
           stats: async () => ({ workers: [this.stats()] }),
           logger: this.logger.child({ layer: 'admin' }),
         });
@@ -345,6 +347,11 @@ export class SipwayServer {
     }
     this.started = true;
     this.logger.info(startedLogFields(this.config, listenerLogFields(this.listeners())), this.worker ? 'worker started' : 'sipway started');
+  }
+
+  /** A mailbox changed in the store (sipway mwi set, a voicemail service): its message-summary watchers are told. */
+  mailboxChanged(aor: string): void {
+    this.presence?.mailboxChanged(aor);
   }
 
   async stop(): Promise<void> {

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import type { Clock } from '../util/clock.js';
 import { UnavailableError } from '../util/errors.js';
 import { type CplStore, RedisCplStore, SqliteCplStore } from './cpl-store.js';
+import { type MailboxStore, RedisMailboxStore, SqliteMailboxStore } from './mailbox-store.js';
 import { type GatewayStore, RedisGatewayStore, SqliteGatewayStore } from './gateway-store.js';
 import type { LocationStore } from './location-store.js';
 import { RedisLocationStore } from './redis-location-store.js';
@@ -63,6 +64,16 @@ export {
 } from './cpl-store.js';
 
 export {
+  type MailboxRecord,
+  type MailboxStore,
+  InvalidMailboxRecordError,
+  MemoryMailboxStore,
+  RedisMailboxStore,
+  SqliteMailboxStore,
+  checkMailboxRecord,
+} from './mailbox-store.js';
+
+export {
   type Gateway,
   type GatewayStore,
   type GatewayTables,
@@ -91,6 +102,8 @@ export interface Stores {
   subscribers: SubscriberStore;
   /** Per-user CPL scripts, shared by a cluster like the subscribers. */
   cpl: CplStore;
+  /** Per-user message-waiting counts (RFC 3842). */
+  mailboxes: MailboxStore;
   /** Closes the stores and the database file or Redis connection they share. */
   close(): Promise<void>;
 }
@@ -109,14 +122,17 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
     }
     const subscribers = new SqliteSubscriberStore(db);
     const cpl = new SqliteCplStore(db);
+    const mailboxes = new SqliteMailboxStore(db);
     return {
       location,
       subscribers,
       cpl,
+      mailboxes,
       close: async () => {
         await location.close();
         await subscribers.close();
         await cpl.close();
+        await mailboxes.close();
         db.close();
       },
     };
@@ -126,14 +142,17 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
   const location = new RedisLocationStore(redis, clock, { ...storeOptions, prefix });
   const subscribers = new RedisSubscriberStore(redis, { prefix });
   const cpl = new RedisCplStore(redis, { prefix });
+  const mailboxes = new RedisMailboxStore(redis, { prefix });
   return {
     location,
     subscribers,
     cpl,
+    mailboxes,
     close: async () => {
       await location.close();
       await subscribers.close();
       await cpl.close();
+      await mailboxes.close();
       await redis.quit();
     },
   };

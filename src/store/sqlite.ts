@@ -76,6 +76,17 @@ const MIGRATIONS: readonly string[] = [
    ) WITHOUT ROWID;`,
   // Why a missed call was missed (CdrRecord.cause); NULL for other records and for missed calls written before.
   `ALTER TABLE cdrs ADD COLUMN cause TEXT;`,
+  // Message-waiting counts per user (src/store/mailbox-store.ts, RFC 3842).
+  `CREATE TABLE mailboxes (
+     domain       TEXT    NOT NULL,
+     username     TEXT    NOT NULL,
+     new_messages INTEGER NOT NULL,
+     old_messages INTEGER NOT NULL,
+     urgent_new   INTEGER NOT NULL,
+     urgent_old   INTEGER NOT NULL,
+     updated_at   INTEGER NOT NULL,
+     PRIMARY KEY (domain, username)
+   ) WITHOUT ROWID;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
