@@ -78,7 +78,7 @@ test('serve answers sipsak, logs a structured line per request, and shuts down o
         .map((l) => JSON.parse(l) as Record<string, unknown>);
     for (let i = 0; i < 40 && logLines().length < 2; i++) await new Promise((r) => setTimeout(r, 50));
     const entries = logLines();
-    assert.equal(entries.length, 2, 'a log line for each OPTIONS request');
+    assert.equal(entries.length, 2, `a log line for each OPTIONS request: ${JSON.stringify(entries)}`);
     for (const transport of ['udp', 'tcp']) {
       const entry = entries.find((e) => String(e.src).startsWith(`${transport}:`));
       assert.ok(entry, `a log line for the OPTIONS over ${transport}`);
