@@ -145,12 +145,17 @@ export {
   composePidf,
   messageSummary,
   Notifier,
+  OfflineMessages,
+  presenceServices,
   PresenceService,
   Publications,
   Subscription,
   type EventPackage,
   type EventState,
   type NotifierOptions,
+  type OfflineMessagesOptions,
+  type PresenceServices,
+  type StoreOutcome,
   type PresenceOptions,
   type Publication,
   type PublicationsOptions,
@@ -228,6 +233,8 @@ export {
 } from './store/index.js';
 /** Message-waiting counts per user (RFC 3842), in the same backends. */
 export { MemoryMailboxStore, RedisMailboxStore, SqliteMailboxStore, type MailboxRecord, type MailboxStore } from './store/index.js';
+/** Instant messages kept for offline users (RFC 3428), in the same backends. */
+export { MemoryMessageBoxStore, RedisMessageBoxStore, SqliteMessageBoxStore, type MessageBoxRecord, type MessageBoxStore, type StoredMessage } from './store/index.js';
 /** Call detail records: attempts, calls, missed calls. */
 export { MemoryCdrStore, SqliteCdrStore, type CdrRecord, type CdrStore } from './store/index.js';
 

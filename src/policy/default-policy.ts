@@ -30,6 +30,8 @@ export interface DefaultPolicyEnv {
   subscribers: Pick<SubscriberStore, 'get'>;
   /** A SIP-CGI script that sees out-of-dialog requests first; true when it handled the request. */
   sipCgi?: (ctx: RequestContext) => Promise<boolean>;
+  /** Keeps a MESSAGE for a user of ours who is offline (and answers it); false when the user is online or unknown. */
+  keepForOffline?: (ctx: RequestContext) => Promise<boolean>;
 }
 
 export const NO_INTERNATIONAL = 'Forbidden - no international calls';
@@ -51,6 +53,8 @@ export function createDefaultPolicy(env: DefaultPolicyEnv): RoutingPolicy {
       if (!noOpenRelay(ctx)) return;
       // Presence for our users is the presence server's (docs/presence.md); other events go on to their phones.
       if (!ctx.inDialog && forOurUser(ctx.ruri, env) && ctx.presence()) return;
+      // A MESSAGE for a user of ours who is offline is kept until they register (docs/presence.md).
+      if (env.keepForOffline && ctx.method === 'MESSAGE' && !ctx.inDialog && forOurUser(ctx.ruri, env) && (await env.keepForOffline(ctx))) return;
       if (env.sipCgi && !ctx.inDialog && (await env.sipCgi(ctx))) return;
       // The caller's CPL script first: it may bar numbers before the PSTN routing sees them.
       if (await ctx.callScript('outgoing')) return;

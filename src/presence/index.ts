@@ -4,3 +4,5 @@ export * from './notifier.js';
 export * from './publications.js';
 export * from './pidf.js';
 export * from './presence-service.js';
+export * from './offline-messages.js';
+export * from './services.js';

@@ -13,7 +13,7 @@ import { FlowTokens } from '../transport/flow-token.js';
 import { classOf, FloodGuard } from '../transport/flood-guard.js';
 import { KeyedBuckets, shareOf } from '../util/token-bucket.js';
 import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
-import { PresenceService } from '../presence/index.js';
+import { presenceServices, type OfflineMessages, type PresenceService } from '../presence/index.js';
 import { TransactionLayer, TransactionUserChain, type ServerTransaction, type TransactionUserModule } from '../transaction/index.js';
 import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
 import { AuthService, subscriberCredentials } from '../auth/index.js';
@@ -83,6 +83,7 @@ export class SipwayServer {
   private readonly interfaceAddresses = localAddresses();
   private registrarService: Registrar | undefined;
   private presence: PresenceService | undefined;
+  private offline: OfflineMessages | undefined;
   private proxyService: Proxy | undefined;
   private authService: AuthService | undefined;
   private readonly policyLoader = new PolicyLoader();
@@ -210,7 +211,10 @@ export class SipwayServer {
       nodeId: c.nodeId,
       gruuSecret: c.registrar.gruuSecret ?? this.worker?.gruuSecret,
       isFlowAlive: (flowId) => this.transport.isFlowAlive(flowId),
-      onBindingsChanged: (aor) => this.presence?.registrationChanged(aor),
+      onBindingsChanged: (aor) => {
+        this.presence?.registrationChanged(aor);
+        void this.offline?.deliver(aor);
+      },
       acceptScript: async (user, script) => {
         const parsed = await putCplScript(this.stores!.cpl, user, script, this.clock.now());
         return parsed.ok ? undefined : formatCplError('script', parsed.errors[0]!);
@@ -218,18 +222,17 @@ export class SipwayServer {
     });
     const registrar = this.registrarService;
     this.core.handle('REGISTER', (req, tx) => registrar.handle(req, tx));
-    const location = this.stores.location;
-    const presence = new PresenceService({
+    const { presence, offline } = presenceServices({
+      stores: this.stores,
       transactions: this.transactions,
       sender: this.transport,
       clock: this.clock,
+      logger: this.logger,
       contact: () => `<sip:${this.listeners()[0]?.advertised ?? 'localhost'}>`,
-      registered: async (aor) => (await location.lookup(aor)).some((b) => b.expiresAt > this.clock.now()),
-      logger: this.logger.child({ layer: 'presence' }),
       notifyIntervalMs: c.presence.notifyIntervalMs,
-      mailboxes: this.stores.mailboxes,
     });
     this.presence = presence;
+    this.offline = offline;
     // Refreshes of our subscriptions come to our Contact, the server itself; initial ones through the policy.
     this.core.handle('SUBSCRIBE', (req, tx) => void presence.handle(req, tx));
     this.core.handle('PUBLISH', (req, tx) => void presence.handle(req, tx));
@@ -294,6 +297,11 @@ export class SipwayServer {
         isServedDomain: (host) => this.core.isServedDomain(host),
         isLocalHost: (host, port) => this.isLocalHost(host, port),
         subscribers,
+        keepForOffline: async (ctx) => {
+          const kept = await offline.keepIfOffline(ctx.request);
+          if (kept) ctx.reply(kept.status, kept.reason);
+          return kept !== undefined;
+        },
         sipCgi:
           cgi && cgiRunner
             ? async (ctx) => {

@@ -3,6 +3,7 @@ import type { Clock } from '../util/clock.js';
 import { UnavailableError } from '../util/errors.js';
 import { type CplStore, RedisCplStore, SqliteCplStore } from './cpl-store.js';
 import { type MailboxStore, RedisMailboxStore, SqliteMailboxStore } from './mailbox-store.js';
+import { type MessageBoxStore, RedisMessageBoxStore, SqliteMessageBoxStore } from './message-box-store.js';
 import { type GatewayStore, RedisGatewayStore, SqliteGatewayStore } from './gateway-store.js';
 import type { LocationStore } from './location-store.js';
 import { RedisLocationStore } from './redis-location-store.js';
@@ -64,6 +65,17 @@ export {
 } from './cpl-store.js';
 
 export {
+  type MessageBoxRecord,
+  type MessageBoxStore,
+  type StoredMessage,
+  InvalidMessageBoxError,
+  MemoryMessageBoxStore,
+  RedisMessageBoxStore,
+  SqliteMessageBoxStore,
+  checkMessageBox,
+} from './message-box-store.js';
+
+export {
   type MailboxRecord,
   type MailboxStore,
   InvalidMailboxRecordError,
@@ -104,6 +116,8 @@ export interface Stores {
   cpl: CplStore;
   /** Per-user message-waiting counts (RFC 3842). */
   mailboxes: MailboxStore;
+  /** Instant messages kept for offline users (RFC 3428). */
+  messages: MessageBoxStore;
   /** Closes the stores and the database file or Redis connection they share. */
   close(): Promise<void>;
 }
@@ -123,16 +137,19 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
     const subscribers = new SqliteSubscriberStore(db);
     const cpl = new SqliteCplStore(db);
     const mailboxes = new SqliteMailboxStore(db);
+    const messages = new SqliteMessageBoxStore(db);
     return {
       location,
       subscribers,
       cpl,
       mailboxes,
+      messages,
       close: async () => {
         await location.close();
         await subscribers.close();
         await cpl.close();
         await mailboxes.close();
+        await messages.close();
         db.close();
       },
     };
@@ -143,16 +160,19 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
   const subscribers = new RedisSubscriberStore(redis, { prefix });
   const cpl = new RedisCplStore(redis, { prefix });
   const mailboxes = new RedisMailboxStore(redis, { prefix });
+  const messages = new RedisMessageBoxStore(redis, { prefix });
   return {
     location,
     subscribers,
     cpl,
     mailboxes,
+    messages,
     close: async () => {
       await location.close();
       await subscribers.close();
       await cpl.close();
       await mailboxes.close();
+      await messages.close();
       await redis.quit();
     },
   };

@@ -87,6 +87,13 @@ const MIGRATIONS: readonly string[] = [
      updated_at   INTEGER NOT NULL,
      PRIMARY KEY (domain, username)
    ) WITHOUT ROWID;`,
+  // Instant messages kept for offline users (src/store/message-box-store.ts, RFC 3428): a JSON array per user.
+  `CREATE TABLE message_boxes (
+     domain       TEXT    NOT NULL,
+     username     TEXT    NOT NULL,
+     messages     TEXT    NOT NULL,
+     PRIMARY KEY (domain, username)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
