@@ -143,6 +143,7 @@ export {
   basicPidf,
   basicStatuses,
   composePidf,
+  decideWatcher,
   messageSummary,
   Notifier,
   OfflineMessages,
@@ -150,6 +151,7 @@ export {
   PresenceService,
   Publications,
   Subscription,
+  watcherInfo,
   type EventPackage,
   type EventState,
   type NotifierOptions,
@@ -161,6 +163,8 @@ export {
   type PublicationsOptions,
   type SubscriptionState,
   type TerminationReason,
+  type WatcherDecision,
+  type WatcherEntry,
 } from './presence/index.js';
 
 // --- Back-to-back user agent (RFC 7092) ---------------------------------------------------------------------------
@@ -233,6 +237,8 @@ export {
 } from './store/index.js';
 /** Message-waiting counts per user (RFC 3842), in the same backends. */
 export { MemoryMailboxStore, RedisMailboxStore, SqliteMailboxStore, type MailboxRecord, type MailboxStore } from './store/index.js';
+/** Presentities' rules about their watchers, in the same backends. */
+export { MemoryWatcherRulesStore, RedisWatcherRulesStore, SqliteWatcherRulesStore, type WatcherRule, type WatcherRulesRecord, type WatcherRulesStore } from './store/index.js';
 /** Instant messages kept for offline users (RFC 3428), in the same backends. */
 export { MemoryMessageBoxStore, RedisMessageBoxStore, SqliteMessageBoxStore, type MessageBoxRecord, type MessageBoxStore, type StoredMessage } from './store/index.js';
 /** Call detail records: attempts, calls, missed calls. */

@@ -8,6 +8,7 @@ import { LOCATION_HELP, locationCommand } from './location.js';
 import { CDR_HELP, cdrCommand } from './cdr.js';
 import { CPL_HELP, cplCommand } from './cpl.js';
 import { MWI_HELP, mwiCommand } from './mwi.js';
+import { WATCHERS_HELP, watchersCommand } from './watchers.js';
 import { RELOAD_HELP, reloadCommand } from './reload.js';
 import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gateway.js';
 import { DOCTOR_HELP, doctorCommand } from './doctor.js';
@@ -30,6 +31,7 @@ Commands:
   cdr              show call detail records (calls, attempts, missed calls)
   cpl              upload, show, delete and list per-user CPL scripts (RFC 3880)
   mwi              set, show and clear a user's message-waiting counts (RFC 3842); phones are told
+  watchers         who may see a user's presence: allow, block, polite-block, confirm (pending)
   gateway          add, delete, enable, disable and list PSTN gateways
   route            add, delete and list prefix routes to gateway groups (least-cost routing)
   reload           load the running server's routing policy and gateways again
@@ -63,6 +65,7 @@ const COMMANDS: Record<string, Command> = {
   cdr: { help: CDR_HELP, run: cdrCommand },
   cpl: { help: CPL_HELP, run: (args) => cplCommand(args) },
   mwi: { help: MWI_HELP, run: mwiCommand },
+  watchers: { help: WATCHERS_HELP, run: watchersCommand },
   gateway: { help: GATEWAY_HELP, run: (args) => gatewayCommand(args) },
   route: { help: ROUTE_HELP, run: (args) => routeCommand(args) },
   reload: { help: RELOAD_HELP, run: reloadCommand },

@@ -1,3 +1,5 @@
+import type { WatcherDecision } from './subscription.js';
+
 /** What a NOTIFY carries: a full state document of the resource (RFC 6665 §4.2.2; partial state is a package's own). */
 export interface EventState {
   contentType: string;
@@ -18,4 +20,11 @@ export interface EventPackage {
   readonly defaultExpires: number;
   /** The full state of `resource` (an AOR, `sip:bob@example.com`), for a NOTIFY. */
   state(resource: string): Promise<EventState>;
+  /**
+   * Whether `watcher` (an AOR) may watch `resource` (RFC 5025's sub-handling): without it, everyone may. Asked at
+   * every new subscription and again when the owner's rules change.
+   */
+  authorize?(watcher: string, resource: string): Promise<WatcherDecision>;
+  /** What a politely blocked watcher is shown (a state that reveals nothing). */
+  politeState?(resource: string): EventState;
 }

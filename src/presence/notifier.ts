@@ -6,8 +6,8 @@ import type { Destination, MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { newTag } from '../util/ids.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import type { EventPackage } from './event-package.js';
-import { Subscription, type TerminationReason } from './subscription.js';
+import type { EventPackage, EventState } from './event-package.js';
+import { Subscription, type TerminationReason, type WatcherDecision } from './subscription.js';
 
 export interface NotifierOptions {
   transactions: TransactionLayer;
@@ -22,6 +22,19 @@ export interface NotifierOptions {
   maxExpires?: number;
   /** The least time between two NOTIFYs of one subscription (RFC 3856 §6.10), ms. */
   notifyIntervalMs?: number;
+  /** The watchers of (event, resource) changed: one came, went, or was decided about (watcher info, RFC 3857). */
+  watchersChanged?: (event: string, resource: string) => void;
+}
+
+/** One watcher of a resource as watcher info reports it (RFC 3858). */
+export interface WatcherEntry {
+  id: string;
+  watcher: string;
+  status: 'pending' | 'active' | 'terminated';
+  /** What made it so: subscribe, approved, rejected, timeout ... (RFC 3858 §4.4 event attribute). */
+  event: string;
+  /** Seconds the subscription has existed. */
+  durationSubscribed: number;
 }
 
 /**
@@ -78,6 +91,28 @@ export class Notifier {
     return this.byResource.get(key(event, resource))?.size ?? 0;
   }
 
+  /** The watchers of (event, resource) now, for watcher info. */
+  watcherList(event: string, resource: string): WatcherEntry[] {
+    const now = this.options.clock.now();
+    return [...(this.byResource.get(key(event, resource)) ?? [])].map((s) => ({
+      id: s.dialog.localTag,
+      watcher: s.watcher,
+      status: s.state,
+      event: s.state === 'pending' ? 'subscribe' : 'approved',
+      durationSubscribed: Math.round((now - s.createdAt) / 1000),
+    }));
+  }
+
+  /** The owner's rules for `resource` changed: every subscription to it is decided again (pending ones too). */
+  async reauthorize(event: string, resource: string): Promise<void> {
+    const pkg = this.packages.get(event);
+    if (pkg?.authorize === undefined) return;
+    for (const s of [...(this.byResource.get(key(event, resource)) ?? [])]) {
+      s.decide(await pkg.authorize(s.watcher, resource).catch(() => 'confirm' as const));
+    }
+    this.options.watchersChanged?.(event, resource);
+  }
+
   /** A SUBSCRIBE, new or within one of our subscriptions' dialogs; answered through `st`. */
   subscribe(request: SipRequest, st: ServerTransaction): void {
     const event = eventName(request);
@@ -102,8 +137,22 @@ export class Notifier {
       return;
     }
     seconds = Math.min(seconds, this.maxExpires);
-    if (request.toTag !== undefined) this.refresh(request, st, event!, seconds);
-    else this.create(request, st, pkg, seconds);
+    if (request.toTag !== undefined) {
+      this.refresh(request, st, event!, seconds);
+      return;
+    }
+    const watcher = watcherOf(request);
+    if (pkg.authorize === undefined) {
+      this.create(request, st, pkg, seconds, watcher, 'allow');
+      return;
+    }
+    void pkg.authorize(watcher, resourceOf(request)).then(
+      (decision) => {
+        if (decision === 'block') st.respond(createResponse(request, 403, { reason: 'Forbidden - the owner does not allow you to watch' }));
+        else this.create(request, st, pkg, seconds, watcher, decision);
+      },
+      () => st.respond(createResponse(request, 500, { reason: 'Server Internal Error - the watcher rules could not be read' })),
+    );
   }
 
   /** The state of `resource` for `event` changed: every subscription to it is told (paced). */
@@ -116,7 +165,7 @@ export class Notifier {
     for (const s of [...this.byDialog.values()]) s.terminate('deactivated');
   }
 
-  private create(request: SipRequest, st: ServerTransaction, pkg: EventPackage, seconds: number): void {
+  private create(request: SipRequest, st: ServerTransaction, pkg: EventPackage, seconds: number, watcher: string, decision: Exclude<WatcherDecision, 'block'>): void {
     let dialog: Dialog;
     const localTag = newTag();
     try {
@@ -130,6 +179,8 @@ export class Notifier {
       dialog,
       pkg.event,
       resourceOf(request),
+      watcher,
+      decision,
       destinationOf(request, dialog),
       this.options.clock,
       this.notifyIntervalMs,
@@ -146,6 +197,7 @@ export class Notifier {
     if (!this.byResource.has(k)) this.byResource.set(k, new Set());
     this.byResource.get(k)!.add(subscription);
     subscription.activate(seconds);
+    this.options.watchersChanged?.(pkg.event, subscription.resource);
   }
 
   private refresh(request: SipRequest, st: ServerTransaction, event: string, seconds: number): void {
@@ -173,27 +225,32 @@ export class Notifier {
     if (set?.size === 0) this.byResource.delete(k);
     // One dialog, one subscription here (no shared usages yet): the dialog goes with it.
     this.dialogs.forget(s.dialog);
+    this.options.watchersChanged?.(s.event, s.resource);
   }
 
   private async notify(s: Subscription, terminated: TerminationReason | undefined): Promise<void> {
     const pkg = this.packages.get(s.event)!;
-    let state;
+    let state: EventState | undefined;
     try {
-      state = await pkg.state(s.resource);
+      // RFC 6665 §4.2.1: a pending subscription's NOTIFY says so and carries no state; a politely blocked watcher
+      // sees a state that reveals nothing.
+      if (!s.authorized) state = undefined;
+      else if (s.politelyBlocked && pkg.politeState) state = pkg.politeState(s.resource);
+      else state = await pkg.state(s.resource);
     } catch (e) {
       // A store that cannot say the state now: the next change or refresh tries again.
       this.logger.warn({ err: e, event: s.event, resource: s.resource }, 'event state unavailable; NOTIFY not sent');
       return;
     }
-    if (terminated === undefined && s.state !== 'active') return;
+    if (terminated === undefined && s.state === 'terminated') return;
     const notify = s.dialog.createRequest('NOTIFY', {
       headers: [
         ['Event', s.event],
-        ['Subscription-State', terminated === undefined ? `active;expires=${s.secondsLeft}` : `terminated;reason=${terminated}`],
+        ['Subscription-State', terminated === undefined ? `${s.state};expires=${s.secondsLeft}` : `terminated;reason=${terminated}`],
         ['Contact', this.contact()],
       ],
-      body: Buffer.from(state.body),
-      contentType: state.contentType,
+      body: state === undefined || terminated === 'rejected' ? undefined : Buffer.from(state.body),
+      contentType: state?.contentType,
     });
     try {
       addVia(notify, this.options.sender, s.destination);
@@ -226,6 +283,12 @@ export function eventName(request: SipRequest): string | undefined {
   const value = request.headers.get('event');
   const name = value?.split(';')[0]?.trim().toLowerCase();
   return name ? name : undefined;
+}
+
+/** Who subscribes: the From's URI as an AOR (the proxy has authenticated it for users of our domains). */
+export function watcherOf(request: SipRequest): string {
+  const uri = request.from.uri;
+  return uri.type === 'sip' ? canonicalAor(uri) : uri.toString();
 }
 
 /** The resource a SUBSCRIBE or PUBLISH is about: its Request-URI as an AOR (scheme, user, host). */

@@ -1,11 +1,12 @@
 import { createResponse, parseUri, type SipRequest } from '../message/index.js';
-import type { MailboxRecord, MailboxStore } from '../store/index.js';
+import type { MailboxRecord, MailboxStore, WatcherRulesStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import type { MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import type { EventPackage, EventState } from './event-package.js';
-import { eventName, Notifier } from './notifier.js';
+import { eventName, Notifier, type WatcherEntry } from './notifier.js';
+import type { WatcherDecision } from './subscription.js';
 import { basicPidf, composePidf } from './pidf.js';
 import { Publications } from './publications.js';
 
@@ -22,6 +23,40 @@ export interface PresenceOptions {
   minExpires?: number;
   /** Message-waiting counts per user: with them the service also serves message-summary (RFC 3842). */
   mailboxes?: Pick<MailboxStore, 'get'>;
+  /** Presentities' rules about their watchers; without them every watcher is allowed. */
+  watcherRules?: Pick<WatcherRulesStore, 'get'>;
+}
+
+/**
+ * Whether `watcher` may see the presence of `resource` (RFC 5025 sub-handling): the presentity itself always; else its
+ * rule for the watcher, else for the watcher's domain (`*@domain`), else the default: watchers of the presentity's
+ * own domain are allowed (the proxy has authenticated them), others wait for the presentity's decision (confirm).
+ */
+export async function decideWatcher(rules: Pick<WatcherRulesStore, 'get'> | undefined, watcher: string, resource: string): Promise<WatcherDecision> {
+  if (watcher === resource) return 'allow';
+  const owner = parseUri(resource);
+  const them = parseUri(watcher);
+  if (owner.type !== 'sip' || owner.user === undefined) return 'allow';
+  const theirDomain = them.type === 'sip' ? them.host.toLowerCase() : undefined;
+  if (rules === undefined) return 'allow';
+  const record = await rules.get(owner.userUnescaped ?? owner.user, owner.host);
+  const rule = record?.rules[watcher] ?? (theirDomain === undefined ? undefined : record?.rules[`*@${theirDomain}`]);
+  if (rule !== undefined) return rule;
+  return theirDomain === owner.host.toLowerCase() ? 'allow' : 'confirm';
+}
+
+/** RFC 3858: a full watcherinfo document for the watchers of `resource`'s presence. */
+export function watcherInfo(resource: string, version: number, watchers: readonly WatcherEntry[]): string {
+  const esc = (t: string): string => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<watcherinfo xmlns="urn:ietf:params:xml:ns:watcherinfo" version="${version}" state="full">`,
+    `  <watcher-list resource="${esc(resource)}" package="presence">`,
+    ...watchers.map((w) => `    <watcher id="${esc(w.id)}" event="${w.event}" status="${w.status}" duration-subscribed="${w.durationSubscribed}">${esc(w.watcher)}</watcher>`),
+    '  </watcher-list>',
+    '</watcherinfo>',
+    '',
+  ].join('\r\n');
 }
 
 /** RFC 3842 §5.2: a simple-message-summary body for a mailbox (no mailbox: nothing waiting). */
@@ -51,8 +86,28 @@ export class PresenceService {
       publishable: true,
       defaultExpires: 3600,
       state: (resource) => this.presenceOf(resource),
+      // Without rules everyone may watch (and the SUBSCRIBE is answered at once, as a library's tests expect).
+      authorize: options.watcherRules && ((watcher, resource) => decideWatcher(options.watcherRules, watcher, resource)),
+      politeState: (resource) => ({ contentType: 'application/pidf+xml', body: basicPidf(resource, false) }),
     };
-    const packages = new Map([[presence.event, presence]]);
+    // Watcher info (RFC 3857): who watches my presence, for the presentity alone; full state, version counting up.
+    const versions = new Map<string, number>();
+    const winfo: EventPackage = {
+      event: 'presence.winfo',
+      contentType: 'application/watcherinfo+xml',
+      publishable: false,
+      defaultExpires: 3600,
+      authorize: async (watcher, resource) => (watcher === resource ? 'allow' : 'block'),
+      state: async (resource) => {
+        const version = versions.get(resource) ?? 0;
+        versions.set(resource, version + 1);
+        return { contentType: 'application/watcherinfo+xml', body: watcherInfo(resource, version, this.notifier.watcherList('presence', resource)) };
+      },
+    };
+    const packages = new Map([
+      [presence.event, presence],
+      [winfo.event, winfo],
+    ]);
     const mailboxes = options.mailboxes;
     if (mailboxes) {
       const mwi: EventPackage = {
@@ -69,7 +124,16 @@ export class PresenceService {
       packages.set(mwi.event, mwi);
     }
     this.notifier = new Notifier(
-      { transactions: options.transactions, sender: options.sender, clock: options.clock, contact: options.contact, logger: options.logger, notifyIntervalMs: options.notifyIntervalMs, minExpires: options.minExpires },
+      {
+        transactions: options.transactions,
+        sender: options.sender,
+        clock: options.clock,
+        contact: options.contact,
+        logger: options.logger,
+        notifyIntervalMs: options.notifyIntervalMs,
+        minExpires: options.minExpires,
+        watchersChanged: (event, resource) => event === 'presence' && this.notifier.changed('presence.winfo', resource),
+      },
       [...packages.values()],
     );
     this.publications = new Publications({ clock: options.clock, minExpires: options.minExpires, changed: (event, resource) => this.notifier.changed(event, resource) }, packages);
@@ -100,6 +164,11 @@ export class PresenceService {
       return true;
     }
     return false;
+  }
+
+  /** The presentity `aor` changed its rules about watchers: its watchers are decided again. */
+  watcherRulesChanged(aor: string): Promise<void> {
+    return this.notifier.reauthorize('presence', aor);
   }
 
   /** The mailbox of `aor` changed: its message-summary watchers are told. */

@@ -13,7 +13,7 @@ export interface PresenceServices {
 }
 
 export function presenceServices(options: {
-  stores: Pick<Stores, 'location' | 'subscribers' | 'mailboxes' | 'messages'>;
+  stores: Pick<Stores, 'location' | 'subscribers' | 'mailboxes' | 'messages' | 'watcherRules'>;
   transactions: TransactionLayer;
   sender: MessageSender;
   clock: Clock;
@@ -32,6 +32,7 @@ export function presenceServices(options: {
     logger: logger.child({ layer: 'presence' }),
     notifyIntervalMs: options.notifyIntervalMs,
     mailboxes: stores.mailboxes,
+    watcherRules: stores.watcherRules,
   });
   const offline = new OfflineMessages({
     store: stores.messages,

@@ -2,7 +2,14 @@ import type { Dialog } from '../dialog/index.js';
 import type { Destination } from '../transport/types.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 
-export type SubscriptionState = 'active' | 'terminated';
+/** RFC 6665 §4.1.3: pending until the resource's owner decides; active; terminated. */
+export type SubscriptionState = 'pending' | 'active' | 'terminated';
+
+/**
+ * What the resource's owner decided about a watcher (RFC 5025 §3.2.1 sub-handling): allow; block (refused);
+ * polite-block (accepted, shown a state that reveals nothing); confirm (pending until the owner decides).
+ */
+export type WatcherDecision = 'allow' | 'block' | 'polite-block' | 'confirm';
 
 /** Why a subscription ended (RFC 6665 §4.1.3 reason values). */
 export type TerminationReason = 'timeout' | 'noresource' | 'rejected' | 'deactivated' | 'giveup';
@@ -13,17 +20,24 @@ export type TerminationReason = 'timeout' | 'noresource' | 'rejected' | 'deactiv
  * than `minInterval` old, changes are gathered into one that goes when the interval is over (RFC 3856 §6.10).
  */
 export class Subscription {
-  private current: SubscriptionState = 'active';
+  private current: SubscriptionState;
+  /** Accepted but shown nothing true (polite-block). */
+  private polite = false;
+  private allowed: boolean;
   private expiry: TimerHandle | undefined;
   private paced: TimerHandle | undefined;
   private lastNotifyAt = Number.NEGATIVE_INFINITY;
   private expiresAt = 0;
+  readonly createdAt: number;
 
   constructor(
     readonly dialog: Dialog,
     readonly event: string,
     /** The resource watched: the SUBSCRIBE's Request-URI as an AOR. */
     readonly resource: string,
+    /** Who watches: the SUBSCRIBE's From as an AOR. */
+    readonly watcher: string,
+    decision: Exclude<WatcherDecision, 'block'>,
     /** Where NOTIFYs go: the subscriber's flow when it came from behind a NAT, else its route set or Contact. */
     readonly destination: Destination,
     private readonly clock: Clock,
@@ -32,7 +46,38 @@ export class Subscription {
     private readonly send: (s: Subscription, terminated: TerminationReason | undefined) => void,
     /** Forget it: it has ended. */
     private readonly ended: (s: Subscription) => void,
-  ) {}
+  ) {
+    this.current = decision === 'confirm' ? 'pending' : 'active';
+    this.polite = decision === 'polite-block';
+    this.allowed = decision !== 'confirm';
+    this.createdAt = clock.now();
+  }
+
+  /** Allowed to see a state (allow or polite-block, now or when it ended): pending watchers see none. */
+  get authorized(): boolean {
+    return this.allowed;
+  }
+
+  /** Shown a state that reveals nothing (polite-block). */
+  get politelyBlocked(): boolean {
+    return this.polite;
+  }
+
+  /** The owner decided (again): pending becomes active, or the subscription ends rejected; a NOTIFY tells. */
+  decide(decision: WatcherDecision): void {
+    if (this.current === 'terminated') return;
+    if (decision === 'block') {
+      this.terminate('rejected');
+      return;
+    }
+    const next: SubscriptionState = decision === 'confirm' ? 'pending' : 'active';
+    const polite = decision === 'polite-block';
+    if (next === this.current && polite === this.polite) return;
+    this.current = next;
+    this.polite = polite;
+    this.allowed = next === 'active';
+    this.notifyNow();
+  }
 
   get state(): SubscriptionState {
     return this.current;
@@ -51,7 +96,7 @@ export class Subscription {
     this.notifyNow();
   }
 
-  /** The resource's state changed: a NOTIFY now, or one at the end of the pacing interval. */
+  /** The resource's state changed: a NOTIFY now, or one at the end of the pacing interval (not while pending). */
   changed(): void {
     if (this.current !== 'active' || this.paced) return;
     const wait = this.lastNotifyAt + this.minInterval - this.clock.now();

@@ -28,6 +28,8 @@ export interface AdminTarget {
   stats(): Promise<StatsAnswer>;
   /** The mailbox of `aor` was changed in the store: its message-summary watchers are told (every process). */
   mailboxChanged(aor: string): Promise<void>;
+  /** The watcher rules of `aor` were changed in the store: its watchers are decided again (every process). */
+  watcherRulesChanged(aor: string): Promise<void>;
 }
 
 export interface AdminOptions extends AdminTarget {
@@ -55,6 +57,7 @@ export interface StatsAnswer {
  * - `POST /bans/lift?address=A`: `{ lifted: N }` (404 when A was not banned).
  * - `GET /stats`: the StatsAnswer.
  * - `POST /mwi?aor=AOR`: the mailbox of AOR changed (sipway mwi set): its watchers get a NOTIFY.
+ * - `POST /watchers?aor=AOR`: the watcher rules of AOR changed (sipway watchers): its watchers are decided again.
  */
 export class AdminEndpoint {
   private readonly server: http.Server;
@@ -113,6 +116,20 @@ interface Route {
   run(target: AdminTarget, query: URLSearchParams): Promise<[status: number, body: unknown]>;
 }
 
+/** `POST PATH?aor=AOR`: something of a user changed in the store; the server acts on it. */
+function aorRoute(path: string, act: (t: AdminTarget, aor: string) => Promise<void>): Route {
+  return {
+    method: 'POST',
+    path,
+    run: async (t, q) => {
+      const aor = q.get('aor');
+      if (!aor) return [400, { ok: false, error: `aor missing (POST ${path}?aor=sip:user@domain)` }];
+      await act(t, aor);
+      return [200, { ok: true }];
+    },
+  };
+}
+
 const ROUTES: Route[] = [
   {
     method: 'POST',
@@ -124,16 +141,8 @@ const ROUTES: Route[] = [
   },
   { method: 'GET', path: '/bans', run: async (t) => [200, { bans: await t.bans() }] },
   { method: 'GET', path: '/stats', run: async (t) => [200, await t.stats()] },
-  {
-    method: 'POST',
-    path: '/mwi',
-    run: async (t, q) => {
-      const aor = q.get('aor');
-      if (!aor) return [400, { ok: false, error: 'aor missing (POST /mwi?aor=sip:user@domain)' }];
-      await t.mailboxChanged(aor);
-      return [200, { ok: true }];
-    },
-  },
+  aorRoute('/mwi', (t, aor) => t.mailboxChanged(aor)),
+  aorRoute('/watchers', (t, aor) => t.watcherRulesChanged(aor)),
   {
     method: 'POST',
     path: '/bans/lift',

@@ -28,7 +28,7 @@ type ToWorker =
   | { t: 'stop' };
 
 /** What the primary's admin endpoint asks every worker (each holds its own policy and flood guard). */
-type AdminOp = { op: 'reload' } | { op: 'bans' } | { op: 'lift'; address: string } | { op: 'stats' } | { op: 'mwi'; aor: string };
+type AdminOp = { op: 'reload' } | { op: 'bans' } | { op: 'lift'; address: string } | { op: 'stats' } | { op: 'mwi'; aor: string } | { op: 'watchers'; aor: string };
 type AdminAnswer = ReloadResult | BanEntry[] | number | ProcessStats;
 
 type ToPrimary =
@@ -205,6 +205,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     },
     lift: async (address) => ((await askAll({ op: 'lift', address })) as number[]).reduce((a, b) => a + b, 0),
     mailboxChanged: async (aor) => void (await askAll({ op: 'mwi', aor })),
+    watcherRulesChanged: async (aor) => void (await askAll({ op: 'watchers', aor })),
     stats: async () => {
       const stats = (await askAll({ op: 'stats' })) as ProcessStats[];
       return { workers: stats.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0)) };
@@ -268,6 +269,9 @@ async function workerAnswer(server: SipwayServer | undefined, index: number, op:
       return server?.flood.lift(op.address) ? 1 : 0;
     case 'mwi':
       server?.mailboxChanged(op.aor);
+      return 0;
+    case 'watchers':
+      await server?.watcherRulesChanged(op.aor);
       return 0;
     case 'stats':
       // A worker not yet running has no counters: the primary answers with those of the others.

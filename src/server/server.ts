@@ -323,6 +323,7 @@ export class SipwayServer {
           bans: async () => this.flood.bans(),
           lift: async (address) => (this.flood.lift(address) ? 1 : 0),
           mailboxChanged: async (aor) => this.mailboxChanged(aor),
+          watcherRulesChanged: (aor) => this.watcherRulesChanged(aor),
           stats: async () => ({ workers: [this.stats()] }),
           logger: this.logger.child({ layer: 'admin' }),
         });
@@ -360,6 +361,11 @@ export class SipwayServer {
   /** A mailbox changed in the store (sipway mwi set, a voicemail service): its message-summary watchers are told. */
   mailboxChanged(aor: string): void {
     this.presence?.mailboxChanged(aor);
+  }
+
+  /** A presentity's watcher rules changed in the store (sipway watchers): its watchers are decided again. */
+  async watcherRulesChanged(aor: string): Promise<void> {
+    await this.presence?.watcherRulesChanged(aor);
   }
 
   async stop(): Promise<void> {

@@ -4,6 +4,7 @@ import { UnavailableError } from '../util/errors.js';
 import { type CplStore, RedisCplStore, SqliteCplStore } from './cpl-store.js';
 import { type MailboxStore, RedisMailboxStore, SqliteMailboxStore } from './mailbox-store.js';
 import { type MessageBoxStore, RedisMessageBoxStore, SqliteMessageBoxStore } from './message-box-store.js';
+import { type WatcherRulesStore, RedisWatcherRulesStore, SqliteWatcherRulesStore } from './watcher-rules-store.js';
 import { type GatewayStore, RedisGatewayStore, SqliteGatewayStore } from './gateway-store.js';
 import type { LocationStore } from './location-store.js';
 import { RedisLocationStore } from './redis-location-store.js';
@@ -65,6 +66,18 @@ export {
 } from './cpl-store.js';
 
 export {
+  type WatcherRule,
+  type WatcherRulesRecord,
+  type WatcherRulesStore,
+  InvalidWatcherRulesError,
+  MemoryWatcherRulesStore,
+  RedisWatcherRulesStore,
+  SqliteWatcherRulesStore,
+  WATCHER_RULES,
+  checkWatcherRules,
+} from './watcher-rules-store.js';
+
+export {
   type MessageBoxRecord,
   type MessageBoxStore,
   type StoredMessage,
@@ -118,6 +131,8 @@ export interface Stores {
   mailboxes: MailboxStore;
   /** Instant messages kept for offline users (RFC 3428). */
   messages: MessageBoxStore;
+  /** Presentities' rules about their watchers. */
+  watcherRules: WatcherRulesStore;
   /** Closes the stores and the database file or Redis connection they share. */
   close(): Promise<void>;
 }
@@ -138,18 +153,21 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
     const cpl = new SqliteCplStore(db);
     const mailboxes = new SqliteMailboxStore(db);
     const messages = new SqliteMessageBoxStore(db);
+    const watcherRules = new SqliteWatcherRulesStore(db);
     return {
       location,
       subscribers,
       cpl,
       mailboxes,
       messages,
+      watcherRules,
       close: async () => {
         await location.close();
         await subscribers.close();
         await cpl.close();
         await mailboxes.close();
         await messages.close();
+        await watcherRules.close();
         db.close();
       },
     };
@@ -161,18 +179,21 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
   const cpl = new RedisCplStore(redis, { prefix });
   const mailboxes = new RedisMailboxStore(redis, { prefix });
   const messages = new RedisMessageBoxStore(redis, { prefix });
+  const watcherRules = new RedisWatcherRulesStore(redis, { prefix });
   return {
     location,
     subscribers,
     cpl,
     mailboxes,
     messages,
+    watcherRules,
     close: async () => {
       await location.close();
       await subscribers.close();
       await cpl.close();
       await mailboxes.close();
       await messages.close();
+      await watcherRules.close();
       await redis.quit();
     },
   };

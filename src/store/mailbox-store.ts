@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { RedisPerUserMap } from './redis-per-user-map.js';
 import type { SqliteDatabase } from './sqlite.js';
 import { SqlitePerUserTable } from './sqlite-per-user-table.js';
-import { MemoryPerUserMap, canonicalDomain } from './per-user-map.js';
+import { MemoryPerUserMap, canonicalDomain, type PerUserStore } from './per-user-map.js';
 
 /**
  * A user's voice mailbox as message-waiting indication reports it (RFC 3842 §5.2: new and old messages, and of them
@@ -20,14 +20,7 @@ export interface MailboxRecord {
   updatedAt: number;
 }
 
-export interface MailboxStore {
-  get(username: string, domain: string): Promise<MailboxRecord | undefined>;
-  /** Adds or replaces; rejects with InvalidMailboxRecordError on a malformed record. */
-  put(record: MailboxRecord): Promise<void>;
-  remove(username: string, domain: string): Promise<boolean>;
-  list(domain?: string): Promise<MailboxRecord[]>;
-  close(): Promise<void>;
-}
+export type MailboxStore = PerUserStore<MailboxRecord>;
 
 export class InvalidMailboxRecordError extends Error {
   constructor(problem: string) {

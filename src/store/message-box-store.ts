@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { RedisPerUserMap } from './redis-per-user-map.js';
 import type { SqliteDatabase } from './sqlite.js';
 import { SqlitePerUserTable } from './sqlite-per-user-table.js';
-import { MemoryPerUserMap, canonicalDomain } from './per-user-map.js';
+import { MemoryPerUserMap, canonicalDomain, type PerUserStore } from './per-user-map.js';
 
 /** An instant message (RFC 3428) kept for a user who was offline when it came. */
 export interface StoredMessage {
@@ -22,13 +22,7 @@ export interface MessageBoxRecord {
   messages: StoredMessage[];
 }
 
-export interface MessageBoxStore {
-  get(username: string, domain: string): Promise<MessageBoxRecord | undefined>;
-  put(record: MessageBoxRecord): Promise<void>;
-  remove(username: string, domain: string): Promise<boolean>;
-  list(domain?: string): Promise<MessageBoxRecord[]>;
-  close(): Promise<void>;
-}
+export type MessageBoxStore = PerUserStore<MessageBoxRecord>;
 
 export class InvalidMessageBoxError extends Error {
   constructor(problem: string) {

@@ -16,6 +16,18 @@ export function byUserName(a: PerUser, b: PerUser): number {
   return compare(a.domain, b.domain) || compare(a.username, b.username);
 }
 
+/** A store of one record per user (the message-waiting, message-box and watcher-rule stores share this shape). */
+export interface PerUserStore<T extends PerUser> {
+  get(username: string, domain: string): Promise<T | undefined>;
+  /** Adds or replaces; rejects on a malformed record. */
+  put(record: T): Promise<void>;
+  /** Resolves to whether there was one. */
+  remove(username: string, domain: string): Promise<boolean>;
+  /** All records, or those of one domain, ordered by domain then username. */
+  list(domain?: string): Promise<T[]>;
+  close(): Promise<void>;
+}
+
 /**
  * The in-memory backend shared by the per-user stores (subscribers, CPL scripts): records are validated on the way in
  * (`accept`, which also canonicalises the domain) and copied on the way out, so callers never share a stored object.

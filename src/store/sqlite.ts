@@ -94,6 +94,13 @@ const MIGRATIONS: readonly string[] = [
      messages     TEXT    NOT NULL,
      PRIMARY KEY (domain, username)
    );`,
+  // Presentities' rules about their watchers (src/store/watcher-rules-store.ts, RFC 5025 sub-handling).
+  `CREATE TABLE watcher_rules (
+     domain       TEXT    NOT NULL,
+     username     TEXT    NOT NULL,
+     rules        TEXT    NOT NULL,
+     PRIMARY KEY (domain, username)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
