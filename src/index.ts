@@ -145,6 +145,7 @@ export {
   composePidf,
   decideWatcher,
   messageSummary,
+  regInfo,
   Notifier,
   OfflineMessages,
   presenceServices,

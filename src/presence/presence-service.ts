@@ -1,5 +1,6 @@
 import { createResponse, parseUri, type SipRequest } from '../message/index.js';
-import type { MailboxRecord, MailboxStore, WatcherRulesStore } from '../store/index.js';
+import { createHash } from 'node:crypto';
+import type { Binding, MailboxRecord, MailboxStore, WatcherRulesStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import type { MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
@@ -25,6 +26,28 @@ export interface PresenceOptions {
   mailboxes?: Pick<MailboxStore, 'get'>;
   /** Presentities' rules about their watchers; without them every watcher is allowed. */
   watcherRules?: Pick<WatcherRulesStore, 'get'>;
+  /** The bindings of an AOR: with them the service also serves the reg event package (RFC 3680). */
+  bindings?: (aor: string) => Promise<Binding[]>;
+}
+
+/** RFC 3680 §5.3: a full reginfo document of `aor`'s current bindings (state init when there are none). */
+export function regInfo(aor: string, version: number, bindings: readonly Binding[], now: number): string {
+  const esc = (t: string): string => t.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
+  const live = bindings.filter((b) => b.expiresAt > now);
+  const id = (t: string): string => createHash('sha256').update(t).digest('hex').slice(0, 12);
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    `<reginfo xmlns="urn:ietf:params:xml:ns:reginfo" version="${version}" state="full">`,
+    `  <registration aor="${esc(aor)}" id="${id(aor)}" state="${live.length > 0 ? 'active' : 'init'}">`,
+    ...live.flatMap((b) => [
+      `    <contact id="${id(b.contact)}" state="active" event="registered" duration-registered="${Math.max(0, Math.round((now - b.registeredAt) / 1000))}" expires="${Math.max(0, Math.round((b.expiresAt - now) / 1000))}" q="${b.q}">`,
+      `      <uri>${esc(b.contact)}</uri>`,
+      '    </contact>',
+    ]),
+    '  </registration>',
+    '</reginfo>',
+    '',
+  ].join('\r\n');
 }
 
 /**
@@ -108,6 +131,24 @@ export class PresenceService {
       [presence.event, presence],
       [winfo.event, winfo],
     ]);
+    const bindings = options.bindings;
+    if (bindings) {
+      // The registration state of an AOR (RFC 3680), for the user's own devices: nobody else may watch it (403).
+      const regVersions = new Map<string, number>();
+      const reg: EventPackage = {
+        event: 'reg',
+        contentType: 'application/reginfo+xml',
+        publishable: false,
+        defaultExpires: 3600,
+        authorize: async (watcher, resource) => (watcher === resource ? 'allow' : 'block'),
+        state: async (resource) => {
+          const version = regVersions.get(resource) ?? 0;
+          regVersions.set(resource, version + 1);
+          return { contentType: 'application/reginfo+xml', body: regInfo(resource, version, await bindings(resource), options.clock.now()) };
+        },
+      };
+      packages.set(reg.event, reg);
+    }
     const mailboxes = options.mailboxes;
     if (mailboxes) {
       const mwi: EventPackage = {
@@ -176,8 +217,9 @@ export class PresenceService {
     this.notifier.changed('message-summary', aor);
   }
 
-  /** A binding of `aor` came or went: watchers of a presentity that publishes nothing see it. */
+  /** A binding of `aor` came or went: its reg watchers see it, and presence watchers if it publishes nothing. */
   registrationChanged(aor: string): void {
+    this.notifier.changed('reg', aor);
     if (this.publications.of('presence', aor).length === 0) this.notifier.changed('presence', aor);
   }
 

@@ -33,6 +33,7 @@ export function presenceServices(options: {
     notifyIntervalMs: options.notifyIntervalMs,
     mailboxes: stores.mailboxes,
     watcherRules: stores.watcherRules,
+    bindings: (aor) => stores.location.lookup(aor),
   });
   const offline = new OfflineMessages({
     store: stores.messages,

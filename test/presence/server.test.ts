@@ -58,3 +58,36 @@ test('presence through sipway serve: a watcher sees registration state, then wha
     await ts.stop();
   }
 });
+
+test('the reg event package (RFC 3680): a user\'s own device sees its registrations come and go; others are refused 403', async () => {
+  const ts = await startTestServer({ domains: [DOMAIN], auth: { register: true }, presence: { notifyIntervalMs: 50 } });
+  for (const [user, pw] of [['alice', 'pa'], ['bob', 'pb']] as const) {
+    await ts.server.subscribers.put({ username: user, domain: DOMAIN, ha1Md5: computeHa1(user, DOMAIN, pw, 'MD5'), ha1Sha256: computeHa1(user, DOMAIN, pw, 'SHA-256'), groups: [], createdAt: Date.now() });
+  }
+  const proxy = { transport: 'udp' as const, address: '127.0.0.1', port: ts.port };
+  const alice = await UserAgent.start({ aor: `sip:alice@${DOMAIN}`, credentials: { username: 'alice', password: 'pa' }, proxy });
+  const bob = await UserAgent.start({ aor: `sip:bob@${DOMAIN}`, credentials: { username: 'bob', password: 'pb' }, proxy });
+  const registration = bob.registration({ expires: 600 });
+  try {
+    const watching = await bob.subscribe(`sip:bob@${DOMAIN}`, 'reg', { expires: 600 });
+    assert.equal(watching.status, 200, watching.reason);
+    const sub = watching.subscription!;
+    await until(() => sub.notifications.length >= 1, 3000);
+    assert.equal(sub.notifications[0]!.contentType, 'application/reginfo+xml');
+    assert.match(sub.notifications[0]!.body, /<registration aor="sip:bob@sipway\.test" id="\w+" state="init">/);
+    assert.equal((await registration.register()).status, 200);
+    await until(() => /state="active"/.test(sub.notifications.at(-1)!.body), 3000);
+    assert.match(sub.notifications.at(-1)!.body, new RegExp(`<uri>${bob.contact.replace(/^<|>$/g, '').replace(/\./g, '\\.')}</uri>`));
+    assert.match(sub.notifications.at(-1)!.body, / expires="(59\d|600)" /);
+    assert.match(sub.notifications.at(-1)!.body, /version="1"/);
+    assert.equal((await registration.unregister()).status, 200);
+    await until(() => /state="init"/.test(sub.notifications.at(-1)!.body), 3000);
+    assert.equal((await alice.subscribe(`sip:bob@${DOMAIN}`, 'reg')).status, 403, 'nobody else sees Bob\'s registrations');
+    await sub.unsubscribe();
+  } finally {
+    registration.stop();
+    await alice.stop();
+    await bob.stop();
+    await ts.stop();
+  }
+});
