@@ -13,12 +13,12 @@ export async function within<T>(promise: Promise<T>, what: string, ms: number): 
   }
 }
 
-/** Polls `condition` every 10 ms until it holds; false when `ms` passed first. */
-export async function until(condition: () => boolean, ms: number): Promise<boolean> {
+/** Polls `condition` (sync or async) every `everyMs` (10) until it holds; false when `ms` passed first. */
+export async function until(condition: () => boolean | Promise<boolean>, ms: number, everyMs = 10): Promise<boolean> {
   const deadline = Date.now() + ms;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   return true;
 }

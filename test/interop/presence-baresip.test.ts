@@ -30,6 +30,7 @@ import { computeHa1 } from '../../src/auth/index.js';
 import { startTestServer, type TestServer } from '../../src/testing/index.js';
 import { freePort, runCliAsync, skipWithout } from '../helpers/process.js';
 import { Baresip } from '../helpers/baresip.js';
+import { until as pollUntil } from '../helpers/waits.js';
 
 const DOMAIN = 'sipway.test';
 const MODULES = '/usr/lib/baresip/modules';
@@ -51,15 +52,8 @@ async function addUsers(ts: TestServer, users: string[]): Promise<void> {
   }
 }
 
-/** Polls `condition` every 50 ms until it holds; false when `ms` passed first. */
-async function until(condition: () => boolean | Promise<boolean>, ms = STEP_MS): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
+/** Polls `condition` every 50 ms until it holds; false when STEP_MS (or `ms`) passed first. */
+const until = (condition: () => boolean | Promise<boolean>, ms = STEP_MS): Promise<boolean> => pollUntil(condition, ms, 50);
 
 const ANSI = /\x1b\[[0-9;]*m/g;
 

@@ -21,6 +21,7 @@ import type { SipResponse } from '../../src/message/index.js';
 import { UserAgent, type Answer, type InviteSession, type RegistrationClient, type Transfer, type UserAgentOptions } from '../../src/ua/index.js';
 import { freePort, skipWithout } from '../helpers/process.js';
 import { headerOf, startTwinkle, type Twinkle, type TwinkleSipMessage } from '../helpers/twinkle.js';
+import { until as pollUntil, within as waitWithin } from '../helpers/waits.js';
 
 const DOMAIN = 'sipway.test';
 /** alice and carol: sipway's UserAgent; bob: Twinkle. */
@@ -32,28 +33,11 @@ const UA_MEDIA = { address: '127.0.0.1', port: 40100, codecs: [PCMU] };
 const CAROL_MEDIA = { address: '127.0.0.1', port: 40110, codecs: [PCMU] };
 const UA_MEDIA_2 = { address: '127.0.0.1', port: 40120, codecs: [PCMU] };
 
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `promise`, or a rejection naming `what` after STEP_MS (or `ms`). */
+const within = <T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> => waitWithin(promise, what, ms);
 
-/** Polls `condition` every 10 ms until it holds; false when `ms` passed first. */
-async function until(condition: () => boolean, ms = STEP_MS): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return true;
-}
+/** Polls `condition` until it holds; false when STEP_MS (or `ms`) passed first. */
+const until = (condition: () => boolean, ms = STEP_MS): Promise<boolean> => pollUntil(condition, ms);
 
 async function addUsers(ts: TestServer): Promise<void> {
   for (const [user, pw] of Object.entries(PASSWORDS)) {

@@ -26,6 +26,7 @@ import { SystemClock } from '../../src/util/clock.js';
 import { freePort, runCli, runCliAsync, skipWithout, spawnCli, startCliServer, type RunningServer } from '../helpers/process.js';
 import { Baresip } from '../helpers/baresip.js';
 import { waitForBindings } from '../helpers/location.js';
+import { until as pollUntil, within as waitWithin } from '../helpers/waits.js';
 
 const STEP_MS = 10000;
 
@@ -87,28 +88,11 @@ const UA_STEP_MS = 5000;
 /** 20 ms packets: about 50 a second each way. */
 const FLOWING = 20;
 
-/** `promise`, or a rejection naming `what` after `ms`. */
-async function within<T>(promise: Promise<T>, what: string, ms = UA_STEP_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+/** `promise`, or a rejection naming `what` after UA_STEP_MS (or `ms`). */
+const within = <T>(promise: Promise<T>, what: string, ms = UA_STEP_MS): Promise<T> => waitWithin(promise, what, ms);
 
-/** Polls `condition` (sync or async) every 20 ms until it holds; false when `ms` passed first. */
-async function until(condition: () => boolean | Promise<boolean>, ms = UA_STEP_MS): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return true;
-}
+/** Polls `condition` (sync or async) every 20 ms until it holds; false when UA_STEP_MS (or `ms`) passed first. */
+const until = (condition: () => boolean | Promise<boolean>, ms = UA_STEP_MS): Promise<boolean> => pollUntil(condition, ms, 20);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
