@@ -1,9 +1,24 @@
+import type { SipRequest } from '../message/index.js';
 import type { WatcherDecision } from './subscription.js';
 
 /** What a NOTIFY carries: a full state document of the resource (RFC 6665 §4.2.2; partial state is a package's own). */
 export interface EventState {
   contentType: string;
   body: string;
+}
+
+/** Which NOTIFY a state is asked for: a package with per-subscription state (RFC 4662 lists) sends partial state when not `full`. */
+export interface StateContext {
+  /** The subscription's own key (its dialog and event), stable for its life. */
+  subscription: string;
+  /** The NOTIFY follows a SUBSCRIBE, a refresh or a decision: it must carry the full state (RFC 6665 §4.2.1.2). */
+  full: boolean;
+}
+
+/** A package's say on a new subscription before it is made: refuse it, or add headers to its 200. */
+export interface Admission {
+  refuse?: { status: number; reason?: string; headers?: Array<[string, string]> };
+  headers?: Array<[string, string]>;
 }
 
 /**
@@ -19,7 +34,11 @@ export interface EventPackage {
   /** The subscription duration when the SUBSCRIBE names none (seconds). */
   readonly defaultExpires: number;
   /** The full state of `resource` (an AOR, `sip:bob@example.com`), for a NOTIFY. */
-  state(resource: string): Promise<EventState>;
+  state(resource: string, context?: StateContext): Promise<EventState>;
+  /** Asked before a new subscription to `resource` is made (e.g. 421 when a list is asked for without eventlist support). */
+  admit?(request: SipRequest, resource: string): Promise<Admission>;
+  /** A subscription ended: per-subscription state may go. */
+  ended?(subscription: string): void;
   /**
    * Whether `watcher` (an AOR) may watch `resource` (RFC 5025's sub-handling): without it, everyone may. Asked at
    * every new subscription and again when the owner's rules change.

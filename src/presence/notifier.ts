@@ -6,7 +6,7 @@ import type { Destination, MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import { newTag } from '../util/ids.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import type { EventPackage, EventState } from './event-package.js';
+import type { Admission, EventPackage, EventState } from './event-package.js';
 import { Subscription, type TerminationReason, type WatcherDecision } from './subscription.js';
 
 export interface NotifierOptions {
@@ -58,6 +58,7 @@ export class Notifier {
   private readonly notifyIntervalMs: number;
 
   private readonly contact: () => string;
+  private readonly changeListeners: Array<(event: string, resource: string) => void> = [];
 
   constructor(
     private readonly options: NotifierOptions,
@@ -142,22 +143,49 @@ export class Notifier {
       return;
     }
     const watcher = watcherOf(request);
-    if (pkg.authorize === undefined) {
-      this.create(request, st, pkg, seconds, watcher, 'allow');
+    if (pkg.authorize === undefined && pkg.admit === undefined) {
+      this.create(request, st, pkg, seconds, watcher, 'allow', []);
       return;
     }
-    void pkg.authorize(watcher, resourceOf(request)).then(
-      (decision) => {
-        if (decision === 'block') st.respond(createResponse(request, 403, { reason: 'Forbidden - the owner does not allow you to watch' }));
-        else this.create(request, st, pkg, seconds, watcher, decision);
-      },
-      () => st.respond(createResponse(request, 500, { reason: 'Server Internal Error - the watcher rules could not be read' })),
-    );
+    void this.admit(request, st, pkg, seconds, watcher);
   }
 
-  /** The state of `resource` for `event` changed: every subscription to it is told (paced). */
+  /** The package's admission and the owner's rules, then the subscription; a store that fails is a 500 with a reason. */
+  private async admit(request: SipRequest, st: ServerTransaction, pkg: EventPackage, seconds: number, watcher: string): Promise<void> {
+    const resource = resourceOf(request);
+    let admission: Admission = {};
+    try {
+      admission = (await pkg.admit?.(request, resource)) ?? {};
+    } catch (e) {
+      this.logger.warn({ err: e, event: pkg.event, resource }, 'subscription admission failed');
+      st.respond(createResponse(request, 500, { reason: 'Server Internal Error - the resource could not be looked up' }));
+      return;
+    }
+    if (admission.refuse) {
+      const { status, reason, headers } = admission.refuse;
+      st.respond(createResponse(request, status, { reason, headers }));
+      return;
+    }
+    let decision: WatcherDecision = 'allow';
+    try {
+      if (pkg.authorize) decision = await pkg.authorize(watcher, resource);
+    } catch {
+      st.respond(createResponse(request, 500, { reason: 'Server Internal Error - the watcher rules could not be read' }));
+      return;
+    }
+    if (decision === 'block') st.respond(createResponse(request, 403, { reason: 'Forbidden - the owner does not allow you to watch' }));
+    else this.create(request, st, pkg, seconds, watcher, decision, admission.headers ?? []);
+  }
+
+  /** The state of `resource` for `event` changed: every subscription to it is told (paced), and every listener. */
   changed(event: string, resource: string): void {
     for (const s of this.byResource.get(key(event, resource)) ?? []) s.changed();
+    for (const listener of this.changeListeners) listener(event, resource);
+  }
+
+  /** Hears every change (a resource list hears its members' changes this way). */
+  onChange(listener: (event: string, resource: string) => void): void {
+    this.changeListeners.push(listener);
   }
 
   /** Ends every subscription with a last NOTIFY (deactivated: the subscriber may subscribe again, §4.1.3). */
@@ -165,7 +193,15 @@ export class Notifier {
     for (const s of [...this.byDialog.values()]) s.terminate('deactivated');
   }
 
-  private create(request: SipRequest, st: ServerTransaction, pkg: EventPackage, seconds: number, watcher: string, decision: Exclude<WatcherDecision, 'block'>): void {
+  private create(
+    request: SipRequest,
+    st: ServerTransaction,
+    pkg: EventPackage,
+    seconds: number,
+    watcher: string,
+    decision: Exclude<WatcherDecision, 'block'>,
+    headers: Array<[string, string]>,
+  ): void {
     let dialog: Dialog;
     const localTag = newTag();
     try {
@@ -174,7 +210,7 @@ export class Notifier {
       st.respond(createResponse(request, 400, { reason: `Bad Request - ${(e as Error).message}` }));
       return;
     }
-    st.respond(createResponse(request, 200, { toTag: localTag, headers: [['Contact', this.contact()], ['Expires', String(seconds)]] }));
+    st.respond(createResponse(request, 200, { toTag: localTag, headers: [['Contact', this.contact()], ['Expires', String(seconds)], ...headers] }));
     const subscription = new Subscription(
       dialog,
       pkg.event,
@@ -184,7 +220,7 @@ export class Notifier {
       destinationOf(request, dialog),
       this.options.clock,
       this.notifyIntervalMs,
-      (s, terminated) => void this.notify(s, terminated),
+      (s, terminated, full) => void this.notify(s, terminated, full),
       (s) => this.forget(s),
     );
     if (seconds === 0) {
@@ -219,6 +255,7 @@ export class Notifier {
 
   private forget(s: Subscription): void {
     this.byDialog.delete(dialogEventKey(s.dialog, s.event));
+    this.packages.get(s.event)?.ended?.(dialogEventKey(s.dialog, s.event));
     const k = key(s.event, s.resource);
     const set = this.byResource.get(k);
     set?.delete(s);
@@ -228,7 +265,7 @@ export class Notifier {
     this.options.watchersChanged?.(s.event, s.resource);
   }
 
-  private async notify(s: Subscription, terminated: TerminationReason | undefined): Promise<void> {
+  private async notify(s: Subscription, terminated: TerminationReason | undefined, full: boolean): Promise<void> {
     const pkg = this.packages.get(s.event)!;
     let state: EventState | undefined;
     try {
@@ -236,7 +273,7 @@ export class Notifier {
       // sees a state that reveals nothing.
       if (!s.authorized) state = undefined;
       else if (s.politelyBlocked && pkg.politeState) state = pkg.politeState(s.resource);
-      else state = await pkg.state(s.resource);
+      else state = await pkg.state(s.resource, { subscription: dialogEventKey(s.dialog, s.event), full });
     } catch (e) {
       // A store that cannot say the state now: the next change or refresh tries again.
       this.logger.warn({ err: e, event: s.event, resource: s.resource }, 'event state unavailable; NOTIFY not sent');

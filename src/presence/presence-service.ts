@@ -28,6 +28,11 @@ export interface PresenceOptions {
   watcherRules?: Pick<WatcherRulesStore, 'get'>;
   /** The bindings of an AOR: with them the service also serves the reg event package (RFC 3680). */
   bindings?: (aor: string) => Promise<Binding[]>;
+  /**
+   * More packages, made once the service exists (they may read its presence and hear its changes). One named like a
+   * built-in package takes its place (a resource-list server wraps `presence`).
+   */
+  packages?: (service: PresenceService) => EventPackage[];
 }
 
 /** RFC 3680 §5.3: a full reginfo document of `aor`'s current bindings (state init when there are none). */
@@ -164,6 +169,8 @@ export class PresenceService {
       };
       packages.set(mwi.event, mwi);
     }
+    // Made before the notifier (which takes its packages at once); they reach the service only when called later.
+    for (const extra of options.packages?.(this) ?? []) packages.set(extra.event, extra);
     this.notifier = new Notifier(
       {
         transactions: options.transactions,
@@ -228,7 +235,8 @@ export class PresenceService {
     this.publications.close();
   }
 
-  private async presenceOf(resource: string): Promise<EventState> {
+  /** The presence document of `resource` (composed publications, else from its registrations). */
+  async presenceOf(resource: string): Promise<EventState> {
     const composed = composePidf(resource, this.publications.of('presence', resource).map((p) => p.body));
     const body = composed ?? basicPidf(resource, await this.options.registered(resource));
     return { contentType: 'application/pidf+xml', body };

@@ -43,7 +43,7 @@ export class Subscription {
     private readonly clock: Clock,
     private readonly minInterval: number,
     /** Sends a NOTIFY with the resource's state; `terminated` carries the reason. */
-    private readonly send: (s: Subscription, terminated: TerminationReason | undefined) => void,
+    private readonly send: (s: Subscription, terminated: TerminationReason | undefined, full: boolean) => void,
     /** Forget it: it has ended. */
     private readonly ended: (s: Subscription) => void,
   ) {
@@ -76,7 +76,7 @@ export class Subscription {
     this.current = next;
     this.polite = polite;
     this.allowed = next === 'active';
-    this.notifyNow();
+    this.notifyNow(true);
   }
 
   get state(): SubscriptionState {
@@ -93,7 +93,7 @@ export class Subscription {
     this.expiry?.cancel();
     this.expiresAt = this.clock.now() + seconds * 1000;
     this.expiry = this.clock.setTimer(seconds * 1000, () => this.terminate('timeout'));
-    this.notifyNow();
+    this.notifyNow(true);
   }
 
   /** The resource's state changed: a NOTIFY now, or one at the end of the pacing interval (not while pending). */
@@ -101,12 +101,12 @@ export class Subscription {
     if (this.current !== 'active' || this.paced) return;
     const wait = this.lastNotifyAt + this.minInterval - this.clock.now();
     if (wait <= 0) {
-      this.notifyNow();
+      this.notifyNow(false);
       return;
     }
     this.paced = this.clock.setTimer(wait, () => {
       this.paced = undefined;
-      if (this.current === 'active') this.notifyNow();
+      if (this.current === 'active') this.notifyNow(false);
     });
   }
 
@@ -115,7 +115,7 @@ export class Subscription {
     if (this.current === 'terminated') return;
     this.stopTimers();
     this.current = 'terminated';
-    this.send(this, reason);
+    this.send(this, reason, true);
     this.ended(this);
   }
 
@@ -127,11 +127,13 @@ export class Subscription {
     this.ended(this);
   }
 
-  private notifyNow(): void {
+  /** `full`: the NOTIFY must carry the whole state (after a SUBSCRIBE, refresh or decision), not only what changed. */
+  private notifyNow(full: boolean): void {
+    // A change gathered while a full-state NOTIFY is due goes in it: the full state has it.
     this.paced?.cancel();
     this.paced = undefined;
     this.lastNotifyAt = this.clock.now();
-    this.send(this, undefined);
+    this.send(this, undefined, full);
   }
 
   private stopTimers(): void {
