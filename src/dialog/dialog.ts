@@ -3,6 +3,8 @@ import {
   HeaderField,
   NameAddr,
   SipRequest,
+  parseNameAddr,
+  parseUri,
   type SipResponse,
   type Uri,
 } from '../message/index.js';
@@ -24,6 +26,21 @@ export interface DialogRefusal {
 /** §12: Call-ID, local tag and remote tag, as one string for an index. */
 export function dialogKey(callId: string, localTag: string, remoteTag: string): string {
   return `${callId}\n${localTag}\n${remoteTag}`;
+}
+
+/** A dialog as plain data, to be kept in a store and made again after a restart (a subscription outlives its process). */
+export interface DialogSnapshot {
+  callId: string;
+  localTag: string;
+  remoteTag: string;
+  local: string;
+  remote: string;
+  remoteTarget: string;
+  routeSet: string[];
+  localSeq?: number;
+  remoteSeq?: number;
+  secure: boolean;
+  state: DialogState;
 }
 
 /**
@@ -114,6 +131,69 @@ export class Dialog {
       request.cseq.seq,
       isSecure(request.uri),
       early ? 'Early' : 'Confirmed',
+    );
+  }
+
+  /**
+   * The dialog made again from a snapshot. `localSeqAdvance`: how far our CSeq jumps, because requests sent after the
+   * snapshot was taken (NOTIFYs are not written to a store one by one) must never be numbered again (§12.2.1.1).
+   * Throws on a snapshot whose URIs do not parse.
+   */
+  static restore(s: DialogSnapshot, localSeqAdvance = 0): Dialog {
+    return new Dialog(
+      s.callId,
+      s.localTag,
+      s.remoteTag,
+      parseNameAddr(s.local, 'local'),
+      parseNameAddr(s.remote, 'remote'),
+      parseUri(s.remoteTarget),
+      s.routeSet.map((r) => parseNameAddr(r, 'route')),
+      s.localSeq === undefined ? undefined : Math.min(s.localSeq + localSeqAdvance, 2 ** 31 - 2),
+      s.remoteSeq,
+      s.secure,
+      s.state,
+    );
+  }
+
+  snapshot(): DialogSnapshot {
+    return {
+      callId: this.callId,
+      localTag: this.localTag,
+      remoteTag: this.remoteTag,
+      local: this.local.toString(),
+      remote: this.remote.toString(),
+      remoteTarget: this.target.toString(),
+      routeSet: this.routes.map((r) => r.toString()),
+      localSeq: this.localSeqNumber,
+      remoteSeq: this.remoteSeqNumber,
+      secure: this.secure,
+      state: this.current,
+    };
+  }
+
+  /**
+   * RFC 6665 §4.1.2.4: the subscriber's dialog made by a NOTIFY to its `subscribe` — one per notifier when the
+   * SUBSCRIBE forked, or one whose NOTIFY came before the 2xx. The NOTIFY is a request received: route set from its
+   * Record-Route in order, remote target from its Contact; our CSeq goes on from the SUBSCRIBE's.
+   */
+  static asSubscriber(subscribe: SipRequest, notify: SipRequest): Dialog {
+    const localTag = subscribe.fromTag;
+    const remoteTag = notify.fromTag;
+    if (localTag === undefined || remoteTag === undefined) throw new Error('a dialog needs a From tag and a To tag');
+    const contact = notify.contacts[0];
+    if (contact === undefined) throw new Error('the NOTIFY has no Contact: no remote target for a dialog');
+    return new Dialog(
+      subscribe.callId,
+      localTag,
+      remoteTag,
+      subscribe.from.clone(),
+      notify.from.clone(),
+      contact.uri.clone(),
+      notify.recordRoutes.map((r) => r.clone()),
+      subscribe.cseq.seq,
+      notify.cseq.seq,
+      isSecure(subscribe.uri),
+      'Confirmed',
     );
   }
 

@@ -65,6 +65,11 @@ export class Dialogs {
     return out;
   }
 
+  /** Takes a dialog made elsewhere (restored from a store) into the index. */
+  adopt(dialog: Dialog): Dialog {
+    return this.add(dialog);
+  }
+
   /** Terminates a dialog and forgets it. */
   end(dialog: Dialog): void {
     dialog.terminate();
