@@ -13,6 +13,8 @@ export interface Notification {
   reason: string | undefined;
   contentType: string | undefined;
   body: string;
+  /** Its CSeq number (a notifier restarted must go on past the last one). */
+  cseq: number;
 }
 
 /**
@@ -87,6 +89,7 @@ export class ClientSubscription implements SessionUsage {
       reason,
       contentType: request.headers.get('content-type'),
       body: request.body.toString('utf8'),
+      cseq: request.cseq.seq,
     };
     this.notifications.push(n);
     this.onNotify?.(n);

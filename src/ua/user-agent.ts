@@ -4,7 +4,7 @@ import { DEFAULT_TIMER_CONFIG, newRequest, TransactionLayer, type InviteServerTr
 import { DnsSipResolver, TransportLayer, type Destination, type ListenSpec } from '../transport/index.js';
 import { SystemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/logger.js';
-import { Dialogs, type Dialog } from '../dialog/index.js';
+import { Dialog, Dialogs } from '../dialog/index.js';
 import { exchangeWithCredentials } from './exchange.js';
 import { InviteSession } from './invite-session.js';
 import { UA_ALLOW, UA_EXTENSIONS, type ReferredCall, type Referral, type SessionUsage, type UaCore } from './ua-core.js';
@@ -70,6 +70,17 @@ export interface RequestOutcome {
   response?: SipResponse;
 }
 
+/** A SUBSCRIBE of ours and the subscriptions its NOTIFYs made, by the notifier's tag. */
+interface Subscribing {
+  request: SipRequest;
+  event: string;
+  expires: number;
+  made: Map<string, ClientSubscription>;
+  /** The To tag of the 2xx ('' for a failure); undefined until the answer. */
+  answeredTag?: string;
+  onFork?: (subscription: ClientSubscription) => void;
+}
+
 /**
  * A user agent on sipway's own stack (transport, transactions, digest client): sends requests outside a dialog
  * with one authentication round when challenged, keeps registrations, and answers OPTIONS and MESSAGE sent to it
@@ -81,6 +92,8 @@ export class UserAgent implements UaCore {
   private readonly resolver: DnsSipResolver | undefined;
   readonly dialogs = new Dialogs();
   readonly sessions = new Map<string, SessionUsage>();
+  /** SUBSCRIBEs whose notifiers' NOTIFYs may still make dialogs, by Call-ID and From tag. */
+  private readonly subscribing = new Map<string, Subscribing>();
   readonly timers = { T1: DEFAULT_TIMER_CONFIG.T1, T2: DEFAULT_TIMER_CONFIG.T2 };
   readonly sessionTimer: SessionTimerConfig | false;
   readonly placeReferredCall: UaCore['placeReferredCall'];
@@ -212,20 +225,62 @@ export class UserAgent implements UaCore {
   /**
    * Subscribes to `event` of `uri` (RFC 6665 §4.1): SUBSCRIBE with one authentication round; on a 2xx the
    * subscription (its NOTIFYs in `notifications` and `onNotify`, refreshed on its own until `unsubscribe()`).
+   * A NOTIFY that comes before the 2xx makes the dialog (§4.1.2.4). When the SUBSCRIBE forked, every other notifier's
+   * NOTIFY makes a subscription of its own (for 64·T1 after the answer): handed to `onFork`, or, without it, ended at once.
    */
-  async subscribe(uri: string, event: string, options: { expires?: number; accept?: string } = {}): Promise<RequestOutcome & { subscription?: ClientSubscription }> {
+  async subscribe(
+    uri: string,
+    event: string,
+    options: { expires?: number; accept?: string; headers?: Array<[string, string]>; onFork?: (subscription: ClientSubscription) => void } = {},
+  ): Promise<RequestOutcome & { subscription?: ClientSubscription }> {
     const headers: Array<[string, string]> = [['Event', event], ['Expires', String(options.expires ?? 3600)]];
     if (options.accept) headers.push(['Accept', options.accept]);
+    // e.g. Supported: eventlist for a resource list (RFC 4662).
+    headers.push(...(options.headers ?? []));
     const request = newRequest('SUBSCRIBE', parseUri(uri), { from: `<${this.options.aor}>`, contact: this.contact, headers });
     const to = await this.destinationFor(request);
     if (to === undefined) return { status: 503, reason: `Service Unavailable - no address for ${uri}` };
+    const pending: Subscribing = { request, event, expires: options.expires ?? 3600, made: new Map(), onFork: options.onFork };
+    const pendingKey = `${request.callId}\n${request.fromTag}`;
+    this.subscribing.set(pendingKey, pending);
     const digest = this.digest;
     const { response, request: sent } = await exchangeWithCredentials(this.transactions, this.transport, request, to, digest && ((r, c) => digest.retry(r, c)), 2);
+    // Forks may still answer with NOTIFYs for as long as a proxy may still fork (Timer C's shortest, 64·T1).
+    this.clock.setTimer(64 * this.timers.T1, () => this.subscribing.delete(pendingKey));
     if (!(response instanceof SipResponse)) return response;
     const dialog = response.status < 300 ? this.dialogs.fromResponse(sent, response) : undefined;
+    pending.answeredTag = dialog?.remoteTag ?? '';
+    // NOTIFYs that came before this answer from other notifiers are forks.
+    for (const [tag, made] of pending.made) if (tag !== pending.answeredTag) this.forked(pending, made);
     if (dialog === undefined) return { status: response.status, reason: response.reason, response };
     const granted = Number(response.headers.get('expires') ?? options.expires ?? 3600);
-    return { status: response.status, reason: response.reason, response, subscription: new ClientSubscription(this, dialog, event, granted) };
+    const subscription = pending.made.get(dialog.remoteTag) ?? new ClientSubscription(this, dialog, event, granted);
+    subscription.expires = granted;
+    return { status: response.status, reason: response.reason, response, subscription };
+  }
+
+  /** A NOTIFY in no dialog of ours: it makes one if it belongs to a SUBSCRIBE of ours (§4.1.2.4); true when taken. */
+  private notifyMakesDialog(request: SipRequest, st: ServerTransaction): boolean {
+    const pending = this.subscribing.get(`${request.callId}\n${request.toTag}`);
+    if (pending === undefined || request.fromTag === undefined || pending.made.has(request.fromTag)) return false;
+    let dialog: Dialog;
+    try {
+      dialog = this.dialogs.adopt(Dialog.asSubscriber(pending.request, request));
+    } catch (err) {
+      st.respond(createResponse(request, 400, { reason: `Bad Request - ${(err as Error).message}` }));
+      return true;
+    }
+    const expires = /;\s*expires\s*=\s*(\d+)/i.exec(request.headers.get('subscription-state') ?? '')?.[1];
+    const subscription = new ClientSubscription(this, dialog, pending.event, expires === undefined ? pending.expires : Number(expires));
+    pending.made.set(dialog.remoteTag, subscription);
+    subscription.inDialog(request, st);
+    if (pending.answeredTag !== undefined && dialog.remoteTag !== pending.answeredTag) this.forked(pending, subscription);
+    return true;
+  }
+
+  private forked(pending: Subscribing, subscription: ClientSubscription): void {
+    if (pending.onFork) pending.onFork(subscription);
+    else if (subscription.active) void subscription.unsubscribe();
   }
 
   /** A registration of our AOR with our Contact at the proxy (or the AOR's domain), not yet started. */
@@ -342,6 +397,7 @@ export class UserAgent implements UaCore {
   private withinDialog(request: SipRequest, st: ServerTransaction): void {
     const dialog = this.dialogs.match(request);
     if (dialog === undefined) {
+      if (request.method === 'NOTIFY' && this.notifyMakesDialog(request, st)) return;
       st.respond(createResponse(request, 481));
       return;
     }
