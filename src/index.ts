@@ -153,6 +153,19 @@ export {
   Publications,
   Subscription,
   watcherInfo,
+  DialogStates,
+  dialogInfo,
+  dialogPackage,
+  isDialogUpdate,
+  type DialogDirection,
+  type DialogEndEvent,
+  type DialogEntry,
+  type DialogObserver,
+  type DialogPackageOptions,
+  type DialogParty,
+  type DialogInfoState,
+  type DialogStatesOptions,
+  type DialogUpdate,
   type EventPackage,
   type EventState,
   type NotifierOptions,
@@ -255,7 +268,7 @@ export { aorOf, canonicalAor } from './registrar/aor.js';
 export { NatKeepalive, type NatKeepaliveOptions } from './registrar/keepalive.js';
 export { Accounting, type AccountingOptions, type CallAccounting } from './accounting/accounting.js';
 /** The §16 proxy core: stateful and stateless forwarding, forking, response context, redirect mode. */
-export { Proxy, type ProxyOptions, type ProxyRequest, type RoutingDecision } from './proxy/proxy.js';
+export { Proxy, type CallEnd, type CallStateObserver, type ProxyOptions, type ProxyRequest, type RoutingDecision } from './proxy/proxy.js';
 export { defaultProxyConfig, type ProxyConfig } from './proxy/config.js';
 
 // --- Routing policy (everything else is in sipway/policy) ---------------------------------------------------------

@@ -9,6 +9,7 @@ import { CDR_HELP, cdrCommand } from './cdr.js';
 import { CPL_HELP, cplCommand } from './cpl.js';
 import { MWI_HELP, mwiCommand } from './mwi.js';
 import { WATCHERS_HELP, watchersCommand } from './watchers.js';
+import { BUDDIES_HELP, buddiesCommand } from './buddies.js';
 import { RELOAD_HELP, reloadCommand } from './reload.js';
 import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gateway.js';
 import { DOCTOR_HELP, doctorCommand } from './doctor.js';
@@ -32,6 +33,7 @@ Commands:
   cpl              upload, show, delete and list per-user CPL scripts (RFC 3880)
   mwi              set, show and clear a user's message-waiting counts (RFC 3842); phones are told
   watchers         who may see a user's presence: allow, block, polite-block, confirm (pending)
+  buddies          a user's buddy list, one subscription for all of it (RFC 4662 resource list)
   gateway          add, delete, enable, disable and list PSTN gateways
   route            add, delete and list prefix routes to gateway groups (least-cost routing)
   reload           load the running server's routing policy and gateways again
@@ -66,6 +68,7 @@ const COMMANDS: Record<string, Command> = {
   cpl: { help: CPL_HELP, run: (args) => cplCommand(args) },
   mwi: { help: MWI_HELP, run: mwiCommand },
   watchers: { help: WATCHERS_HELP, run: watchersCommand },
+  buddies: { help: BUDDIES_HELP, run: buddiesCommand },
   gateway: { help: GATEWAY_HELP, run: (args) => gatewayCommand(args) },
   route: { help: ROUTE_HELP, run: (args) => routeCommand(args) },
   reload: { help: RELOAD_HELP, run: reloadCommand },

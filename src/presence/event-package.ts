@@ -5,6 +5,8 @@ import type { WatcherDecision } from './subscription.js';
 export interface EventState {
   contentType: string;
   body: string;
+  /** Header fields the NOTIFY carries besides (e.g. Require: eventlist for a resource list). */
+  headers?: Array<[string, string]>;
 }
 
 /** Which NOTIFY a state is asked for: a package with per-subscription state (RFC 4662 lists) sends partial state when not `full`. */
@@ -37,6 +39,8 @@ export interface EventPackage {
   state(resource: string, context?: StateContext): Promise<EventState>;
   /** Asked before a new subscription to `resource` is made (e.g. 421 when a list is asked for without eventlist support). */
   admit?(request: SipRequest, resource: string): Promise<Admission>;
+  /** Applies an update another process (or this one) announced for `resource` (replicated state), before its NOTIFYs. */
+  apply?(resource: string, update: unknown): void;
   /** A subscription ended: per-subscription state may go. */
   ended?(subscription: string): void;
   /**

@@ -6,3 +6,6 @@ export * from './pidf.js';
 export * from './presence-service.js';
 export * from './offline-messages.js';
 export * from './services.js';
+export * from './dialog-states.js';
+export * from './dialog-info.js';
+export * from './resource-lists.js';

@@ -1,4 +1,5 @@
-import { Dialogs, type Dialog } from '../dialog/index.js';
+import { Dialog, Dialogs, type DialogSnapshot } from '../dialog/index.js';
+import type { PresenceStateStore } from '../store/index.js';
 import { createResponse, type SipRequest, type SipResponse } from '../message/index.js';
 import { canonicalAor } from '../registrar/index.js';
 import { addVia, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
@@ -24,6 +25,22 @@ export interface NotifierOptions {
   notifyIntervalMs?: number;
   /** The watchers of (event, resource) changed: one came, went, or was decided about (watcher info, RFC 3857). */
   watchersChanged?: (event: string, resource: string) => void;
+  /** Subscriptions are written here when made, refreshed, decided and ended (never per NOTIFY) and restored from it. */
+  store?: Pick<PresenceStateStore, 'saveSubscription' | 'removeSubscription' | 'subscriptions'>;
+  /** Whether this process owns a Call-ID (restores only its own subscriptions). Default: all. */
+  owns?: (callId: string) => boolean;
+}
+
+/** A subscription as the store keeps it (StoredSubscription.data). */
+interface SubscriptionRecord {
+  event: string;
+  resource: string;
+  watcher: string;
+  decision: Exclude<WatcherDecision, 'block'>;
+  createdAt: number;
+  expiresAt: number;
+  dialog: DialogSnapshot;
+  destination: Destination;
 }
 
 /** One watcher of a resource as watcher info reports it (RFC 3858). */
@@ -109,7 +126,9 @@ export class Notifier {
     const pkg = this.packages.get(event);
     if (pkg?.authorize === undefined) return;
     for (const s of [...(this.byResource.get(key(event, resource)) ?? [])]) {
+      const before = s.decision;
       s.decide(await pkg.authorize(s.watcher, resource).catch(() => 'confirm' as const));
+      if (s.state !== 'terminated' && s.decision !== before) this.save(s);
     }
     this.options.watchersChanged?.(event, resource);
   }
@@ -188,9 +207,16 @@ export class Notifier {
     this.changeListeners.push(listener);
   }
 
-  /** Ends every subscription with a last NOTIFY (deactivated: the subscriber may subscribe again, §4.1.3). */
+  /**
+   * The process stops. Subscriptions kept in a store stay there and go on after a restart (`restore`); without a
+   * store each ends with a last NOTIFY (deactivated: the subscriber may subscribe again, §4.1.3).
+   */
   close(): void {
-    for (const s of [...this.byDialog.values()]) s.terminate('deactivated');
+    for (const s of [...this.byDialog.values()]) {
+      if (this.options.store) s.halt();
+      else s.terminate('deactivated');
+    }
+    if (this.options.store) this.byDialog.clear();
   }
 
   private create(
@@ -211,29 +237,97 @@ export class Notifier {
       return;
     }
     st.respond(createResponse(request, 200, { toTag: localTag, headers: [['Contact', this.contact()], ['Expires', String(seconds)], ...headers] }));
-    const subscription = new Subscription(
-      dialog,
-      pkg.event,
-      resourceOf(request),
-      watcher,
-      decision,
-      destinationOf(request, dialog),
-      this.options.clock,
-      this.notifyIntervalMs,
-      (s, terminated, full) => void this.notify(s, terminated, full),
-      (s) => this.forget(s),
-    );
+    const subscription = this.subscription(dialog, pkg, resourceOf(request), watcher, decision, destinationOf(request, dialog));
     if (seconds === 0) {
       // A fetch (§4.4.3): the state once, in a NOTIFY that ends the subscription.
       subscription.terminate('timeout');
       return;
     }
-    this.byDialog.set(dialogEventKey(dialog, pkg.event), subscription);
-    const k = key(pkg.event, subscription.resource);
+    this.track(subscription);
+    subscription.activate(seconds);
+    this.save(subscription);
+    this.options.watchersChanged?.(pkg.event, subscription.resource);
+  }
+
+  private track(subscription: Subscription): void {
+    this.byDialog.set(dialogEventKey(subscription.dialog, subscription.event), subscription);
+    const k = key(subscription.event, subscription.resource);
     if (!this.byResource.has(k)) this.byResource.set(k, new Set());
     this.byResource.get(k)!.add(subscription);
-    subscription.activate(seconds);
-    this.options.watchersChanged?.(pkg.event, subscription.resource);
+  }
+
+  /**
+   * The subscriptions of the store that this process owns, made again with their dialogs; each gets a full-state
+   * NOTIFY (the state may have moved while the server was down) numbered past any it sent before. How many.
+   */
+  async restore(): Promise<number> {
+    const store = this.options.store;
+    if (store === undefined) return 0;
+    const owns = this.options.owns ?? (() => true);
+    // NOTIFYs are not written one by one: our CSeq jumps past as many as could have gone since the last write
+    // (one per pacing interval over the longest subscription, and a margin).
+    const advance = Math.ceil((this.maxExpires * 1000) / Math.max(this.notifyIntervalMs, 1)) + 1000;
+    let restored = 0;
+    for (const stored of await store.subscriptions(this.options.clock.now())) {
+      if (!owns(stored.callId) || this.byDialog.has(stored.key)) continue;
+      try {
+        const r = JSON.parse(stored.data) as SubscriptionRecord;
+        const pkg = this.packages.get(r.event);
+        if (pkg === undefined) continue;
+        const dialog = this.dialogs.adopt(Dialog.restore(r.dialog, advance));
+        const subscription = this.subscription(dialog, pkg, r.resource, r.watcher, r.decision, r.destination, r.createdAt);
+        this.track(subscription);
+        subscription.resume(r.expiresAt);
+        this.save(subscription);
+        restored++;
+      } catch (err) {
+        this.logger.warn({ err, key: stored.key }, 'stored subscription not restored');
+      }
+    }
+    return restored;
+  }
+
+  private subscription(
+    dialog: Dialog,
+    pkg: EventPackage,
+    resource: string,
+    watcher: string,
+    decision: Exclude<WatcherDecision, 'block'>,
+    destination: Destination,
+    createdAt?: number,
+  ): Subscription {
+    return new Subscription(
+      dialog,
+      pkg.event,
+      resource,
+      watcher,
+      decision,
+      destination,
+      this.options.clock,
+      this.notifyIntervalMs,
+      (s, terminated, full) => void this.notify(s, terminated, full),
+      (s) => this.forget(s),
+      createdAt,
+    );
+  }
+
+  /** Written when made, refreshed or decided: what a restart needs (the dialog, the decision, the expiry). */
+  private save(s: Subscription): void {
+    const store = this.options.store;
+    if (store === undefined || s.state === 'terminated') return;
+    const record: SubscriptionRecord = {
+      event: s.event,
+      resource: s.resource,
+      watcher: s.watcher,
+      decision: s.decision,
+      createdAt: s.createdAt,
+      expiresAt: s.expiresAtMs,
+      dialog: s.dialog.snapshot(),
+      destination: { transport: s.destination.transport, address: s.destination.address, port: s.destination.port },
+    };
+    store
+      .saveSubscription({ key: dialogEventKey(s.dialog, s.event), callId: s.dialog.callId, expiresAt: s.expiresAtMs, data: JSON.stringify(record) })
+      .catch((err: unknown) => this.logger.warn({ err, resource: s.resource }, 'subscription not stored; it will not survive a restart'));
   }
 
   private refresh(request: SipRequest, st: ServerTransaction, event: string, seconds: number): void {
@@ -250,12 +344,16 @@ export class Notifier {
     }
     st.respond(createResponse(request, 200, { headers: [['Contact', this.contact()], ['Expires', String(seconds)]] }));
     if (seconds === 0) subscription.terminate('timeout');
-    else subscription.activate(seconds);
+    else {
+      subscription.activate(seconds);
+      this.save(subscription);
+    }
   }
 
   private forget(s: Subscription): void {
     this.byDialog.delete(dialogEventKey(s.dialog, s.event));
     this.packages.get(s.event)?.ended?.(dialogEventKey(s.dialog, s.event));
+    this.options.store?.removeSubscription(dialogEventKey(s.dialog, s.event)).catch((err: unknown) => this.logger.warn({ err }, 'ended subscription not removed from the store'));
     const k = key(s.event, s.resource);
     const set = this.byResource.get(k);
     set?.delete(s);
@@ -285,6 +383,7 @@ export class Notifier {
         ['Event', s.event],
         ['Subscription-State', terminated === undefined ? `${s.state};expires=${s.secondsLeft}` : `terminated;reason=${terminated}`],
         ['Contact', this.contact()],
+        ...(state?.headers ?? []),
       ],
       body: state === undefined || terminated === 'rejected' ? undefined : Buffer.from(state.body),
       contentType: state?.contentType,

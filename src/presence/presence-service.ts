@@ -1,6 +1,6 @@
 import { createResponse, parseUri, type SipRequest } from '../message/index.js';
 import { createHash } from 'node:crypto';
-import type { Binding, MailboxRecord, MailboxStore, WatcherRulesStore } from '../store/index.js';
+import type { Binding, MailboxRecord, MailboxStore, PresenceStateStore, WatcherRulesStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer } from '../transaction/index.js';
 import type { MessageSender } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
@@ -28,11 +28,34 @@ export interface PresenceOptions {
   watcherRules?: Pick<WatcherRulesStore, 'get'>;
   /** The bindings of an AOR: with them the service also serves the reg event package (RFC 3680). */
   bindings?: (aor: string) => Promise<Binding[]>;
+  /** Publications and subscriptions kept in the server's store (shared by workers, kept over restarts); else memory. */
+  store?: PresenceStateStore;
+  /**
+   * Tells the other processes of the server (workers, nodes) of a change this one saw, so that their subscribers are
+   * told too; they hand it to `fromPeer`. Without it this process is alone.
+   */
+  peers?: (change: PresenceChange) => void;
+  /** Whether this process owns a subscription's Call-ID (the worker bus routes its NOTIFYs' responses by it). */
+  owns?: (callId: string) => boolean;
+  /**
+   * How long a publisher's own removal of its state waits before watchers are told, ms: a phone logging out removes
+   * its publication just before it unregisters, and watchers would otherwise see the registration's "open" flash
+   * between the two. Default 1000.
+   */
+  removalGraceMs?: number;
   /**
    * More packages, made once the service exists (they may read its presence and hear its changes). One named like a
    * built-in package takes its place (a resource-list server wraps `presence`).
    */
   packages?: (service: PresenceService) => EventPackage[];
+}
+
+/** A change of an event's state for a resource, as processes of one server tell each other. */
+export interface PresenceChange {
+  event: string;
+  resource: string;
+  /** A package's own update every process applies (replicated state, e.g. dialogs), or none: re-read the store. */
+  update?: unknown;
 }
 
 /** RFC 3680 §5.3: a full reginfo document of `aor`'s current bindings (state init when there are none). */
@@ -181,10 +204,53 @@ export class PresenceService {
         notifyIntervalMs: options.notifyIntervalMs,
         minExpires: options.minExpires,
         watchersChanged: (event, resource) => event === 'presence' && this.notifier.changed('presence.winfo', resource),
+        store: options.store,
+        owns: options.owns,
       },
       [...packages.values()],
     );
-    this.publications = new Publications({ clock: options.clock, minExpires: options.minExpires, changed: (event, resource) => this.notifier.changed(event, resource) }, packages);
+    this.packagesByEvent = packages;
+    const grace = options.removalGraceMs ?? 1000;
+    this.publications = new Publications(
+      {
+        clock: options.clock,
+        store: options.store,
+        logger: options.logger,
+        minExpires: options.minExpires,
+        changed: (event, resource, removed) => {
+          if (removed && grace > 0) options.clock.setTimer(grace, () => this.announce({ event, resource }));
+          else this.announce({ event, resource });
+        },
+      },
+      packages,
+    );
+  }
+
+  private readonly packagesByEvent: ReadonlyMap<string, EventPackage>;
+
+  /** Subscriptions kept in the store before a restart go on (the ones this process owns); how many. */
+  restore(): Promise<number> {
+    return this.notifier.restore();
+  }
+
+  /**
+   * A change seen here: this process's subscribers are told, and the other processes through `peers`. Every
+   * subscription lives in one process, so each watcher hears of it once.
+   */
+  announce(change: PresenceChange): void {
+    this.options.peers?.(change);
+    this.fromPeer(change);
+  }
+
+  /** A change another process saw (or this one). */
+  fromPeer(change: PresenceChange): void {
+    try {
+      if (change.update !== undefined) this.packagesByEvent.get(change.event)?.apply?.(change.resource, change.update);
+    } catch (err) {
+      this.options.logger?.warn({ err, event: change.event }, 'presence update from a peer not applied');
+      return;
+    }
+    this.notifier.changed(change.event, change.resource);
   }
 
   /**
@@ -208,15 +274,17 @@ export class PresenceService {
         st.respond(createResponse(request, 400, { reason: 'Bad Request - PUBLISH is sent outside a dialog' }));
         return true;
       }
-      st.respond(this.publications.publish(request));
+      void this.publications.publish(request).then((response) => st.respond(response));
       return true;
     }
     return false;
   }
 
   /** The presentity `aor` changed its rules about watchers: its watchers are decided again. */
-  watcherRulesChanged(aor: string): Promise<void> {
-    return this.notifier.reauthorize('presence', aor);
+  async watcherRulesChanged(aor: string): Promise<void> {
+    await this.notifier.reauthorize('presence', aor);
+    // The dialog package (busy lamps, when served) follows the same rules.
+    await this.notifier.reauthorize('dialog', aor);
   }
 
   /** The mailbox of `aor` changed: its message-summary watchers are told. */
@@ -224,10 +292,16 @@ export class PresenceService {
     this.notifier.changed('message-summary', aor);
   }
 
-  /** A binding of `aor` came or went: its reg watchers see it, and presence watchers if it publishes nothing. */
+  /**
+   * A binding of `aor` came or went (in this process): reg watchers see it, and presence watchers if it publishes
+   * nothing, in every process.
+   */
   registrationChanged(aor: string): void {
-    this.notifier.changed('reg', aor);
-    if (this.publications.of('presence', aor).length === 0) this.notifier.changed('presence', aor);
+    this.announce({ event: 'reg', resource: aor });
+    void this.publications.of('presence', aor).then(
+      (published) => published.length === 0 && this.announce({ event: 'presence', resource: aor }),
+      (err: unknown) => this.options.logger?.warn({ err, aor }, 'publications unreadable; presence watchers not told of a registration'),
+    );
   }
 
   close(): void {
@@ -237,7 +311,7 @@ export class PresenceService {
 
   /** The presence document of `resource` (composed publications, else from its registrations). */
   async presenceOf(resource: string): Promise<EventState> {
-    const composed = composePidf(resource, this.publications.of('presence', resource).map((p) => p.body));
+    const composed = composePidf(resource, (await this.publications.of('presence', resource)).map((p) => p.body));
     const body = composed ?? basicPidf(resource, await this.options.registered(resource));
     return { contentType: 'application/pidf+xml', body };
   }

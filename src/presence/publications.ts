@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createResponse, type SipRequest, type SipResponse } from '../message/index.js';
+import { MemoryPresenceStateStore, type PresenceStateStore, type StoredPublication } from '../store/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/logger.js';
 import type { EventPackage } from './event-package.js';
 import { eventName, resourceOf } from './notifier.js';
 
@@ -15,54 +17,86 @@ export interface Publication {
 
 export interface PublicationsOptions {
   clock: Clock;
+  /** Where publications are kept: shared by the workers (and nodes) that compose the same presentities. */
+  store?: PresenceStateStore;
   /** Shorter publications are refused 423 (RFC 3903 §6 step 5), seconds. */
   minExpires?: number;
   maxExpires?: number;
   defaultExpires?: number;
-  /** The state of (event, resource) changed: a publication came, changed or went. */
-  changed: (event: string, resource: string) => void;
-}
-
-interface Entry extends Publication {
-  timer: TimerHandle;
+  /** How often publications expired while no process of ours had their timer (a restart) are swept, ms. */
+  sweepIntervalMs?: number;
+  logger?: Logger;
+  /** The state of (event, resource) changed: a publication came, changed or went (`removed`: its publisher removed it). */
+  changed: (event: string, resource: string, removed?: boolean) => void;
 }
 
 /**
  * The event state compositor's front door (RFC 3903 §6): PUBLISH with a document makes a publication and its entity
  * tag; with SIP-If-Match it refreshes (no body), modifies (a body) or removes (Expires 0) that one; an unknown tag is
- * 412; an event no package publishes is 489. Every publication expires on its own. Requests are handled one at a
- * time, to the end, so that a storm of PUBLISHes for one tag never leaves two versions behind.
+ * 412; an event no package publishes is 489. Publications live in the store, so any worker may take the next PUBLISH
+ * of a tag; the store replaces a tag atomically, so a storm of PUBLISHes for one tag leaves one version (the others
+ * get 412), and within a process the PUBLISHes of one resource are handled one at a time, to the end. Each
+ * publication expires by a timer in the process that took it, and by a periodic sweep after a restart.
  */
 export class Publications {
-  private readonly entries = new Map<string, Map<string, Entry>>();
+  private readonly store: PresenceStateStore;
   private readonly minExpires: number;
   private readonly maxExpires: number;
   private readonly defaultExpires: number;
+  /** Expiry timers of the publications this process made, by entity tag. */
+  private readonly timers = new Map<string, TimerHandle>();
+  /** The tail of each resource's queue of PUBLISHes being handled. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private sweeper: TimerHandle | undefined;
+  private readonly logger: Logger;
+  private closed = false;
 
   constructor(
     private readonly options: PublicationsOptions,
     private readonly packages: ReadonlyMap<string, EventPackage>,
   ) {
+    this.store = options.store ?? new MemoryPresenceStateStore();
     this.minExpires = options.minExpires ?? 60;
     this.maxExpires = options.maxExpires ?? 3600;
     this.defaultExpires = options.defaultExpires ?? 3600;
+    this.logger = options.logger ?? silentLogger();
+    if (options.store !== undefined) this.scheduleSweep(options.sweepIntervalMs ?? 30_000);
   }
 
-  /** The publications of `event` for `resource`, oldest first. */
-  of(event: string, resource: string): Publication[] {
-    const map = this.entries.get(`${event}\n${resource}`);
-    if (map === undefined) return [];
-    return [...map.values()].sort((a, b) => a.at - b.at).map(({ etag, contentType, body, at }) => ({ etag, contentType, body, at }));
+  /** The live publications of `event` for `resource`, oldest first. */
+  async of(event: string, resource: string): Promise<Publication[]> {
+    const list = await this.store.publications(event, resource, this.options.clock.now());
+    return list.map(({ etag, contentType, body, at }) => ({ etag, contentType, body, at }));
   }
 
+  /** Publications whose expiry timer this process holds. */
   get size(): number {
-    let n = 0;
-    for (const m of this.entries.values()) n += m.size;
-    return n;
+    return this.timers.size;
   }
 
-  /** Answers a PUBLISH. */
-  publish(request: SipRequest): SipResponse {
+  /** Answers a PUBLISH; a store that fails is a 500 with a reason. */
+  publish(request: SipRequest): Promise<SipResponse> {
+    const k = `${eventName(request)}\n${resourceOf(request)}`;
+    const run = (this.queues.get(k) ?? Promise.resolve()).then(() => this.handle(request));
+    const answered = run.catch((err: unknown) => {
+      this.logger.warn({ err, resource: resourceOf(request) }, 'publication store failed; PUBLISH answered 500');
+      return createResponse(request, 500, { reason: 'Server Internal Error - the publication could not be stored' });
+    });
+    this.queues.set(k, answered);
+    void answered.then(() => {
+      if (this.queues.get(k) === answered) this.queues.delete(k);
+    });
+    return answered;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers.values()) t.cancel();
+    this.timers.clear();
+    this.sweeper?.cancel();
+  }
+
+  private async handle(request: SipRequest): Promise<SipResponse> {
     const event = eventName(request);
     const pkg = event === undefined ? undefined : this.packages.get(event);
     if (pkg === undefined || !pkg.publishable) {
@@ -74,59 +108,73 @@ export class Publications {
     if (seconds > 0 && seconds < this.minExpires) return createResponse(request, 423, { headers: [['Min-Expires', String(this.minExpires)]] });
     seconds = Math.min(seconds, this.maxExpires);
     const resource = resourceOf(request);
-    const k = `${pkg.event}\n${resource}`;
-    const map = this.entries.get(k) ?? new Map<string, Entry>();
     const ifMatch = request.headers.get('sip-if-match')?.trim();
     const body = request.body.length > 0 ? request.body.toString('utf8') : undefined;
     const contentType = request.headers.get('content-type')?.split(';')[0]?.trim().toLowerCase();
     if (body !== undefined && contentType !== pkg.contentType) {
       return createResponse(request, 415, { headers: [['Accept', pkg.contentType]] });
     }
-    let entry: Entry | undefined;
+    const now = this.options.clock.now();
+    let previous: StoredPublication | undefined;
     if (ifMatch === undefined) {
       // §6 step 4: an initial publication must carry a document.
       if (body === undefined) return createResponse(request, 400, { reason: 'Bad Request - an initial PUBLISH needs a body' });
       if (seconds === 0) return createResponse(request, 400, { reason: 'Bad Request - an initial PUBLISH with Expires 0' });
     } else {
-      entry = map.get(ifMatch);
-      if (entry === undefined) return createResponse(request, 412);
-      entry.timer.cancel();
-      map.delete(ifMatch);
+      previous = (await this.store.publications(pkg.event, resource, now)).find((p) => p.etag === ifMatch);
+      if (previous === undefined) return createResponse(request, 412);
       if (seconds === 0) {
-        this.store(k, map);
-        this.options.changed(pkg.event, resource);
-        return createResponse(request, 200, { headers: [['Expires', '0']] });
+        this.stopTimer(ifMatch);
+        if (!(await this.store.removePublication(pkg.event, resource, ifMatch))) return createResponse(request, 412);
+        this.options.changed(pkg.event, resource, true);
+        // §6 step 8: every 2xx carries a SIP-ETag (Twinkle warns without one); here the tag that was removed.
+        return createResponse(request, 200, { headers: [['SIP-ETag', ifMatch], ['Expires', '0']] });
       }
     }
     // §6 step 6/7: every successful PUBLISH gets a fresh entity tag; a refresh keeps the document.
     const etag = randomBytes(9).toString('base64url');
-    const next: Entry = {
+    const next: StoredPublication = {
+      event: pkg.event,
+      resource,
       etag,
       contentType: pkg.contentType,
-      body: body ?? entry!.body,
-      at: body !== undefined || entry === undefined ? this.options.clock.now() : entry.at,
-      timer: this.options.clock.setTimer(seconds * 1000, () => this.expire(k, etag, pkg.event, resource)),
+      body: body ?? previous!.body,
+      at: body !== undefined || previous === undefined ? now : previous.at,
+      expiresAt: now + seconds * 1000,
     };
-    map.set(etag, next);
-    this.store(k, map);
+    // Another worker may have taken the same tag meanwhile: the store says who won.
+    if (!(await this.store.putPublication(next, ifMatch))) return createResponse(request, 412);
+    if (ifMatch !== undefined) this.stopTimer(ifMatch);
+    if (!this.closed) this.timers.set(etag, this.options.clock.setTimer(seconds * 1000, () => void this.expire(pkg.event, resource, etag)));
     if (body !== undefined) this.options.changed(pkg.event, resource);
     return createResponse(request, 200, { headers: [['SIP-ETag', etag], ['Expires', String(seconds)]] });
   }
 
-  close(): void {
-    for (const map of this.entries.values()) for (const e of map.values()) e.timer.cancel();
-    this.entries.clear();
+  private stopTimer(etag: string): void {
+    this.timers.get(etag)?.cancel();
+    this.timers.delete(etag);
   }
 
-  private expire(k: string, etag: string, event: string, resource: string): void {
-    const map = this.entries.get(k);
-    if (!map?.delete(etag)) return;
-    this.store(k, map);
-    this.options.changed(event, resource);
+  private async expire(event: string, resource: string, etag: string): Promise<void> {
+    this.timers.delete(etag);
+    try {
+      // False when another worker refreshed or removed it meanwhile: nothing changed here.
+      if (await this.store.removePublication(event, resource, etag)) this.options.changed(event, resource);
+    } catch (err) {
+      this.logger.warn({ err, resource }, 'expired publication not removed; the sweep tries again');
+    }
   }
 
-  private store(k: string, map: Map<string, Entry>): void {
-    if (map.size === 0) this.entries.delete(k);
-    else this.entries.set(k, map);
+  private scheduleSweep(intervalMs: number): void {
+    this.sweeper = this.options.clock.setTimer(intervalMs, () => {
+      if (this.closed) return;
+      void this.store.removeExpiredPublications(this.options.clock.now()).then(
+        (changed) => {
+          for (const c of changed) this.options.changed(c.event, c.resource);
+        },
+        (err: unknown) => this.logger.warn({ err }, 'publication sweep failed'),
+      );
+      this.scheduleSweep(intervalMs);
+    });
   }
 }

@@ -46,11 +46,29 @@ export class Subscription {
     private readonly send: (s: Subscription, terminated: TerminationReason | undefined, full: boolean) => void,
     /** Forget it: it has ended. */
     private readonly ended: (s: Subscription) => void,
+    /** When it began (a restored subscription began before this process). */
+    createdAt?: number,
   ) {
     this.current = decision === 'confirm' ? 'pending' : 'active';
     this.polite = decision === 'polite-block';
     this.allowed = decision !== 'confirm';
-    this.createdAt = clock.now();
+    this.createdAt = createdAt ?? clock.now();
+  }
+
+  /** The owner's decision it stands on now (what a restart must restore). */
+  get decision(): Exclude<WatcherDecision, 'block'> {
+    if (this.current === 'pending') return 'confirm';
+    return this.polite ? 'polite-block' : 'allow';
+  }
+
+  /** When it runs out, ms on its clock. */
+  get expiresAtMs(): number {
+    return this.expiresAt;
+  }
+
+  /** A subscription kept over a restart goes on until `expiresAt`, with a full-state NOTIFY now (the state may have moved). */
+  resume(expiresAt: number): void {
+    this.activate(Math.max(1, Math.ceil((expiresAt - this.clock.now()) / 1000)));
   }
 
   /** Allowed to see a state (allow or polite-block, now or when it ended): pending watchers see none. */
@@ -117,6 +135,11 @@ export class Subscription {
     this.current = 'terminated';
     this.send(this, reason, true);
     this.ended(this);
+  }
+
+  /** Stops its timers and nothing else: the process stops, and the subscription, kept in the store, goes on after it. */
+  halt(): void {
+    this.stopTimers();
   }
 
   /** Ends it without a NOTIFY: the subscriber is gone (481 or 408 to a NOTIFY, §4.2.2). */

@@ -3,7 +3,7 @@ export { loopHash, parseBranch, statefulBranch, statelessBranch, type ParsedBran
 export { checkProxyConfig, defaultProxyConfig, readProxyConfig, type ForkingMode, type ProxyConfig } from './config.js';
 export { Forwarder, recordRouteValue, type PreparedBranch, type ProxySender } from './forwarding.js';
 export { ProxyIdentity, type IdentityOptions } from './identity.js';
-export { Proxy, type ProxyOptions, type ProxyRequest, type RoutingDecision } from './proxy.js';
+export { Proxy, type CallEnd, type CallStateObserver, type ProxyOptions, type ProxyRequest, type RoutingDecision } from './proxy.js';
 export { ResponseContext, type ContextRequest, type FailureOutcome, type RelayHooks, type ResponseContextEnv, type ResponseVerdict } from './response-context.js';
 export { processRoutes, routedCopy } from './route-processing.js';
 export { forwardStatelessly, isUnroutable, strayVerdict, type StrayVerdict } from './stateless.js';

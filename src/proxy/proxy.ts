@@ -49,6 +49,27 @@ export interface ProxyOptions extends Partial<ProxyConfig> {
   accountLimits?: KeyedBuckets;
   /** A lookup of one of our users found nobody for a caller that did not authenticate (the flood guard charges it). */
   onFailedLookup?(request: SipRequest): void;
+  /** Hears the state of the calls it forwards statefully (dialog state for busy-lamp fields, RFC 4235). */
+  callStates?: CallStateObserver;
+}
+
+/** How a call's dialog ended as the proxy saw it: its INVITE's final response (487, 408, any other) or a BYE. */
+export type CallEnd = 'cancelled' | 'timeout' | 'rejected' | 'bye';
+
+/**
+ * What the proxy tells about the INVITEs it forwards statefully (not re-INVITEs) and the BYEs it relays, with the
+ * request as received (From, To and Request-URI before the location lookup). Fire-and-forget like accounting: a
+ * throw is logged and never reaches call handling; without an observer the proxy does nothing of this.
+ */
+export interface CallStateObserver {
+  /** The INVITE is being forwarded (once per INVITE; the rest is told only for INVITEs told here). */
+  trying?(invite: SipRequest): void;
+  /** A provisional response other than 100 from a branch: an early dialog when it has a To tag, proceeding when not. */
+  early(invite: SipRequest, provisional: SipResponse): void;
+  /** The 2xx the caller got (the first one: further forks' 2xx are the caller's to end with BYE). */
+  confirmed(invite: SipRequest, ok: SipResponse): void;
+  /** The INVITE's non-2xx final response (`final`), or a BYE's final response (reason `bye`, whatever its status). */
+  terminated(request: SipRequest, reason: CallEnd, final: SipResponse): void;
 }
 
 /** What a routing policy may decide for one request, over the configuration. */
@@ -80,6 +101,8 @@ export interface ProxyRequest {
   authenticatedUser?: string;
   /** Set by a location lookup of the request's own target, a user of ours: a call to them can be missed. */
   callee?: CalleePresence;
+  /** The call-state observer was told this INVITE is trying, so it hears how it goes on. */
+  observed?: boolean;
 }
 /**
  * The proxy core of RFC 3261 §16: validation (§16.3 steps 3-4; the server core has done the rest), route
@@ -311,12 +334,45 @@ export class Proxy {
     }
     const spec: ContextRequest = { request: req, work: pr.work, hash: pr.hash, forking: decision.forking ?? this.config.forking, recordRoute };
     if (decision.branchTimeoutMs !== undefined) spec.branchTimeoutMs = decision.branchTimeoutMs;
+    const states = this.options.callStates;
+    if (states !== undefined && req.method === 'INVITE' && !pr.inDialog) hooks = this.observeCall(pr, states, hooks);
     if (hooks) spec.hooks = hooks;
     const ctx = new ResponseContext(this.contextEnv, st, spec, (res) => this.settled(pr, res));
     this.contexts.set(st, ctx);
     this.forgetWhenTerminated(st);
     this.counters.forwarded++;
     ctx.start(targets);
+  }
+
+  /**
+   * The call-state observer hears that the INVITE is trying, then each provisional response from a branch (before
+   * the policy's own hooks see it: what a branch said, whatever a policy then makes of it); its final response is
+   * told in settled().
+   */
+  private observeCall(pr: ProxyRequest, states: CallStateObserver, hooks: RelayHooks | undefined): RelayHooks {
+    const invite = pr.request;
+    if (!pr.observed) {
+      pr.observed = true;
+      try {
+        states.trying?.(invite);
+      } catch (err) {
+        this.logger.error({ err, callId: invite.callId }, 'call state observer failed');
+      }
+    }
+    const onResponse = hooks?.onResponse;
+    return {
+      ...hooks,
+      onResponse: (res, target) => {
+        if (res.status > 100 && res.status < 200) {
+          try {
+            states.early(invite, res);
+          } catch (err) {
+            this.logger.error({ err, callId: invite.callId }, 'call state observer failed');
+          }
+        }
+        onResponse?.call(hooks, res, target);
+      },
+    };
   }
 
   /**
@@ -487,6 +543,8 @@ export class Proxy {
     // request and its response context alive.
     this.contexts.delete(pr.st);
     this.requests.delete(pr.st);
+    const states = this.options.callStates;
+    if (states !== undefined) this.callState(states, pr, res);
     const accounting = this.options.accounting;
     if (!accounting || !pr.accounted) return;
     const req = pr.request;
@@ -500,6 +558,25 @@ export class Proxy {
       this.logger.error({ err, callId: req.callId }, 'accounting failed');
     }
   }
+
+  /** The final response of an INVITE the observer was told of, or of any BYE, to the call-state observer. */
+  private callState(states: CallStateObserver, pr: ProxyRequest, res: SipResponse): void {
+    const req = pr.request;
+    try {
+      if (req.method === 'INVITE') {
+        if (!pr.observed) return;
+        if (res.status < 300) states.confirmed(req, res);
+        else states.terminated(req, callEnd(res.status), res);
+      } else if (req.method === 'BYE') states.terminated(req, 'bye', res);
+    } catch (err) {
+      this.logger.error({ err, callId: req.callId }, 'call state observer failed');
+    }
+  }
+}
+
+/** What an INVITE's non-2xx final response says about how its call ended. */
+function callEnd(status: number): CallEnd {
+  return status === 487 ? 'cancelled' : status === 408 ? 'timeout' : 'rejected';
 }
 
 /** Whether the server transaction still waits for our final response. */

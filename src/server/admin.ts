@@ -30,6 +30,8 @@ export interface AdminTarget {
   mailboxChanged(aor: string): Promise<void>;
   /** The watcher rules of `aor` were changed in the store: its watchers are decided again (every process). */
   watcherRulesChanged(aor: string): Promise<void>;
+  /** The buddy list of `aor` was changed in the store: its list subscriptions get the full state (every process). */
+  buddiesChanged(aor: string): Promise<void>;
 }
 
 export interface AdminOptions extends AdminTarget {
@@ -58,6 +60,7 @@ export interface StatsAnswer {
  * - `GET /stats`: the StatsAnswer.
  * - `POST /mwi?aor=AOR`: the mailbox of AOR changed (sipway mwi set): its watchers get a NOTIFY.
  * - `POST /watchers?aor=AOR`: the watcher rules of AOR changed (sipway watchers): its watchers are decided again.
+ * - `POST /buddies?aor=AOR`: the buddy list of AOR changed (sipway buddies): its subscriptions get the whole list.
  */
 export class AdminEndpoint {
   private readonly server: http.Server;
@@ -143,6 +146,7 @@ const ROUTES: Route[] = [
   { method: 'GET', path: '/stats', run: async (t) => [200, await t.stats()] },
   aorRoute('/mwi', (t, aor) => t.mailboxChanged(aor)),
   aorRoute('/watchers', (t, aor) => t.watcherRulesChanged(aor)),
+  aorRoute('/buddies', (t, aor) => t.buddiesChanged(aor)),
   {
     method: 'POST',
     path: '/bans/lift',

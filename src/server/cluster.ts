@@ -10,6 +10,7 @@ import { LastResort } from '../util/last-resort.js';
 import { AdminEndpoint, type AdminTarget, type BanEntry, type ProcessStats, type ReloadResult } from './admin.js';
 import type { ServerConfig } from './config.js';
 import { SipwayServer } from './server.js';
+import type { PresenceChange } from '../presence/index.js';
 import { listenerLogFields, startedLogFields } from './start-line.js';
 
 /**
@@ -25,10 +26,11 @@ type ToWorker =
   | { t: 'init'; count: number; instance: string; authSecret: string; gruuSecret: string }
   | { t: 'peers'; ports: number[] }
   | { t: 'admin'; id: number; op: AdminOp }
+  | { t: 'presence'; change: PresenceChange }
   | { t: 'stop' };
 
 /** What the primary's admin endpoint asks every worker (each holds its own policy and flood guard). */
-type AdminOp = { op: 'reload' } | { op: 'bans' } | { op: 'lift'; address: string } | { op: 'stats' } | { op: 'mwi'; aor: string } | { op: 'watchers'; aor: string };
+type AdminOp = { op: 'reload' } | { op: 'bans' } | { op: 'lift'; address: string } | { op: 'stats' } | { op: 'mwi'; aor: string } | { op: 'watchers'; aor: string } | { op: 'buddies'; aor: string };
 type AdminAnswer = ReloadResult | BanEntry[] | number | ProcessStats;
 
 type ToPrimary =
@@ -36,7 +38,8 @@ type ToPrimary =
   | { t: 'bus'; port: number }
   | { t: 'started'; listeners: { listen: string[]; advertised: string[] } }
   | { t: 'failed'; error: StartFailure }
-  | { t: 'answer'; id: number; answer: AdminAnswer | undefined };
+  | { t: 'answer'; id: number; answer: AdminAnswer | undefined }
+  | { t: 'presence'; change: PresenceChange };
 
 const WORKER_INDEX_ENV = 'SIPWAY_WORKER_INDEX';
 
@@ -150,6 +153,10 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
         case 'answer':
           answered(msg.id, worker, msg.answer);
           break;
+        case 'presence':
+          // To every other worker: each holds its own subscriptions, so each watcher hears of it once.
+          slots.forEach((s) => s !== slot && send(s, { t: 'presence', change: msg.change }));
+          break;
       }
     });
     worker.on('exit', (code, signal) => {
@@ -206,6 +213,7 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     lift: async (address) => ((await askAll({ op: 'lift', address })) as number[]).reduce((a, b) => a + b, 0),
     mailboxChanged: async (aor) => void (await askAll({ op: 'mwi', aor })),
     watcherRulesChanged: async (aor) => void (await askAll({ op: 'watchers', aor })),
+    buddiesChanged: async (aor) => void (await askAll({ op: 'buddies', aor })),
     stats: async () => {
       const stats = (await askAll({ op: 'stats' })) as ProcessStats[];
       return { workers: stats.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0)) };
@@ -273,6 +281,9 @@ async function workerAnswer(server: SipwayServer | undefined, index: number, op:
     case 'watchers':
       await server?.watcherRulesChanged(op.aor);
       return 0;
+    case 'buddies':
+      server?.buddiesChanged(op.aor);
+      return 0;
     case 'stats':
       // A worker not yet running has no counters: the primary answers with those of the others.
       return server?.stats();
@@ -333,6 +344,9 @@ export async function runWorker(config: ServerConfig): Promise<void> {
       case 'admin':
         void workerAnswer(server, index, msg.op).then((answer) => tell({ t: 'answer', id: msg.id, answer }));
         break;
+      case 'presence':
+        server?.presenceChanged(msg.change);
+        break;
       case 'stop':
         stop(0);
         break;
@@ -347,7 +361,9 @@ export async function runWorker(config: ServerConfig): Promise<void> {
   await peers;
   try {
     // The constructor too may fail: it reads the TLS files.
-    const candidate = new SipwayServer(config, { worker: { bus, authSecret: init.authSecret, gruuSecret: init.gruuSecret } });
+    const candidate = new SipwayServer(config, {
+      worker: { bus, authSecret: init.authSecret, gruuSecret: init.gruuSecret, announcePresence: (change) => tell({ t: 'presence', change }) },
+    });
     new LastResort(candidate.logger).install();
     await candidate.start();
     server = candidate;

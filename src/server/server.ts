@@ -13,7 +13,8 @@ import { FlowTokens } from '../transport/flow-token.js';
 import { classOf, FloodGuard } from '../transport/flood-guard.js';
 import { KeyedBuckets, shareOf } from '../util/token-bucket.js';
 import { ownedCallId, type WorkerBus } from '../transport/worker-bus.js';
-import { presenceServices, type OfflineMessages, type PresenceService } from '../presence/index.js';
+import { presenceServices, type OfflineMessages, type PresenceChange, type PresenceService, type ResourceLists } from '../presence/index.js';
+import { callIdOwner } from '../message/steering.js';
 import { TransactionLayer, TransactionUserChain, type ServerTransaction, type TransactionUserModule } from '../transaction/index.js';
 import { openGatewayStore, openStores, type GatewayStore, type Stores } from '../store/index.js';
 import { AuthService, subscriberCredentials } from '../auth/index.js';
@@ -54,6 +55,8 @@ export interface WorkerContext {
    */
   authSecret: string;
   gruuSecret: string;
+  /** Tells the other workers of a presence change seen here (through the primary). */
+  announcePresence?: (change: PresenceChange) => void;
 }
 
 export const SERVER_NAME = 'sipway/0.1.0';
@@ -83,6 +86,7 @@ export class SipwayServer {
   private readonly interfaceAddresses = localAddresses();
   private registrarService: Registrar | undefined;
   private presence: PresenceService | undefined;
+  private lists: ResourceLists | undefined;
   private offline: OfflineMessages | undefined;
   private proxyService: Proxy | undefined;
   private authService: AuthService | undefined;
@@ -222,7 +226,7 @@ export class SipwayServer {
     });
     const registrar = this.registrarService;
     this.core.handle('REGISTER', (req, tx) => registrar.handle(req, tx));
-    const { presence, offline } = presenceServices({
+    const { presence, offline, lists, callStates } = presenceServices({
       stores: this.stores,
       transactions: this.transactions,
       sender: this.transport,
@@ -230,8 +234,12 @@ export class SipwayServer {
       logger: this.logger,
       contact: () => `<sip:${this.listeners()[0]?.advertised ?? 'localhost'}>`,
       notifyIntervalMs: c.presence.notifyIntervalMs,
+      isServedDomain: (host) => this.core.isServedDomain(host),
+      peers: this.worker?.announcePresence,
+      owns: this.worker ? ((bus) => (callId: string) => callIdOwner(callId, bus.count) === bus.index)(this.worker.bus) : undefined,
     });
     this.presence = presence;
+    this.lists = lists;
     this.offline = offline;
     // Refreshes of our subscriptions come to our Contact, the server itself; initial ones through the policy.
     this.core.handle('SUBSCRIBE', (req, tx) => void presence.handle(req, tx));
@@ -258,6 +266,8 @@ export class SipwayServer {
     const proxy = new Proxy({
       resolver,
       accounting: this.accounting,
+      // The dialog state of our users' calls, for busy-lamp watchers (RFC 4235).
+      callStates,
       ...c.proxy,
       transactions: this.transactions,
       sender: this.transport,
@@ -324,6 +334,7 @@ export class SipwayServer {
           lift: async (address) => (this.flood.lift(address) ? 1 : 0),
           mailboxChanged: async (aor) => this.mailboxChanged(aor),
           watcherRulesChanged: (aor) => this.watcherRulesChanged(aor),
+          buddiesChanged: async (aor) => this.buddiesChanged(aor),
           stats: async () => ({ workers: [this.stats()] }),
           logger: this.logger.child({ layer: 'admin' }),
         });
@@ -354,8 +365,19 @@ export class SipwayServer {
       });
       this.keepalive.start();
     }
+    // Subscriptions kept over a restart go on, now that NOTIFYs can leave.
+    const restored = await this.presence?.restore().catch((err: unknown) => {
+      this.logger.warn({ err }, 'stored subscriptions not restored');
+      return 0;
+    });
+    if (restored) this.logger.info({ subscriptions: restored }, 'presence subscriptions restored');
     this.started = true;
     this.logger.info(startedLogFields(this.config, listenerLogFields(this.listeners())), this.worker ? 'worker started' : 'sipway started');
+  }
+
+  /** Another worker saw a presence change: this one's subscribers are told. */
+  presenceChanged(change: PresenceChange): void {
+    this.presence?.fromPeer(change);
   }
 
   /** A mailbox changed in the store (sipway mwi set, a voicemail service): its message-summary watchers are told. */
@@ -366,6 +388,11 @@ export class SipwayServer {
   /** A presentity's watcher rules changed in the store (sipway watchers): its watchers are decided again. */
   async watcherRulesChanged(aor: string): Promise<void> {
     await this.presence?.watcherRulesChanged(aor);
+  }
+
+  /** A user's buddy list changed in the store (sipway buddies): its subscriptions get the whole list again. */
+  buddiesChanged(aor: string): void {
+    this.lists?.listChanged(aor);
   }
 
   async stop(): Promise<void> {

@@ -5,6 +5,18 @@ import { type CplStore, RedisCplStore, SqliteCplStore } from './cpl-store.js';
 import { type MailboxStore, RedisMailboxStore, SqliteMailboxStore } from './mailbox-store.js';
 import { type MessageBoxStore, RedisMessageBoxStore, SqliteMessageBoxStore } from './message-box-store.js';
 import { type WatcherRulesStore, RedisWatcherRulesStore, SqliteWatcherRulesStore } from './watcher-rules-store.js';
+import { type BuddyListStore, RedisBuddyListStore, SqliteBuddyListStore } from './buddy-list-store.js';
+export {
+  type PresenceStateStore,
+  type StoredPublication,
+  type StoredSubscription,
+  MemoryPresenceStateStore,
+  RedisPresenceStateStore,
+  SqlitePresenceStateStore,
+} from './presence-state-store.js';
+import { type PresenceStateStore, RedisPresenceStateStore, SqlitePresenceStateStore } from './presence-state-store.js';
+import { type ChangeChannel, RedisChangeChannel } from './change-channel.js';
+export { type ChangeChannel, RedisChangeChannel } from './change-channel.js';
 import { type GatewayStore, RedisGatewayStore, SqliteGatewayStore } from './gateway-store.js';
 import type { LocationStore } from './location-store.js';
 import { RedisLocationStore } from './redis-location-store.js';
@@ -78,6 +90,18 @@ export {
 } from './watcher-rules-store.js';
 
 export {
+  type BuddyListMember,
+  type BuddyListRecord,
+  type BuddyListStore,
+  InvalidBuddyListError,
+  MAX_BUDDIES,
+  MemoryBuddyListStore,
+  RedisBuddyListStore,
+  SqliteBuddyListStore,
+  checkBuddyList,
+} from './buddy-list-store.js';
+
+export {
   type MessageBoxRecord,
   type MessageBoxStore,
   type StoredMessage,
@@ -133,6 +157,12 @@ export interface Stores {
   messages: MessageBoxStore;
   /** Presentities' rules about their watchers. */
   watcherRules: WatcherRulesStore;
+  /** Users' buddy lists, served as resource lists (RFC 4662). */
+  buddyLists: BuddyListStore;
+  /** Publications and subscriptions of the presence server (shared by workers, kept over restarts). */
+  presenceState: PresenceStateStore;
+  /** Presence changes told to every process sharing the store (Redis); absent for the embedded store (one node). */
+  presenceChanges?: ChangeChannel;
   /** Closes the stores and the database file or Redis connection they share. */
   close(): Promise<void>;
 }
@@ -154,6 +184,8 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
     const mailboxes = new SqliteMailboxStore(db);
     const messages = new SqliteMessageBoxStore(db);
     const watcherRules = new SqliteWatcherRulesStore(db);
+    const buddyLists = new SqliteBuddyListStore(db);
+    const presenceState = new SqlitePresenceStateStore(db);
     return {
       location,
       subscribers,
@@ -161,6 +193,8 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
       mailboxes,
       messages,
       watcherRules,
+      buddyLists,
+      presenceState,
       close: async () => {
         await location.close();
         await subscribers.close();
@@ -168,6 +202,7 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
         await mailboxes.close();
         await messages.close();
         await watcherRules.close();
+        await buddyLists.close();
         db.close();
       },
     };
@@ -180,6 +215,9 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
   const mailboxes = new RedisMailboxStore(redis, { prefix });
   const messages = new RedisMessageBoxStore(redis, { prefix });
   const watcherRules = new RedisWatcherRulesStore(redis, { prefix });
+  const buddyLists = new RedisBuddyListStore(redis, { prefix });
+  const presenceState = new RedisPresenceStateStore(redis, { prefix });
+  const presenceChanges = new RedisChangeChannel(redis, `${prefix}presence-changes`, options.onError);
   return {
     location,
     subscribers,
@@ -187,6 +225,9 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
     mailboxes,
     messages,
     watcherRules,
+    buddyLists,
+    presenceState,
+    presenceChanges,
     close: async () => {
       await location.close();
       await subscribers.close();
@@ -194,6 +235,8 @@ export async function openStores(config: StoreConfig, clock: Clock, options: Ope
       await mailboxes.close();
       await messages.close();
       await watcherRules.close();
+      await buddyLists.close();
+      await presenceChanges.close();
       await redis.quit();
     },
   };

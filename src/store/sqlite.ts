@@ -101,6 +101,31 @@ const MIGRATIONS: readonly string[] = [
      rules        TEXT    NOT NULL,
      PRIMARY KEY (domain, username)
    );`,
+  // Presence state that outlives a process and is shared by workers (src/store/presence-state-store.ts).
+  `CREATE TABLE presence_publications (
+     event        TEXT    NOT NULL,
+     resource     TEXT    NOT NULL,
+     etag         TEXT    NOT NULL,
+     content_type TEXT    NOT NULL,
+     body         TEXT    NOT NULL,
+     at           INTEGER NOT NULL,
+     expires_at   INTEGER NOT NULL,
+     PRIMARY KEY (event, resource, etag)
+   );
+   CREATE INDEX presence_publications_by_expiry ON presence_publications (expires_at);
+   CREATE TABLE presence_subscriptions (
+     key          TEXT    NOT NULL PRIMARY KEY,
+     call_id      TEXT    NOT NULL,
+     expires_at   INTEGER NOT NULL,
+     data         TEXT    NOT NULL
+   );`,
+  // Users' buddy lists, served as RFC 4662 resource lists (src/store/buddy-list-store.ts): a JSON array per user.
+  `CREATE TABLE buddy_lists (
+     domain       TEXT    NOT NULL,
+     username     TEXT    NOT NULL,
+     members      TEXT    NOT NULL,
+     PRIMARY KEY (domain, username)
+   );`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -276,6 +276,62 @@ export function startTwinkle(options: TwinkleOptions, timeoutMs?: number): Promi
   return Twinkle.start(options, timeoutMs);
 }
 
+/** One entry of Twinkle's buddy list: a SIP address it may subscribe to (`subscribe`, default true) for its presence. */
+export interface TwinkleBuddy {
+  name: string;
+  /** `sip:alice@example.com` (a short form without the domain is expanded with the profile's domain). */
+  uri: string;
+  subscribe?: boolean;
+}
+
+/**
+ * Writes Twinkle's buddy list for user profile `profile` into `home` (~/.twinkle/PROFILE.bud, which
+ * src/presence/buddy.cpp reads at start-up: a `# name|sip_address|subscribe` header, then one `name|uri|y` record a
+ * line, `|` separated, `#` starting a comment). Start Twinkle with `dir: home` then; its log says "PROFILE: buddy list
+ * loaded.", and after its first successful REGISTER it subscribes (Event: presence, pres_subscription_time) to each
+ * buddy marked `y`. The console has no buddy command and prints no buddy state: see buddyStates().
+ */
+export function writeBuddyList(home: string, profile: string, buddies: TwinkleBuddy[]): void {
+  const dir = path.join(home, '.twinkle');
+  mkdirSync(dir, { recursive: true });
+  const records = buddies.map((b) => [b.name, b.uri, b.subscribe === false ? 'n' : 'y'].map((f) => f.replace(/[\\|]/g, '\\$&')).join('|'));
+  writeFileSync(path.join(dir, `${profile}.bud`), ['# name|sip_address|subscribe', ...records, ''].join('\n'));
+}
+
+/**
+ * The presence states Twinkle gave buddy `uri` so far, in order (open, closed, unknown, failed, rejeceted [sic]), from
+ * its log: t_presence_state::set_basic_state writes "Presence state changed to: STATE" and the buddy's address as
+ * written in the buddy list, at log level DEBUG, so only with `log_show_debug: 'yes'` in TwinkleOptions.system.
+ * This is Twinkle's own reading of the PIDF <basic> of each NOTIFY (and "unknown" when it unsubscribes or its
+ * subscription ends); twinkle-console shows buddy state nowhere else.
+ */
+export function buddyStates(twinkle: Twinkle, uri: string): string[] {
+  const states: string[] = [];
+  for (const m of twinkle.log().matchAll(/^Presence state changed to: (\S+)\r?\n(\S+)\r?$/gm)) {
+    if (m[2] === uri) states.push(m[1]!);
+  }
+  return states;
+}
+
+/**
+ * The final response (the last one, 2xx-6xx) in `trace` to `request` from the same trace: the other direction, same
+ * Call-ID and CSeq (number and method); undefined while there is none.
+ */
+export function responseTo(trace: TwinkleSipMessage[], request: TwinkleSipMessage): TwinkleSipMessage | undefined {
+  const callId = headerOf(request, 'Call-ID');
+  const cseq = headerOf(request, 'CSeq');
+  const finals = trace.filter(
+    (m) => m.direction !== request.direction && /^SIP\/2\.0 [2-6]\d\d /.test(m.text) && headerOf(m, 'Call-ID') === callId && headerOf(m, 'CSeq') === cseq,
+  );
+  return finals.at(-1);
+}
+
+/** The status code of a traced response (`SIP/2.0 200 OK` → 200); undefined for a request or nothing. */
+export function statusOf(message: TwinkleSipMessage | undefined): number | undefined {
+  const m = message && /^SIP\/2\.0 (\d{3}) /.exec(message.text);
+  return m ? Number(m[1]) : undefined;
+}
+
 /** The value of header `name` (case-insensitive, full names only) in a traced message, undefined when absent. */
 export function headerOf(message: TwinkleSipMessage, name: string): string | undefined {
   const head = message.text.split('\n\n')[0] ?? '';
@@ -317,7 +373,7 @@ function systemSettings(sipPort: number, rtpPort: number): Record<string, string
 /**
  * The user profile: digest credentials, sipway as registrar and outbound proxy, G.711 only, UDP only (the default,
  * `auto`, switches to TCP for a message above 1300 bytes; `udp` also puts ;transport=udp into its Contact), no
- * presence PUBLISH at start-up (sipway answers it 501), redirections and transfers (REFER) followed without asking
+ * presence PUBLISH at start-up (the call tests need none; test/interop/presence-twinkle.test.ts turns it on), redirections and transfers (REFER) followed without asking
  * (the console would wait for a y/n), and no voice activity detection: RTP then flows in silence too, 50 packets a
  * second paced by the capture FIFO (with VAD it sends none at all).
  */

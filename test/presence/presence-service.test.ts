@@ -51,6 +51,13 @@ function service() {
     const answer = sender.sent.slice(before).find((s) => !s.message.isRequest);
     return answer!.message as SipResponse;
   };
+  /** A PUBLISH, answered once the store has taken it. */
+  const publish = async (r: SipRequest): Promise<SipResponse> => {
+    const before = sender.sent.length;
+    transactions.receive(r);
+    for (let i = 0; i < 20; i++) await Promise.resolve();
+    return sender.sent.slice(before).find((s) => !s.message.isRequest)!.message as SipResponse;
+  };
   /** The NOTIFYs sent, each once (Timer E's retransmissions left out). */
   const notifies = (): SipRequest[] => {
     const seen = new Set<string>();
@@ -70,7 +77,7 @@ function service() {
   const settle = async (): Promise<void> => {
     for (let i = 0; i < 10; i++) await Promise.resolve();
   };
-  return { clock, sender, presence, state, request, send, notifies, answer, settle };
+  return { clock, sender, presence, state, request, send, publish, notifies, answer, settle };
 }
 
 test('RFC 6665 §4.2.1: SUBSCRIBE is answered 200 with a dialog and followed at once by a NOTIFY with the full state (closed: not registered)', async () => {
@@ -106,7 +113,7 @@ test('RFC 3903 + RFC 3856 §6.10: a publication reaches the watcher, paced to on
   s.send(s.request('SUBSCRIBE', ['Event: presence', 'Expires: 3600']));
   await s.settle();
   s.clock.advance(1000);
-  const published = s.send(s.request('PUBLISH', ['Event: presence', 'Expires: 120', 'Content-Type: application/pidf+xml'], pidf('phone', 'open')));
+  const published = await s.publish(s.request('PUBLISH', ['Event: presence', 'Expires: 120', 'Content-Type: application/pidf+xml'], pidf('phone', 'open')));
   assert.equal(published.status, 200);
   const etag = published.headers.get('sip-etag')!;
   await s.settle();
@@ -119,30 +126,38 @@ test('RFC 3903 + RFC 3856 §6.10: a publication reaches the watcher, paced to on
   assert.equal(s.notifies().length, 2);
   assert.deepEqual(basicStatuses(s.notifies()[1]!.body.toString()), { phone: 'open' });
 
-  const refreshed = s.send(s.request('PUBLISH', ['Event: presence', 'Expires: 120', `SIP-If-Match: ${etag}`]));
+  const refreshed = await s.publish(s.request('PUBLISH', ['Event: presence', 'Expires: 120', `SIP-If-Match: ${etag}`]));
   assert.equal(refreshed.status, 200);
   const etag2 = refreshed.headers.get('sip-etag')!;
   assert.notEqual(etag2, etag, 'every refresh gets a new entity tag (§6 step 6)');
-  assert.equal(s.send(s.request('PUBLISH', ['Event: presence', `SIP-If-Match: ${etag}`])).status, 412, 'the old tag is spent');
+  assert.equal((await s.publish(s.request('PUBLISH', ['Event: presence', `SIP-If-Match: ${etag}`]))).status, 412, 'the old tag is spent');
   s.clock.advance(10_000);
   await s.settle();
   assert.equal(s.notifies().length, 2, 'a refresh changes nothing watchers see');
 
   s.state.registered = true;
-  assert.equal(s.send(s.request('PUBLISH', ['Event: presence', 'Expires: 0', `SIP-If-Match: ${etag2}`])).status, 200);
+  const removed = await s.publish(s.request('PUBLISH', ['Event: presence', 'Expires: 0', `SIP-If-Match: ${etag2}`]));
+  assert.equal(removed.status, 200);
+  assert.equal(removed.headers.get('sip-etag'), etag2, 'a removal\'s 2xx names the tag removed (RFC 3903 §6 step 8)');
+  await s.settle();
+  const beforeGrace = s.notifies().length;
+  s.clock.advance(999);
+  await s.settle();
+  assert.equal(s.notifies().length, beforeGrace, 'a removal waits 1 s for the unregistration that may follow it (no "open" flash)');
+  s.clock.advance(1);
   await s.settle();
   assert.deepEqual(basicStatuses(s.notifies().at(-1)!.body.toString()), { 'sipway-registration': 'open' }, 'nothing published: open while registered');
 });
 
 test('RFC 3903 §3: two devices\' publications are composed, one tuple each; a newer one of the same tuple wins; each expires on its own', async () => {
   const s = service();
-  const phone = s.send(s.request('PUBLISH', ['Event: presence', 'Expires: 60', 'Content-Type: application/pidf+xml'], pidf('phone', 'open')));
-  s.send(s.request('PUBLISH', ['Event: presence', 'Expires: 600', 'Content-Type: application/pidf+xml'], pidf('desk', 'closed')));
+  const phone = await s.publish(s.request('PUBLISH', ['Event: presence', 'Expires: 60', 'Content-Type: application/pidf+xml'], pidf('phone', 'open')));
+  await s.publish(s.request('PUBLISH', ['Event: presence', 'Expires: 600', 'Content-Type: application/pidf+xml'], pidf('desk', 'closed')));
   s.send(s.request('SUBSCRIBE', ['Event: presence']));
   await s.settle();
   assert.deepEqual(basicStatuses(s.notifies()[0]!.body.toString()), { phone: 'open', desk: 'closed' });
   assert.match(s.notifies()[0]!.body.toString(), /<dm:person id="p1"><dm:note>desk<\/dm:note><\/dm:person>/, 'the newest person element');
-  s.send(s.request('PUBLISH', ['Event: presence', 'Expires: 60', `SIP-If-Match: ${phone.headers.get('sip-etag')}`, 'Content-Type: application/pidf+xml'], pidf('phone', 'closed')));
+  await s.publish(s.request('PUBLISH', ['Event: presence', 'Expires: 60', `SIP-If-Match: ${phone.headers.get('sip-etag')}`, 'Content-Type: application/pidf+xml'], pidf('phone', 'closed')));
   s.clock.advance(5000);
   await s.settle();
   assert.deepEqual(basicStatuses(s.notifies().at(-1)!.body.toString()), { desk: 'closed', phone: 'closed' });

@@ -44,9 +44,9 @@ test('presence through sipway serve: a watcher sees registration state, then wha
     assert.deepEqual(basicStatuses(sub.notifications.at(-1)!.body), { 'sipway-registration': 'open' });
     assert.equal((await bob.request('PUBLISH', `sip:bob@${DOMAIN}`, { headers: [['Event', 'presence'], ['SIP-If-Match', etag]] })).status, 412);
 
-    // dialog (busy lamp) is not the presence server's yet: the SUBSCRIBE goes on to Bob's UA, which refuses it (501).
-    const blf = await alice.subscribe(`sip:bob@${DOMAIN}`, 'dialog');
-    assert.equal(blf.status, 501);
+    // An event the presence server does not serve (conference, RFC 4575) goes on to Bob's UA, which refuses it (501).
+    const conference = await alice.subscribe(`sip:bob@${DOMAIN}`, 'conference');
+    assert.equal(conference.status, 501);
 
     assert.equal(await sub.unsubscribe(), 200);
     const last = await sub.ended;
