@@ -37,6 +37,7 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   certutil: 'libnss3-tools',
   python3: 'python3',
   'systemd-analyze': 'systemd',
+  rtpengine: 'rtpengine-daemon',
 };
 
 /** CI=true (as CI systems and the developers' guide's clone check set it): a missing peer is a failure there. */
