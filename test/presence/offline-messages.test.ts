@@ -47,3 +47,31 @@ test('RFC 3428 store and forward: MESSAGEs to an offline user are kept (202) and
     await ts.stop();
   }
 });
+
+test('RFC 3428 §7: a MESSAGE to a user registered from two devices reaches both (parallel fork); the sender gets one 200', async () => {
+  const ts = await startTestServer({ domains: [DOMAIN], auth: { register: true } });
+  for (const [user, pw] of [['alice', 'pa'], ['bob', 'pb']] as const) {
+    await ts.server.subscribers.put({ username: user, domain: DOMAIN, ha1Md5: computeHa1(user, DOMAIN, pw, 'MD5'), ha1Sha256: computeHa1(user, DOMAIN, pw, 'SHA-256'), groups: [], createdAt: Date.now() });
+  }
+  const proxy = { transport: 'udp' as const, address: '127.0.0.1', port: ts.port };
+  const desk: SipRequest[] = [];
+  const mobile: SipRequest[] = [];
+  const alice = await UserAgent.start({ aor: `sip:alice@${DOMAIN}`, credentials: { username: 'alice', password: 'pa' }, proxy });
+  const bobDesk = await UserAgent.start({ aor: `sip:bob@${DOMAIN}`, credentials: { username: 'bob', password: 'pb' }, proxy, onMessage: (m) => void desk.push(m) });
+  const bobMobile = await UserAgent.start({ aor: `sip:bob@${DOMAIN}`, credentials: { username: 'bob', password: 'pb' }, proxy, onMessage: (m) => void mobile.push(m) });
+  const registrations = [bobDesk.registration({ expires: 600 }), bobMobile.registration({ expires: 600 })];
+  try {
+    for (const r of registrations) assert.equal((await r.register()).status, 200);
+    const sent = await alice.request('MESSAGE', `sip:bob@${DOMAIN}`, { body: Buffer.from('lunch?'), contentType: 'text/plain' });
+    assert.equal(sent.status, 200, sent.reason);
+    await until(() => desk.length === 1 && mobile.length === 1, 3000);
+    assert.equal(desk[0]!.body.toString(), 'lunch?');
+    assert.equal(mobile[0]!.body.toString(), 'lunch?');
+  } finally {
+    for (const r of registrations) r.stop();
+    await alice.stop();
+    await bobDesk.stop();
+    await bobMobile.stop();
+    await ts.stop();
+  }
+});
