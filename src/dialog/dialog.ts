@@ -148,7 +148,8 @@ export class Dialog {
       parseNameAddr(s.remote, 'remote'),
       parseUri(s.remoteTarget),
       s.routeSet.map((r) => parseNameAddr(r, 'route')),
-      s.localSeq === undefined ? undefined : Math.min(s.localSeq + localSeqAdvance, 2 ** 31 - 2),
+      // No number kept (the snapshot was taken before our first request): that one was at most MAX_INITIAL_SEQ.
+      s.localSeq === undefined && localSeqAdvance === 0 ? undefined : Math.min((s.localSeq ?? MAX_INITIAL_SEQ) + localSeqAdvance, 2 ** 31 - 2),
       s.remoteSeq,
       s.secure,
       s.state,
@@ -318,8 +319,11 @@ export class Dialog {
 }
 
 /** §8.1.1.5: "The sequence number value MUST be expressible as a 32-bit unsigned integer and MUST be less than 2**31". */
+/** The highest CSeq number a dialog made as UAS starts from (§8.1.1.5: below 2**31, room left to count up). */
+export const MAX_INITIAL_SEQ = 0x4000_0000;
+
 function initialSeq(): number {
-  return 1 + Math.floor(Math.random() * 0x3fff_ffff);
+  return 1 + Math.floor(Math.random() * (MAX_INITIAL_SEQ - 1));
 }
 
 function isSecure(uri: Uri): boolean {

@@ -3,3 +3,4 @@ export * from './rtp-stream.js';
 export * from './wav.js';
 export * from './pcmu-sdp.js';
 export * from './media-relay.js';
+export * from './rtpengine.js';

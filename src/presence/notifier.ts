@@ -1,6 +1,7 @@
 import { Dialog, Dialogs, type DialogSnapshot } from '../dialog/index.js';
 import type { PresenceStateStore } from '../store/index.js';
 import { createResponse, type SipRequest, type SipResponse } from '../message/index.js';
+import { SipError } from '../util/errors.js';
 import { canonicalAor } from '../registrar/index.js';
 import { addVia, type ServerTransaction, type TransactionLayer } from '../transaction/index.js';
 import type { Destination, MessageSender } from '../transport/types.js';
@@ -76,6 +77,7 @@ export class Notifier {
 
   private readonly contact: () => string;
   private readonly changeListeners: Array<(event: string, resource: string) => void> = [];
+  private retried = 0;
 
   constructor(
     private readonly options: NotifierOptions,
@@ -97,6 +99,11 @@ export class Notifier {
 
   get size(): number {
     return this.byDialog.size;
+  }
+
+  /** NOTIFYs sent again because none could be sent (no transaction to be had) when due. */
+  get retries(): number {
+    return this.retried;
   }
 
   /** Whether a package for `event` is plugged in. */
@@ -399,7 +406,16 @@ export class Notifier {
         onTimeout: () => s.drop(),
         onTransportError: () => s.drop(),
       });
+      s.sent();
     } catch (e) {
+      // Out of transactions (overload): the subscription stays and its full state goes again a little later, for
+      // a last NOTIFY too; anything else (no route to the subscriber) ends it.
+      // Spread over 1 to 1.5 s, so that a storm's NOTIFYs do not all come back at once.
+      if (e instanceof SipError && e.status === 503 && terminated === undefined && s.retryLater(1000 + Math.floor(Math.random() * 500))) {
+        this.retried++;
+        this.logger.debug({ resource: s.resource }, 'NOTIFY not sent (overload); sent again later');
+        return;
+      }
       this.logger.warn({ err: e, resource: s.resource }, 'NOTIFY could not be sent; subscription dropped');
       s.drop();
     }

@@ -50,6 +50,19 @@ export interface PresenceOptions {
   packages?: (service: PresenceService) => EventPackage[];
 }
 
+/** How long a composed presence document serves NOTIFYs without a change, ms. */
+const COMPOSED_TTL_MS = 1000;
+/** Composed documents kept at most (a storm over many presentities starts again from empty). */
+const MAX_COMPOSED = 10_000;
+
+/** What `sipway stats` shows of the presence server (per process). */
+export interface PresenceStats {
+  /** Subscriptions held here, of every event package. */
+  subscriptions: number;
+  /** NOTIFYs that could not be sent (no transaction to be had: overload) and wait to be sent again. */
+  notifyRetries: number;
+}
+
 /** A change of an event's state for a resource, as processes of one server tell each other. */
 export interface PresenceChange {
   event: string;
@@ -227,6 +240,7 @@ export class PresenceService {
   }
 
   private readonly packagesByEvent: ReadonlyMap<string, EventPackage>;
+  private readonly composed = new Map<string, { at: number; state: Promise<EventState> }>();
 
   /** Subscriptions kept in the store before a restart go on (the ones this process owns); how many. */
   restore(): Promise<number> {
@@ -244,6 +258,7 @@ export class PresenceService {
 
   /** A change another process saw (or this one). */
   fromPeer(change: PresenceChange): void {
+    if (change.event === 'presence') this.composed.delete(change.resource);
     try {
       if (change.update !== undefined) this.packagesByEvent.get(change.event)?.apply?.(change.resource, change.update);
     } catch (err) {
@@ -280,6 +295,28 @@ export class PresenceService {
     return false;
   }
 
+  /**
+   * A SUBSCRIBE or PUBLISH addressed to the server itself, which has not passed the routing policy (nor its
+   * authentication): refreshes of our subscriptions come to our Contact and are taken; a new subscription or a
+   * publication names no user, so there is nothing to watch or publish (404; 489 for an event we do not serve), and
+   * nothing is made of it.
+   */
+  handleAtServer(request: SipRequest, st: ServerTransaction): void {
+    if (request.method === 'SUBSCRIBE' && request.toTag !== undefined) {
+      this.notifier.subscribe(request, st);
+      return;
+    }
+    if (request.method === 'SUBSCRIBE' && !this.notifier.serves(eventName(request))) {
+      st.respond(createResponse(request, 489, { headers: [['Allow-Events', this.notifier.allowEvents]] }));
+      return;
+    }
+    st.respond(createResponse(request, 404, { reason: `Not Found - ${request.method} names a user's address, not the server's` }));
+  }
+
+  stats(): PresenceStats {
+    return { subscriptions: this.notifier.size, notifyRetries: this.notifier.retries };
+  }
+
   /** The presentity `aor` changed its rules about watchers: its watchers are decided again. */
   async watcherRulesChanged(aor: string): Promise<void> {
     await this.notifier.reauthorize('presence', aor);
@@ -309,8 +346,23 @@ export class PresenceService {
     this.publications.close();
   }
 
-  /** The presence document of `resource` (composed publications, else from its registrations). */
-  async presenceOf(resource: string): Promise<EventState> {
+  /**
+   * The presence document of `resource` (composed publications, else from its registrations). A change's NOTIFYs to
+   * a presentity's watchers share one composition (one store read, not one per watcher); it is made again at the
+   * next change of the presentity, and a second later at most (a binding may run out with nobody told).
+   */
+  presenceOf(resource: string): Promise<EventState> {
+    const now = this.options.clock.now();
+    const cached = this.composed.get(resource);
+    if (cached !== undefined && now - cached.at < COMPOSED_TTL_MS) return cached.state;
+    if (this.composed.size >= MAX_COMPOSED) this.composed.clear();
+    const state = this.compose(resource);
+    this.composed.set(resource, { at: now, state });
+    state.catch(() => this.composed.get(resource)?.state === state && this.composed.delete(resource));
+    return state;
+  }
+
+  private async compose(resource: string): Promise<EventState> {
     const composed = composePidf(resource, (await this.publications.of('presence', resource)).map((p) => p.body));
     const body = composed ?? basicPidf(resource, await this.options.registered(resource));
     return { contentType: 'application/pidf+xml', body };

@@ -11,6 +11,9 @@ export type SubscriptionState = 'pending' | 'active' | 'terminated';
  */
 export type WatcherDecision = 'allow' | 'block' | 'polite-block' | 'confirm';
 
+/** NOTIFYs that could not be sent in a row before a subscription is given up. */
+export const MAX_SEND_FAILURES = 5;
+
 /** Why a subscription ended (RFC 6665 §4.1.3 reason values). */
 export type TerminationReason = 'timeout' | 'noresource' | 'rejected' | 'deactivated' | 'giveup';
 
@@ -27,6 +30,7 @@ export class Subscription {
   private expiry: TimerHandle | undefined;
   private paced: TimerHandle | undefined;
   private lastNotifyAt = Number.NEGATIVE_INFINITY;
+  private sendFailures = 0;
   private expiresAt = 0;
   readonly createdAt: number;
 
@@ -135,6 +139,30 @@ export class Subscription {
     this.current = 'terminated';
     this.send(this, reason, true);
     this.ended(this);
+  }
+
+  /**
+   * A NOTIFY could not be sent (the server is out of transactions): the full state goes again after `ms`, up to
+   * `MAX_SEND_FAILURES` times in a row; then the subscription ends without a word (the subscriber's refresh gets 481).
+   * False when it has ended.
+   */
+  retryLater(ms: number): boolean {
+    if (this.current === 'terminated') return false;
+    if (++this.sendFailures > MAX_SEND_FAILURES) {
+      this.drop();
+      return false;
+    }
+    this.paced?.cancel();
+    this.paced = this.clock.setTimer(ms, () => {
+      this.paced = undefined;
+      if (this.current !== 'terminated') this.notifyNow(true);
+    });
+    return true;
+  }
+
+  /** A NOTIFY went out: the count of failures in a row starts again. */
+  sent(): void {
+    this.sendFailures = 0;
   }
 
   /** Stops its timers and nothing else: the process stops, and the subscription, kept in the store, goes on after it. */

@@ -7,6 +7,7 @@ import type { FloodGuardStats } from '../transport/flood-guard.js';
 import type { TransactionStats } from '../transaction/index.js';
 import type { ProxyStats } from '../proxy/index.js';
 import type { AuthStats } from '../auth/index.js';
+import type { PresenceStats } from '../presence/index.js';
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
 
@@ -46,6 +47,7 @@ export interface ProcessStats {
   flood: FloodGuardStats;
   proxy?: ProxyStats;
   auth?: AuthStats;
+  presence?: PresenceStats;
 }
 
 export interface StatsAnswer {

@@ -242,8 +242,8 @@ export class SipwayServer {
     this.lists = lists;
     this.offline = offline;
     // Refreshes of our subscriptions come to our Contact, the server itself; initial ones through the policy.
-    this.core.handle('SUBSCRIBE', (req, tx) => void presence.handle(req, tx));
-    this.core.handle('PUBLISH', (req, tx) => void presence.handle(req, tx));
+    this.core.handle('SUBSCRIBE', (req, tx) => presence.handleAtServer(req, tx));
+    this.core.handle('PUBLISH', (req, tx) => presence.handleAtServer(req, tx));
     if (c.accounting.enabled) {
       const cdr = openCdrStore(c.dataDir);
       this.cdrClose = cdr.close;
@@ -375,6 +375,11 @@ export class SipwayServer {
     this.logger.info(startedLogFields(this.config, listenerLogFields(this.listeners())), this.worker ? 'worker started' : 'sipway started');
   }
 
+  /** Subscriptions this process holds (of every event package). */
+  presenceSubscriptions(): number {
+    return this.presence?.stats().subscriptions ?? 0;
+  }
+
   /** Another worker saw a presence change: this one's subscribers are told. */
   presenceChanged(change: PresenceChange): void {
     this.presence?.fromPeer(change);
@@ -446,7 +451,7 @@ export class SipwayServer {
   /** The counters of every layer (the admin endpoint's GET /stats). */
   stats(): ProcessStats {
     const worker = this.worker?.bus.index;
-    return { ...(worker !== undefined ? { worker } : {}), transport: this.transport.stats(), transactions: this.transactions.stats(), flood: this.flood.stats(), proxy: this.proxyService?.stats(), auth: this.authService?.stats() };
+    return { ...(worker !== undefined ? { worker } : {}), transport: this.transport.stats(), transactions: this.transactions.stats(), flood: this.flood.stats(), proxy: this.proxyService?.stats(), auth: this.authService?.stats(), presence: this.presence?.stats() };
   }
 
   /** The admin endpoint's address, once started with one. */

@@ -10,12 +10,12 @@ const pidf = (id: string, basic: string, note = ''): string =>
   `<?xml version="1.0" encoding="UTF-8"?>\r\n<presence xmlns="urn:ietf:params:xml:ns:pidf" xmlns:dm="urn:ietf:params:xml:ns:pidf:data-model" entity="${BOB}"><tuple id="${id}"><status><basic>${basic}</basic></status>${note}</tuple><dm:person id="p1"><dm:note>${id}</dm:note></dm:person></presence>`;
 
 /** The presence service on a loop transport and a fake clock; Bob is registered when `registered` holds. */
-function service() {
+function service(options: { maxTransactions?: number; notifyIntervalMs?: number } = {}) {
   const clock = new FakeClock(0);
   const sender = new LoopTransport({ clock, address: '192.0.2.5' });
-  const transactions = new TransactionLayer({ sender, clock });
+  const transactions = new TransactionLayer({ sender, clock, maxTransactions: options.maxTransactions });
   const state = { registered: false };
-  const presence = new PresenceService({ transactions, sender, clock, contact: '<sip:192.0.2.5:5060>', registered: async () => state.registered });
+  const presence = new PresenceService({ transactions, sender, clock, contact: '<sip:192.0.2.5:5060>', registered: async () => state.registered, notifyIntervalMs: options.notifyIntervalMs });
   transactions.setUser({ onRequest: (r, st) => void presence.handle(r, st), onAck: () => undefined, onStrayResponse: () => undefined });
   // The watcher answers each NOTIFY 200 when the clock next moves (a NOTIFY nobody answers ends its subscription).
   sender.deliverTo({ receive: (m) => m.isRequest && m.method === 'NOTIFY' && answer(m as SipRequest, 200) });
@@ -75,7 +75,7 @@ function service() {
     );
   }
   const settle = async (): Promise<void> => {
-    for (let i = 0; i < 10; i++) await Promise.resolve();
+    for (let i = 0; i < 50; i++) await Promise.resolve();
   };
   return { clock, sender, presence, state, request, send, publish, notifies, answer, settle };
 }
@@ -217,4 +217,49 @@ test('RFC 6665 §4.2.2: a NOTIFY nobody answers (Timer F, 32 s) ends its subscri
   await s.settle();
   assert.equal(s.presence.notifier.size, 0);
   assert.equal(s.notifies().length, 1);
+});
+
+test('overload: a NOTIFY that finds no transaction is sent again 1 to 1.5 s later with the full state; the subscription stays; after 5 such failures in a row it is given up', async () => {
+  // Two transactions: the SUBSCRIBE's (it lingers 32 s, Timer J) and one NOTIFY's (Timer K, 5 s, once answered).
+  const s = service({ maxTransactions: 2, notifyIntervalMs: 0 });
+  s.send(s.request('SUBSCRIBE', ['Event: presence', 'Expires: 3600']));
+  await s.settle();
+  assert.equal(s.notifies().length, 1);
+  s.clock.advance(1); // the watcher's 200 to the first NOTIFY
+  await s.settle();
+  s.state.registered = true;
+  s.presence.registrationChanged(BOB);
+  await s.settle();
+  assert.equal(s.notifies().length, 1, 'no transaction free: nothing sent');
+  assert.equal(s.presence.stats().notifyRetries, 1);
+  assert.equal(s.presence.notifier.size, 1, 'the subscription stays');
+  s.clock.advance(999);
+  await s.settle();
+  assert.equal(s.notifies().length, 1, 'not before a second');
+  // Timer K frees the first NOTIFY's transaction at 5 s; the retries every 1-1.5 s then get one.
+  for (let i = 0; i < 10 && s.notifies().length < 2; i++) {
+    s.clock.advance(500);
+    await s.settle();
+  }
+  assert.equal(s.notifies().length, 2);
+  assert.deepEqual(basicStatuses(s.notifies()[1]!.body.toString()), { 'sipway-registration': 'open' });
+  assert.equal(s.presence.notifier.size, 1);
+
+  // Always full (the answer to the second NOTIFY never comes: its transaction stays): given up after 5 failures.
+  const full = service({ maxTransactions: 2, notifyIntervalMs: 0 });
+  full.sender.deliverTo({ receive: () => undefined });
+  full.send(full.request('SUBSCRIBE', ['Event: presence', 'Expires: 3600']));
+  await full.settle();
+  full.presence.registrationChanged(BOB);
+  // The first failure, then four of its retries.
+  for (let i = 0; i < 4; i++) {
+    await full.settle();
+    full.clock.advance(1500);
+  }
+  await full.settle();
+  assert.equal(full.presence.stats().notifyRetries, 5);
+  assert.equal(full.presence.notifier.size, 1, 'five retries, still there');
+  full.clock.advance(1500);
+  await full.settle();
+  assert.equal(full.presence.notifier.size, 0, 'the sixth failure ends it');
 });

@@ -91,3 +91,25 @@ test('the reg event package (RFC 3680): a user\'s own device sees its registrati
     await ts.stop();
   }
 });
+
+test('a SUBSCRIBE or PUBLISH addressed to the server itself (no user, not through the policy) makes nothing: 404 for a served event, 489 for another', async () => {
+  const ts = await startTestServer({ domains: [DOMAIN] });
+  // A stranger of another domain, without credentials: the policy would have challenged or refused it.
+  const mallory = await UserAgent.start({ aor: 'sip:mallory@elsewhere.example', proxy: { transport: 'udp', address: '127.0.0.1', port: ts.port } });
+  try {
+    for (const target of [`sip:${DOMAIN}`, `sip:127.0.0.1:${ts.port}`]) {
+      for (const event of ['presence', 'message-summary']) {
+        const answer = await mallory.subscribe(target, event, { expires: 600 });
+        assert.equal(answer.status, 404, `${event} at ${target}: ${answer.reason}`);
+        assert.equal(answer.subscription, undefined);
+      }
+      assert.equal((await mallory.subscribe(target, 'foo-unknown')).status, 489);
+      const published = await mallory.request('PUBLISH', target, { headers: [['Event', 'presence']], body: Buffer.from('<presence/>'), contentType: 'application/pidf+xml' });
+      assert.equal(published.status, 404);
+    }
+    assert.equal(ts.server.presenceSubscriptions(), 0);
+  } finally {
+    await mallory.stop();
+    await ts.stop();
+  }
+});
