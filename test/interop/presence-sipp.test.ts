@@ -29,6 +29,8 @@ const SKIP = skipWithout('sipp');
 interface Sipway {
   port: number;
   server: RunningServer;
+  /** Its data directory (for the CLI). */
+  data: string;
 }
 
 /** One SIPp run: its result, its work directory and the lines of its <log> actions. */
@@ -60,7 +62,7 @@ async function startSipway(work: string): Promise<Sipway> {
   writeFileSync(config, JSON.stringify({ presence: { notifyIntervalMs: 100 }, accounting: { enabled: false } }));
   const port = await freePort();
   const server = await startCliServer(['--listen', `udp:127.0.0.1:${port}`, '--domain', DOMAIN, '--data', data, '--config', config, '--log-level', 'info', '--workers', '1']);
-  return { port, server };
+  return { port, server, data };
 }
 
 /** Is a UDP socket bound to 127.0.0.1:`port`? (Linux's /proc/net/udp: the address in hex, the IP little-endian.) */
@@ -233,5 +235,21 @@ test("RFC 3857 with SIPp: nobody but the presentity may subscribe to its presenc
     const run = await lab.sipp('presence-subscribe-refused.xml', 'alice', `bob@${DOMAIN}`, { ruri: `sip:bob@${DOMAIN}`, event: 'presence.winfo' }).run;
     lab.ok(run, "SUBSCRIBE to bob's presence.winfo by alice");
     logged(run, 'final:', /^final: 403$/);
+  });
+});
+
+test('RFC 4662 with SIPp: the owner subscribes once to its buddy list (Supported: eventlist): 200 with Require: eventlist, a multipart/related RLMI NOTIFY naming the list, full state, its member and the member\'s PIDF; unsubscribe ends it', { timeout: 60000, skip: SKIP }, async () => {
+  await withLab('rls', async (lab) => {
+    const added = runCli(['buddies', 'add', `alice@${DOMAIN}`, `bob@${DOMAIN}`, '--data', lab.sipway.data]);
+    assert.equal(added.status, 0, added.stderr);
+    const run = await lab.sipp('presence-rls.xml', 'alice', `alice-buddies@${DOMAIN}`).run;
+    lab.ok(run, "SUBSCRIBE to alice's buddy list");
+    logged(run, 'list: 200', /^list: 200 Require eventlist Expires 600$/);
+    const [, list, resource, basic] = logged(run, 'list NOTIFY:', /^list NOTIFY: Require eventlist; *active[^;]*; multipart\/related[^;]*;[^;]*; (<list [^>]*); (<resource [^>]*); (<basic>\w+<\/basic>)$/);
+    assert.match(list!, /uri="sip:alice-buddies@sipway\.test"/);
+    assert.match(list!, /version="0"/);
+    assert.match(resource!, /uri="sip:bob@sipway\.test"/);
+    assert.equal(basic, '<basic>closed</basic>', 'bob is not registered');
+    assert.match(logged(run, 'last NOTIFY:', /^last NOTIFY: *(.*)$/)[1]!, /^terminated/);
   });
 });
