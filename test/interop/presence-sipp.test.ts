@@ -7,8 +7,8 @@
  * values. On failure the message carries SIPp's counters, stderr, logs, message trace and sipway's log (the work
  * directory is kept).
  *
- * One worker (`--workers 1`): subscriptions and publications live in the process that took them (docs/presence.md,
- * "Limits today"), so a watcher and the presentity's watcher-info subscription must meet in one process.
+ * One worker (`--workers 1`): one log, in order, for the failure reports (presence across workers is tested in
+ * test/presence/persistence.test.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
