@@ -4,3 +4,6 @@ export * from './wav.js';
 export * from './pcmu-sdp.js';
 export * from './media-relay.js';
 export * from './rtpengine.js';
+export * from './udp-relay.js';
+export * from './relay-sdp.js';
+export * from './rtp-stats.js';
