@@ -31,6 +31,11 @@ export interface RelayOptions {
   codecs?: readonly string[];
   /** The address written into the SDP passed on (the relay's address facing the receiving side). */
   advertise?: string;
+  /**
+   * Where this side's signalling came from. With latching, a private SDP address (RFC 1918 ...) other than this one
+   * is the phone's side of a NAT: nothing is sent to it; the relay waits for the phone's first packet.
+   */
+  sourceAddress?: string;
 }
 
 export interface RelayCounters {

@@ -302,10 +302,14 @@ export class RtpEngineRelay implements MediaRelay {
       // A later offer keeps the call's ports even when the peer's port changes (the interface's promise).
       'port latching',
       ...(options.strictSource === true ? ['strict source'] : []),
+      // Until it latches, rtpengine sends to where the signalling came from, not to a NAT's inside written in the SDP.
+      ...(options.sourceAddress !== undefined && options.latch !== false ? ['SIP-source-address'] : []),
       ...this.flags,
     ];
+    const from = options.sourceAddress;
     return {
       flags,
+      ...(from !== undefined ? { 'received-from': [isIPv6(from) ? 'IP6' : 'IP4', from] } : {}),
       replace: ['origin', 'session-connection'],
       // 'optional' keeps the SDP's candidates and adds rtpengine's own as a low-priority one.
       ICE: options.ice === 'keep' ? 'optional' : 'remove',

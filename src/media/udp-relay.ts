@@ -434,13 +434,17 @@ export class UdpMediaRelay implements MediaRelay {
       side.latched = false;
       side.rtcpLatched = false;
     }
+    // A private address in the SDP of a phone whose signalling came from elsewhere is its side of a NAT: nothing is
+    // sent there (it could reach a host of the server's own LAN); the first packet from the phone tells where it is.
+    const source = options.sourceAddress ?? defaults.sourceAddress;
+    const behindNat = side.latch && source !== undefined && address !== '' && address !== source && isPrivateAddress(address);
     if (!side.latched) {
-      side.peerAddress = address;
-      side.peerPort = port;
+      side.peerAddress = behindNat ? '' : address;
+      side.peerPort = behindNat ? 0 : port;
     }
     if (!side.rtcpLatched) {
-      side.rtcpAddress = side.sdpRtcpAddress;
-      side.rtcpPeerPort = side.sdpRtcpPort;
+      side.rtcpAddress = behindNat ? '' : side.sdpRtcpAddress;
+      side.rtcpPeerPort = behindNat ? 0 : side.sdpRtcpPort;
     }
     side.peerMux = side.sdpMux && (!other.sdpKnown || other.sdpMux);
     other.peerMux = other.sdpKnown && other.sdpMux && side.sdpMux;
@@ -781,4 +785,15 @@ function closeSocket(socket: Socket): Promise<void> {
       resolveClose();
     }
   });
+}
+
+/** RFC 1918, RFC 6598 shared, link-local, unique-local IPv6: addresses a phone behind a NAT writes into its SDP. */
+export function isPrivateAddress(address: string): boolean {
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(address);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127) || (a === 169 && b === 254);
+  }
+  const lower = address.toLowerCase();
+  return lower.startsWith('fc') || lower.startsWith('fd') || lower.startsWith('fe80:');
 }

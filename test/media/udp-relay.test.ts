@@ -305,6 +305,32 @@ describe('UdpMediaRelay: forwarding', () => {
     assert.deepEqual(s.peer, { address: LOOPBACK, port: a.port });
   });
 
+  it('a private SDP address behind another signalling source (a NAT\'s inside) is never sent to: the first packet tells where the phone is', async (t) => {
+    const { relay } = await newRelay();
+    t.after(() => relay.close());
+    const a = await phonePort();
+    const b = await phonePort();
+    const callId = 'nat-inside';
+    const offer = await relay.offer({ callId, fromTag: 'ta' }, sdp(40000, [], { address: '192.168.10.10' }), { sourceAddress: '203.0.113.7' });
+    const answer = await relay.answer({ callId, fromTag: 'tb', toTag: 'ta' }, sdp(b.port));
+    const towardB = relayPort(offer);
+    const towardA = relayPort(answer);
+    b.send(rtp(1, 0, 'early'), towardB);
+    await settle();
+    let s = side(await relay.query(callId), 0);
+    assert.equal(s.peer, undefined, 'no peer before the first packet: nothing goes to 192.168.10.10');
+    assert.equal(side(await relay.query(callId), 1).rtp.dropped, 1, 'B\'s early packet is dropped, counted');
+    a.send(rtp(1, 0, 'from behind the NAT'), towardA);
+    await arrives(b, 1, 'A to B');
+    b.send(rtp(2, 160, 'now to A'), towardB);
+    await arrives(a, 1, 'B to the latched A');
+    s = side(await relay.query(callId), 0);
+    assert.deepEqual(s.peer, { address: LOOPBACK, port: a.port });
+    // A private address that is where the signalling came from (a phone on the server's own LAN) is sent to.
+    await relay.offer({ callId: 'lan', fromTag: 'ta' }, sdp(40000, [], { address: '10.1.2.3' }), { sourceAddress: '10.1.2.3' });
+    assert.deepEqual(side(await relay.query('lan'), 0).peer, { address: '10.1.2.3', port: 40000 });
+  });
+
   it('with strictSource drops and counts an intruder once latched; without, forwards it but keeps the peer', async (t) => {
     const { relay } = await newRelay();
     t.after(() => relay.close());
