@@ -184,7 +184,26 @@ export {
 // --- Back-to-back user agent (RFC 7092) ---------------------------------------------------------------------------
 
 /** An incoming call tied to a new outgoing one: provisional, final, CANCEL, offers, INFO and BYE relayed. */
-export { Bridge, type BridgeEnd, type BridgeOptions, type Crossing } from './b2bua/index.js';
+export { Bridge, type BridgeEnd, type BridgeOptions, type Crossing, type SdpKind } from './b2bua/index.js';
+
+// --- SBC (docs/sbc.md) --------------------------------------------------------------------------------------------
+
+/** The B2BUA with topology hiding and media anchoring that `sipway serve` runs when `sbc.enabled`. */
+export {
+  ANONYMOUS_FROM,
+  CallLimits,
+  createSbc,
+  defaultSbcConfig,
+  hideOrigin,
+  passedHeaders,
+  readSbcConfig,
+  Sbc,
+  sbcSelector,
+  secondLegIdentity,
+  type SbcCallInfo,
+  type SbcConfig,
+  type SbcServiceOptions,
+} from './sbc/index.js';
 
 // --- Media (RFC 3550, G.711) ----------------------------------------------------------------------------------------
 
@@ -270,6 +289,7 @@ export { Accounting, type AccountingOptions, type CallAccounting } from './accou
 /** The §16 proxy core: stateful and stateless forwarding, forking, response context, redirect mode. */
 export { Proxy, type CallEnd, type CallStateObserver, type ProxyOptions, type ProxyRequest, type RoutingDecision } from './proxy/proxy.js';
 export { defaultProxyConfig, type ProxyConfig } from './proxy/config.js';
+export { TopologyCodec, TopologyHiding, type TopologyHidingOptions, type TopologyHidingStats } from './proxy/topology-hiding.js';
 
 // --- Routing policy (everything else is in sipway/policy) ---------------------------------------------------------
 

@@ -25,10 +25,12 @@ const RANK: Record<string, number> = {
   media: 7,
   b2bua: 8,
   policy: 8,
-  server: 9,
+  // The SBC ties the B2BUA's bridge to a media relay and implements the policy's ctx.sbc(): above both.
+  sbc: 9,
+  server: 10,
   // Above the server: its test server starts a SipwayServer in the test process.
-  testing: 10,
-  cli: 11,
+  testing: 11,
+  cli: 12,
 };
 
 const srcDir = path.join(projectRoot, 'src');

@@ -15,6 +15,7 @@ import { GATEWAY_HELP, ROUTE_HELP, gatewayCommand, routeCommand } from './gatewa
 import { DOCTOR_HELP, doctorCommand } from './doctor.js';
 import { PING_HELP, pingCommand } from './ping.js';
 import { BANS_HELP, bansCommand } from './bans.js';
+import { CALLS_HELP, callsCommand } from './calls.js';
 import { ANSWER_HELP, CALL_HELP, MESSAGE_HELP, OPTIONS_HELP, REGISTER_HELP, TRANSFER_HELP, answerCommand, callCommand, messageCommand, optionsCommand, registerCommand, transferCommand } from './ua-commands.js';
 
 const VERSION = '0.1.0';
@@ -38,6 +39,7 @@ Commands:
   route            add, delete and list prefix routes to gateway groups (least-cost routing)
   reload           load the running server's routing policy and gateways again
   bans             list the sources the running server has banned for flooding, or lift a ban
+  calls            list the calls through the running server's SBC (legs, media ports, packets), or end one
   register         register an address-of-record at a registrar as a user agent would (digest answered)
   message          send a MESSAGE (RFC 3428) as a user agent (digest answered)
   call             call a URI as a user agent, with G.711 audio from/to WAV files
@@ -73,6 +75,7 @@ const COMMANDS: Record<string, Command> = {
   route: { help: ROUTE_HELP, run: (args) => routeCommand(args) },
   reload: { help: RELOAD_HELP, run: reloadCommand },
   bans: { help: BANS_HELP, run: bansCommand },
+  calls: { help: CALLS_HELP, run: callsCommand },
   register: { help: REGISTER_HELP, run: registerCommand },
   message: { help: MESSAGE_HELP, run: messageCommand },
   call: { help: CALL_HELP, run: callCommand },

@@ -32,6 +32,11 @@ export interface DefaultPolicyEnv {
   sipCgi?: (ctx: RequestContext) => Promise<boolean>;
   /** Keeps a MESSAGE for a user of ours who is offline (and answers it); false when the user is online or unknown. */
   keepForOffline?: (ctx: RequestContext) => Promise<boolean>;
+  /**
+   * Hands an initial INVITE to the SBC when the config says it takes that call (`sbc.calls`, docs/sbc.md); true when
+   * it did. The SBC's own second leg comes back here and is routed like any call.
+   */
+  sbc?: (ctx: RequestContext) => Promise<boolean>;
 }
 
 export const NO_INTERNATIONAL = 'Forbidden - no international calls';
@@ -51,6 +56,7 @@ export function createDefaultPolicy(env: DefaultPolicyEnv): RoutingPolicy {
       if (!sanity(ctx)) return;
       if (!(await authenticate(ctx))) return;
       if (!noOpenRelay(ctx)) return;
+      if (env.sbc && ctx.method === 'INVITE' && !ctx.inDialog && !ctx.fromSbc && (await env.sbc(ctx))) return;
       // Presence for our users is the presence server's (docs/presence.md); other events go on to their phones.
       if (!ctx.inDialog && forOurUser(ctx.ruri, env) && ctx.presence()) return;
       // A MESSAGE for a user of ours who is offline is kept until they register (docs/presence.md).

@@ -17,9 +17,35 @@ import type {
   RequestContext,
   ResponseContext,
   RoutingPolicy,
+  SbcOptions,
   Source,
   TargetSpec,
 } from './types.js';
+
+/** What the policy engine needs of the SBC (src/sbc implements it; the server wires it in). */
+export interface SbcService {
+  /**
+   * The loop guard: for one of the SBC's own requests coming back through the proxy (its second leg's INVITE, a
+   * request within that leg), the user its caller authenticated as on the first leg; undefined for any other request.
+   */
+  ownLeg(request: SipRequest): { user: string | undefined } | undefined;
+  /** Takes an initial INVITE the policy handed over: the SBC answers it from now on. */
+  take(handoff: SbcHandoff): void;
+}
+
+/** An initial INVITE handed to the SBC by `ctx.sbc()`. */
+export interface SbcHandoff {
+  /** The INVITE as received, and its server transaction (an INVITE server transaction). */
+  request: SipRequest;
+  st: ServerTransaction;
+  /** The working copy (the policy's header edits and Request-URI rewrite, our credentials removed). */
+  work: SipRequest;
+  /** The second leg's Request-URI. */
+  target: string;
+  /** The user name the caller proved with digest, if it did. */
+  authenticatedUser: string | undefined;
+  options: SbcOptions;
+}
 
 /** The reason of the 500 for an onRequest that returned without reply, relay or redirect. */
 export const NO_DECISION = 'Server Internal Error - policy made no decision';
@@ -39,13 +65,15 @@ export class PolicyEngine {
     private readonly callScripts?: CallScriptOptions,
     /** The presence server for `ctx.presence()`; without it the verb returns false. */
     private readonly presence?: PresenceService,
+    /** The SBC for `ctx.sbc()`; without it the verb returns false and no request is `fromSbc`. */
+    private readonly sbc?: SbcService,
   ) {}
 
   async handle(policy: RoutingPolicy, req: SipRequest, st: ServerTransaction): Promise<void> {
     const pr = this.proxy.begin(req, st);
     // §16.2: the caller learns at once that we are on it, however long the policy takes.
     this.proxy.trying(pr);
-    const ctx = new PolicyRequest(pr, this.proxy, policy, this.logger, this.callScripts, this.presence);
+    const ctx = new PolicyRequest(pr, this.proxy, policy, this.logger, this.callScripts, this.presence, this.sbc);
     // A policy awaiting something that never settles (a store, a service of its own) must not hold the caller for ever.
     const deadline = this.proxy.policyDeadline(() => ctx.expire());
     try {
@@ -122,6 +150,8 @@ class PolicyRequest extends View implements RequestContext {
   failure: unknown;
   /** The deadline passed before a decision (expire). */
   private expired = false;
+  /** Set for the SBC's own requests coming back through the proxy (SbcService.ownLeg). */
+  private readonly sbcLeg: { user: string | undefined } | undefined;
 
   constructor(
     pr: ProxyRequest,
@@ -130,8 +160,10 @@ class PolicyRequest extends View implements RequestContext {
     private readonly policyLogger: Logger,
     private readonly callScripts: CallScriptOptions | undefined,
     private readonly presenceService: PresenceService | undefined,
+    private readonly sbcService: SbcService | undefined = undefined,
   ) {
     super(pr, new Map(), policyLogger);
+    this.sbcLeg = sbcService?.ownLeg(pr.request);
     this.headers = headerAccess(pr.work.headers);
   }
 
@@ -155,6 +187,25 @@ class PolicyRequest extends View implements RequestContext {
     });
   }
 
+  get fromSbc(): boolean {
+    return this.sbcLeg !== undefined;
+  }
+
+  sbc(options: SbcOptions = {}): boolean {
+    const service = this.sbcService;
+    if (service === undefined || this.sbcLeg !== undefined || this.pr.inDialog || this.method !== 'INVITE') return false;
+    const target = toTargets([options.target ?? this.ruri])[0]!.uri.toString();
+    this.decide();
+    // A CANCEL that came while the policy was deciding has answered the INVITE already (487).
+    if (!this.proxy.awaitingFinal(this.pr)) return true;
+    service.take({ request: this.pr.request, st: this.pr.st, work: this.pr.work, target, authenticatedUser: this.pr.authenticatedUser, options });
+    return true;
+  }
+
+  hideTopology(hide = true): boolean {
+    return this.proxy.hideTopology(this.pr, hide);
+  }
+
   presence(): boolean {
     const service = this.presenceService;
     if (service === undefined || !service.takes(this.pr.request)) return false;
@@ -170,7 +221,7 @@ class PolicyRequest extends View implements RequestContext {
   }
 
   checkRelay(): boolean {
-    if (this.proxy.checkRelay(this.pr)) return true;
+    if (this.sbcLeg !== undefined || this.proxy.checkRelay(this.pr)) return true;
     this.decide();
     return false;
   }
@@ -231,6 +282,11 @@ class PolicyRequest extends View implements RequestContext {
   }
 
   private async admit(force: boolean): Promise<boolean> {
+    if (this.sbcLeg !== undefined) {
+      // Admitted as its caller was on the SBC's first leg: the SBC has no credentials to answer a challenge with.
+      this.pr.authenticatedUser ??= this.sbcLeg.user;
+      return true;
+    }
     const ok = await this.proxy.authenticate(this.pr, force);
     // The challenge (or 403) has answered the request.
     if (!ok) this.decide();

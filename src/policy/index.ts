@@ -30,6 +30,7 @@ export {
   type RequestContext,
   type ResponseContext,
   type RoutingPolicy,
+  type SbcOptions,
   type Source,
   type Target,
   type TargetSpec,

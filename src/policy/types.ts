@@ -144,6 +144,48 @@ export interface RequestContext extends MessageView {
    * request is not one it takes (a SUBSCRIBE to another event goes on to the user's phones as before).
    */
   presence(): boolean;
+  /**
+   * Topology hiding for this request and the dialog it starts, the proxy's stateless mode (Kamailio's topoh;
+   * docs/sbc.md#stateless-topology-hiding-in-the-proxy): each side sees only itself and this server (Via,
+   * Record-Route, Contact; the callee's side an encoded Call-ID), nothing stored. `false`: not hidden, whatever
+   * `topologyHiding.outside` says. Call it before relay(). Requests within a hidden dialog are recognised by what we
+   * put in them and are hidden without a call. Returns whether the request is hidden: false when topology hiding is
+   * off (`topologyHiding.enabled`).
+   */
+  hideTopology(hide?: boolean): boolean;
+  /**
+   * Hands an initial INVITE to the SBC (docs/sbc.md): a back-to-back user agent that answers the caller, places a
+   * new call (Call-ID, tags, Via, Contact of its own) through this server's proxy, hides each side's topology from the
+   * other and anchors the media in its relay. False, with nothing decided, when the SBC is off (`sbc.enabled`), the
+   * request is not an initial INVITE, or it is the SBC's own second leg (`fromSbc`: it is routed like any call).
+   * Throws on a `target` that is not a SIP or tel URI.
+   */
+  sbc(options?: SbcOptions): boolean;
+  /**
+   * The request is the SBC's own (the second leg of a call it anchors, or a request within it) coming back through
+   * the proxy: its caller was admitted on the first leg, so authenticate(), challenge() and checkRelay() admit it.
+   */
+  readonly fromSbc: boolean;
+}
+
+/**
+ * What `ctx.sbc()` may decide for one call (docs/sbc.md); the config's `sbc` section gives everything else.
+ */
+export interface SbcOptions {
+  /** The second leg's Request-URI; default the Request-URI as it stands now (after rewriteUri). */
+  target?: string;
+  /** What the per-account limits count this call against; default the authenticated user@domain, else the source address. */
+  account?: string;
+  /** What the per-trunk limit counts this call against; default the target's host. */
+  trunk?: string;
+  /** Header fields of the caller's INVITE passed on to the second leg, besides the config's `sbc.headers.pass`. */
+  passHeaders?: readonly string[];
+  /** The target is inside the trust domain (RFC 3325): P-Asserted-Identity goes to it. Default: its host is in `sbc.identity.trusted`. */
+  trusted?: boolean;
+  /** The longest the call may last, seconds (0: no limit); default `sbc.maxCallSeconds`. */
+  maxCallSeconds?: number;
+  /** A REFER from either party: carried out by the SBC (`transfer`) or refused 603 (`decline`); default `sbc.refer`. */
+  refer?: 'transfer' | 'decline';
 }
 
 /** onBranch: one copy of the request, about to be sent to one target (Kamailio's branch_route). */

@@ -8,5 +8,20 @@ export { ResponseContext, type ContextRequest, type FailureOutcome, type RelayHo
 export { processRoutes, routedCopy } from './route-processing.js';
 export { forwardStatelessly, isUnroutable, strayVerdict, type StrayVerdict } from './stateless.js';
 export { ProxyCounters, type ProxyStats, type StatusClass } from './stats.js';
+export {
+  CALL_ID_PREFIX,
+  CONTACT_PARAM,
+  defaultTopologyHidingConfig,
+  MAX_PLAINTEXT,
+  readTopologyHidingConfig,
+  TOPOLOGY_PARAM,
+  TopologyCodec,
+  TopologyHiding,
+  topologyHidingKey,
+  type TopologyHidingConfig,
+  type TopologyHidingOptions,
+  type TopologyHidingStats,
+  type TopologyKind,
+} from './topology-hiding.js';
 export { determineTargets, isPrivateAddress, locate, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
 export { checkForwardable, isLooped } from './validation.js';

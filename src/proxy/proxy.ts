@@ -1,6 +1,6 @@
 import type { CallAccounting, CalleePresence } from '../accounting/index.js';
 import { parseDigestCredentials, type AuthService } from '../auth/index.js';
-import { createResponse, type ResponseOptions, type SipRequest, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
+import { createResponse, SipRequest, type ResponseOptions, type SipResponse, type SipUri, type TelUri } from '../message/index.js';
 import type { SubscriberStore } from '../store/index.js';
 import type { ServerTransaction, TransactionLayer, TransactionUserModule } from '../transaction/index.js';
 import { DnsSipResolver, flowOf, type FlowTokens, type SipResolver } from '../transport/index.js';
@@ -15,6 +15,7 @@ import { ResponseContext, type ContextRequest, type RelayHooks, type ResponseCon
 import { routedCopy, type RouteFlow } from './route-processing.js';
 import { forwardStatelessly, strayVerdict } from './stateless.js';
 import { ProxyCounters, type ProxyStats } from './stats.js';
+import { TopologyHiding, type TopologyHidingOptions, type TopologyHidingStats } from './topology-hiding.js';
 import { determineTargets, locate, redirectContacts, type LocationService, type Target, type TargetOptions, type TargetPlan } from './target.js';
 import { checkForwardable } from './validation.js';
 
@@ -51,6 +52,12 @@ export interface ProxyOptions extends Partial<ProxyConfig> {
   onFailedLookup?(request: SipRequest): void;
   /** Hears the state of the calls it forwards statefully (dialog state for busy-lamp fields, RFC 4235). */
   callStates?: CallStateObserver;
+  /**
+   * Topology hiding (docs/sbc.md#stateless-topology-hiding-in-the-proxy), the stateless mode of Kamailio's topoh;
+   * off without it. The owner of the transport hands every received response to `proxy.topologyHiding.response()`
+   * before its transaction layer.
+   */
+  topologyHiding?: TopologyHidingOptions;
 }
 
 /** How a call's dialog ended as the proxy saw it: its INVITE's final response (487, 408, any other) or a BYE. */
@@ -122,6 +129,8 @@ export class Proxy {
   private readonly redirectDomains: Set<string>;
   private readonly targets: TargetOptions;
   private readonly contextEnv: ResponseContextEnv;
+  /** Topology hiding, when on (ProxyOptions.topologyHiding). */
+  readonly topologyHiding: TopologyHiding | undefined;
 
   constructor(private readonly options: ProxyOptions) {
     const defaults = defaultProxyConfig();
@@ -140,7 +149,13 @@ export class Proxy {
       viaListeners: () => options.sender.viaListeners?.() ?? options.sender.listeners(),
     });
     const resolver = options.resolver ?? new DnsSipResolver({ clock: options.clock, logger: this.logger.child({ layer: 'dns' }) });
-    this.forwarder = new Forwarder({ sender: options.sender, resolver, tokens: options.flowTokens });
+    const forwarding = { sender: options.sender, resolver, tokens: options.flowTokens };
+    if (options.topologyHiding) {
+      const logger = this.logger.child({ layer: 'topology-hiding' });
+      this.topologyHiding = new TopologyHiding({ logger, ...options.topologyHiding });
+      this.topologyHiding.attach({ identity: this.identity, sender: options.sender, tokens: options.flowTokens });
+    }
+    this.forwarder = this.topologyHiding?.forwarder(forwarding) ?? new Forwarder(forwarding);
     this.targets = {
       identity: this.identity,
       location: options.location,
@@ -161,8 +176,9 @@ export class Proxy {
     };
   }
 
-  stats(): ProxyStats {
-    return this.counters.snapshot(this.contexts.size);
+  stats(): ProxyStats & { topologyHiding?: TopologyHidingStats } {
+    const stats = this.counters.snapshot(this.contexts.size);
+    return this.topologyHiding ? { ...stats, topologyHiding: this.topologyHiding.stats() } : stats;
   }
 
   /**
@@ -182,7 +198,11 @@ export class Proxy {
   /** Starts handling a request: §16.4 on a working copy. */
   begin(req: SipRequest, st: ServerTransaction): ProxyRequest {
     this.counters.requests++;
+    // A request within a hidden dialog gets the route set and Request-URI it stands for back first (§16.4 follows).
+    const hiding = this.topologyHiding;
+    const arrival = hiding === undefined ? undefined : hiding.arrived(req);
     const { work, flow } = routedCopy(req, this.identity, this.options.flowTokens);
+    if (arrival !== undefined) hiding!.adopt(work, arrival);
     const pr: ProxyRequest = {
       request: req,
       work,
@@ -205,6 +225,10 @@ export class Proxy {
       this.counters.forgedFlowTokens++;
       this.logger.warn({ callId: pr.request.callId, src: pr.request.source?.address }, 'request with a forged flow token refused');
       this.respond(pr.st, 403, { reason: 'Forbidden - invalid flow token' });
+      return false;
+    }
+    if (this.topologyHiding?.forged(pr.work)) {
+      this.respond(pr.st, 403, { reason: FORGED_TOPOLOGY });
       return false;
     }
     const fault = checkForwardable(pr.request, (via) => this.identity.isOurSentBy(via));
@@ -308,6 +332,14 @@ export class Proxy {
     await this.relay(pr, plan.targets, decision, hooks);
   }
 
+  /**
+   * Topology hiding for this request (RequestContext.hideTopology): hidden, or not whatever `topologyHiding.outside`
+   * says. Returns whether it is hidden; always false when topology hiding is off.
+   */
+  hideTopology(pr: ProxyRequest, hide: boolean): boolean {
+    return this.topologyHiding?.choose(pr.work, hide) ?? false;
+  }
+
   /** §8.3 redirect: 302 with one Contact per target (q, remaining lifetime). */
   redirect(pr: ProxyRequest, targets: readonly Target[]): void {
     this.reply(pr, 302, { headers: redirectContacts(targets, this.options.clock.now()) });
@@ -321,6 +353,11 @@ export class Proxy {
   async relay(pr: ProxyRequest, targets: readonly Target[], decision: RoutingDecision = {}, hooks?: RelayHooks): Promise<void> {
     const { request: req, st } = pr;
     if (!this.awaitingFinal(pr) && req.method !== 'CANCEL') return answeredMeanwhile(hooks);
+    // Whatever the policy did not check: an altered topology hiding value is never followed.
+    if (this.topologyHiding?.forged(pr.work)) {
+      this.reply(pr, 403, { reason: FORGED_TOPOLOGY });
+      return;
+    }
     if (targets.length === 0) {
       this.reply(pr, 480, { reason: 'Temporarily Unavailable - no target' });
       return;
@@ -466,7 +503,13 @@ export class Proxy {
 
   private async relayAck(ack: SipRequest): Promise<void> {
     if (checkForwardable(ack, (via) => this.identity.isOurSentBy(via)) !== undefined) return;
+    const hiding = this.topologyHiding;
+    const arrival = hiding === undefined ? undefined : hiding.arrived(ack);
     const { work, flow } = routedCopy(ack, this.identity, this.options.flowTokens);
+    if (arrival !== undefined) {
+      if (arrival.mark.kind === 'forged') return;
+      hiding!.adopt(work, arrival);
+    }
     if (flow.kind === 'forged') {
       this.counters.forgedFlowTokens++;
       return;
@@ -543,11 +586,12 @@ export class Proxy {
     // request and its response context alive.
     this.contexts.delete(pr.st);
     this.requests.delete(pr.st);
+    // A request from the outside within a hidden dialog is told with the Call-ID its dialog has inside.
+    const req = this.topologyHiding === undefined ? pr.request : withWorkCallId(pr);
     const states = this.options.callStates;
-    if (states !== undefined) this.callState(states, pr, res);
+    if (states !== undefined) this.callState(states, pr, req, res);
     const accounting = this.options.accounting;
     if (!accounting || !pr.accounted) return;
-    const req = pr.request;
     try {
       if (req.method === 'INVITE') {
         accounting.attempt(req, res);
@@ -560,8 +604,7 @@ export class Proxy {
   }
 
   /** The final response of an INVITE the observer was told of, or of any BYE, to the call-state observer. */
-  private callState(states: CallStateObserver, pr: ProxyRequest, res: SipResponse): void {
-    const req = pr.request;
+  private callState(states: CallStateObserver, pr: ProxyRequest, req: SipRequest, res: SipResponse): void {
     try {
       if (req.method === 'INVITE') {
         if (!pr.observed) return;
@@ -572,6 +615,18 @@ export class Proxy {
       this.logger.error({ err, callId: req.callId }, 'call state observer failed');
     }
   }
+}
+
+const FORGED_TOPOLOGY = 'Forbidden - altered topology hiding value';
+
+/** The request as received with the working copy's Call-ID when topology hiding decoded it; else the request itself. */
+function withWorkCallId(pr: ProxyRequest): SipRequest {
+  const { request, work } = pr;
+  if (work.callId === request.callId) return request;
+  const copy = new SipRequest(request.method, request.uri, request.headers.clone(), request.body, request.version);
+  copy.headers.set('call-id', work.callId);
+  copy.source = request.source;
+  return copy;
 }
 
 /** What an INVITE's non-2xx final response says about how its call ended. */

@@ -7,6 +7,7 @@ import type { FloodGuardStats } from '../transport/flood-guard.js';
 import type { TransactionStats } from '../transaction/index.js';
 import type { ProxyStats } from '../proxy/index.js';
 import type { AuthStats } from '../auth/index.js';
+import type { SbcCallInfo } from '../sbc/index.js';
 import type { PresenceStats } from '../presence/index.js';
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
@@ -33,6 +34,10 @@ export interface AdminTarget {
   watcherRulesChanged(aor: string): Promise<void>;
   /** The buddy list of `aor` was changed in the store: its list subscriptions get the full state (every process). */
   buddiesChanged(aor: string): Promise<void>;
+  /** The calls through the SBC (every process). */
+  calls(): Promise<SbcCallInfo[]>;
+  /** Ends the SBC call `id`; resolves with how many processes had it (0 or 1). */
+  endCall(id: string): Promise<number>;
 }
 
 export interface AdminOptions extends AdminTarget {
@@ -63,6 +68,8 @@ export interface StatsAnswer {
  * - `POST /mwi?aor=AOR`: the mailbox of AOR changed (sipway mwi set): its watchers get a NOTIFY.
  * - `POST /watchers?aor=AOR`: the watcher rules of AOR changed (sipway watchers): its watchers are decided again.
  * - `POST /buddies?aor=AOR`: the buddy list of AOR changed (sipway buddies): its subscriptions get the whole list.
+ * - `GET /calls`: the calls through the SBC, `{ calls: SbcCallInfo[] }` (sipway calls).
+ * - `POST /calls/end?id=ID`: ends that call, `{ ended: N }` (404 when no process has it).
  */
 export class AdminEndpoint {
   private readonly server: http.Server;
@@ -149,6 +156,17 @@ const ROUTES: Route[] = [
   aorRoute('/mwi', (t, aor) => t.mailboxChanged(aor)),
   aorRoute('/watchers', (t, aor) => t.watcherRulesChanged(aor)),
   aorRoute('/buddies', (t, aor) => t.buddiesChanged(aor)),
+  { method: 'GET', path: '/calls', run: async (t) => [200, { calls: await t.calls() }] },
+  {
+    method: 'POST',
+    path: '/calls/end',
+    run: async (t, q) => {
+      const id = q.get('id');
+      if (!id) return [400, { ok: false, error: 'id missing (POST /calls/end?id=ID)' }];
+      const ended = await t.endCall(id);
+      return [ended > 0 ? 200 : 404, { ended }];
+    },
+  },
   {
     method: 'POST',
     path: '/bans/lift',

@@ -11,6 +11,7 @@ import { AdminEndpoint, type AdminTarget, type BanEntry, type ProcessStats, type
 import type { ServerConfig } from './config.js';
 import { SipwayServer } from './server.js';
 import type { PresenceChange } from '../presence/index.js';
+import type { SbcCallInfo } from '../sbc/index.js';
 import { listenerLogFields, startedLogFields } from './start-line.js';
 
 /**
@@ -30,8 +31,17 @@ type ToWorker =
   | { t: 'stop' };
 
 /** What the primary's admin endpoint asks every worker (each holds its own policy and flood guard). */
-type AdminOp = { op: 'reload' } | { op: 'bans' } | { op: 'lift'; address: string } | { op: 'stats' } | { op: 'mwi'; aor: string } | { op: 'watchers'; aor: string } | { op: 'buddies'; aor: string };
-type AdminAnswer = ReloadResult | BanEntry[] | number | ProcessStats;
+type AdminOp =
+  | { op: 'reload' }
+  | { op: 'bans' }
+  | { op: 'lift'; address: string }
+  | { op: 'stats' }
+  | { op: 'mwi'; aor: string }
+  | { op: 'watchers'; aor: string }
+  | { op: 'buddies'; aor: string }
+  | { op: 'calls' }
+  | { op: 'endCall'; id: string };
+type AdminAnswer = ReloadResult | BanEntry[] | number | ProcessStats | SbcCallInfo[];
 
 type ToPrimary =
   | { t: 'hello' }
@@ -214,6 +224,9 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     mailboxChanged: async (aor) => void (await askAll({ op: 'mwi', aor })),
     watcherRulesChanged: async (aor) => void (await askAll({ op: 'watchers', aor })),
     buddiesChanged: async (aor) => void (await askAll({ op: 'buddies', aor })),
+    // Each worker holds the calls whose Call-IDs it owns: the list is all of theirs, an end reaches the one that has it.
+    calls: async () => ((await askAll({ op: 'calls' })) as SbcCallInfo[][]).flat(),
+    endCall: async (id) => ((await askAll({ op: 'endCall', id })) as number[]).reduce((a, b) => a + b, 0),
     stats: async () => {
       const stats = (await askAll({ op: 'stats' })) as ProcessStats[];
       return { workers: stats.sort((a, b) => (a.worker ?? 0) - (b.worker ?? 0)) };
@@ -284,6 +297,10 @@ async function workerAnswer(server: SipwayServer | undefined, index: number, op:
     case 'buddies':
       server?.buddiesChanged(op.aor);
       return 0;
+    case 'calls':
+      return server ? server.sbcCalls() : [];
+    case 'endCall':
+      return server?.endSbcCall(op.id) ? 1 : 0;
     case 'stats':
       // A worker not yet running has no counters: the primary answers with those of the others.
       return server?.stats();

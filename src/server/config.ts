@@ -8,9 +8,11 @@ import type { ListenSpec, TransportName } from '../transport/types.js';
 import { DEFAULT_PORTS } from '../transport/response-route.js';
 import { defaultFloodGuardConfig, readFloodConfig, type FloodGuardConfig } from '../transport/flood-guard.js';
 import { checkProxyConfig, defaultProxyConfig, readProxyConfig, type ProxyConfig } from '../proxy/config.js';
+import { defaultTopologyHidingConfig, readTopologyHidingConfig, type TopologyHidingConfig } from '../proxy/topology-hiding.js';
 import { DEFAULT_GATEWAY_CONFIG, parseGatewayConfig, type GatewayConfig } from '../policy/gateways.js';
 import { DEFAULT_MAX_RING_SECONDS } from '../policy/cpl/interpreter.js';
 import { canonicalZone } from '../policy/cpl/datetime.js';
+import { checkSbcConfig, defaultSbcConfig, readSbcConfig, type SbcConfig } from '../sbc/config.js';
 
 /** TLS for tls:/wss: listeners and for connections sipway opens (docs/transports.md#tls). */
 export interface TlsConfig {
@@ -92,6 +94,8 @@ export interface ServerConfig {
   };
   /** The proxy core (docs/proxy.md). */
   proxy: ProxyConfig;
+  /** The proxy's stateless topology hiding (docs/sbc.md#stateless-topology-hiding-in-the-proxy); off by default. */
+  topologyHiding: TopologyHidingConfig;
   /** RFC 3263 next-hop resolution (docs/dns.md); servers default to /etc/resolv.conf. */
   dns: { servers?: string[]; timeoutMs: number; blocklistMs: number };
   /** Call detail records (docs/accounting.md): always in the node's SQLite file under `data`, optionally JSON lines. */
@@ -116,6 +120,8 @@ export interface ServerConfig {
   gateways: GatewayConfig;
   /** The config file the settings came from (absolute): a reload reads its `gateways` section again. */
   configFile?: string;
+  /** The SBC: B2BUA with topology hiding and a media relay (docs/sbc.md); off by default. */
+  sbc: SbcConfig;
   /**
    * Worker processes of `sipway serve` sharing the listeners (docs/workers.md); default one per CPU core. 1 runs
    * the server in the one process, without a cluster primary.
@@ -149,12 +155,14 @@ export function defaultConfig(): ServerConfig {
     presence: { notifyIntervalMs: 5000 },
     cpl: { enabled: true, maxRingSeconds: DEFAULT_MAX_RING_SECONDS },
     proxy: defaultProxyConfig(),
+    topologyHiding: defaultTopologyHidingConfig(),
     dns: { timeoutMs: 2000, blocklistMs: 60000 },
     accounting: { enabled: true, maxCallDurationMs: 6 * 3600_000 },
     nat: { keepalive: true, intervalMs: 30000, maxFailures: 3, flowTokens: true },
     flood: defaultFloodGuardConfig(),
     admin: { host: '127.0.0.1', port: DEFAULT_ADMIN_PORT },
     gateways: DEFAULT_GATEWAY_CONFIG,
+    sbc: defaultSbcConfig(),
     workers: os.availableParallelism(),
   };
 }
@@ -446,6 +454,9 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
       case 'proxy':
         c.proxy = readProxyConfig(c.proxy, value);
         break;
+      case 'topologyHiding':
+        c.topologyHiding = readTopologyHidingConfig(c.topologyHiding, value);
+        break;
       case 'flood':
         c.flood = readFloodConfig(c.flood, value);
         break;
@@ -466,6 +477,9 @@ export function applyConfigObject(base: ServerConfig, raw: unknown, source = 'co
         break;
       case 'cpl':
         c.cpl = readCplConfig(value);
+        break;
+      case 'sbc':
+        c.sbc = readSbcConfig(c.sbc, value);
         break;
       case 'sipCgi': {
         if (!isObject(value)) throw new ConfigError('sipCgi', 'must be an object with a script');
@@ -556,5 +570,8 @@ export function finishConfig(c: ServerConfig): ServerConfig {
     throw new ConfigError('registrar.defaultExpires', 'must lie between registrar.minExpires and registrar.maxExpires');
   }
   checkProxyConfig(c.proxy, c.domains);
+  // The relay advertises the server's own address when it binds every interface and names none.
+  const specific = c.listen.map((l) => l.host).find((h) => h !== '0.0.0.0' && h !== '::');
+  checkSbcConfig(c.sbc, c.advertisedHost ?? specific);
   return c;
 }

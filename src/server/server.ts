@@ -22,13 +22,14 @@ import { NatKeepalive, Registrar } from '../registrar/index.js';
 import { Accounting } from '../accounting/index.js';
 import { openCdrStore } from '../store/index.js';
 import { advertisedHostname, DnsSipResolver } from '../transport/index.js';
-import { Proxy } from '../proxy/index.js';
+import { Proxy, topologyHidingKey, type TopologyHiding } from '../proxy/index.js';
 import { PolicyEngine, PolicyLoader, type RoutingPolicy } from '../policy/index.js';
 import { createDefaultPolicy } from '../policy/default-policy.js';
 import { sipCgi } from '../policy/sip-cgi-plugin.js';
 import { SipCgiRunner } from '../policy/sip-cgi/index.js';
 import { GatewayRouting } from '../policy/gateways.js';
 import { AdminEndpoint, type ProcessStats } from './admin.js';
+import { createSbc, sbcSelector, type Sbc, type SbcCallInfo } from '../sbc/index.js';
 import { ServerCore } from './core.js';
 import { formatCplError, putCplScript, SmtpRelayMailer } from '../policy/cpl/index.js';
 import type { CallScriptOptions } from '../policy/cpl-calls.js';
@@ -94,6 +95,10 @@ export class SipwayServer {
   /** The routing policy new requests start under; a reload replaces it, requests in progress keep theirs. */
   private policy: RoutingPolicy | undefined;
   private admin: AdminEndpoint | undefined;
+  /** The SBC (docs/sbc.md), when `sbc.enabled`. */
+  private sbc: Sbc | undefined;
+  /** The proxy's topology hiding, when `topologyHiding.enabled`: sees every received response first. */
+  private topology: TopologyHiding | undefined;
   private started = false;
   private readonly worker: WorkerContext | undefined;
 
@@ -142,7 +147,12 @@ export class SipwayServer {
       logger: this.logger.child({ layer: 'transaction' }),
       maxTransactions: config.maxTransactions,
     });
-    this.transport.setReceiver({ onMessage: (m) => this.transactions.receive(m) });
+    // Topology hiding restores (or masks) a response before its transaction sees it, and drops an altered one.
+    this.transport.setReceiver({
+      onMessage: (m) => {
+        if (m.isRequest || this.topology === undefined || this.topology.response(m)) this.transactions.receive(m);
+      },
+    });
     this.core = new ServerCore<ServerTransaction>({
       domains: config.domains,
       isLocalHost: (host, port) => this.isLocalHost(host, port),
@@ -282,15 +292,38 @@ export class SipwayServer {
       logger: this.logger.child({ layer: 'proxy' }),
       serverName: SERVER_NAME,
       flowTokens: c.nat.flowTokens ? new FlowTokens(flowTokenKey(c), 'nat.flowTokenSecret') : undefined,
+      topologyHiding: c.topologyHiding.enabled
+        ? { secret: topologyHidingKey(c.dataDir, c.topologyHiding.secret), outside: c.topologyHiding.outside, workers: this.worker?.bus.count }
+        : undefined,
       onFailedLookup: (req) => {
         if (req.source) this.flood.penalize(req.source.address, classOf(req.method), c.flood.failedLookupCost);
       },
       accountLimits: c.flood.enabled ? new KeyedBuckets(shareOf(c.flood.perAccount, this.worker?.bus.count ?? 1), c.flood.maxSources) : undefined,
     });
     this.proxyService = proxy;
-    // The transaction user: the proxy's CANCELs, ACKs and strays first, then every new request through the core.
-    this.transactions.setUser(new TransactionUserChain([proxy.module(), this.coreModule(), ...this.requestLog()], this.logger.child({ layer: 'transaction-user' })));
-    const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }), c.cpl.enabled ? this.callScriptOptions() : undefined, presence);
+    this.topology = proxy.topologyHiding;
+    const bus = this.worker?.bus;
+    const sbc = c.sbc.enabled
+      ? createSbc({
+          config: c.sbc,
+          transport: this.transport,
+          transactions: this.transactions,
+          clock: this.clock,
+          logger: this.logger.child({ layer: 'sbc' }),
+          timers: { T1: c.timers.T1, T2: c.timers.T2 },
+          isLocalHost: (host, port) => this.isLocalHost(host, port),
+          accounting: this.accounting,
+          newCallId: bus ? () => ownedCallId(bus.index, bus.count) : undefined,
+          worker: bus?.index,
+          advertise: c.advertisedHost ?? c.listen.map((l) => l.host).find((h) => h !== '0.0.0.0' && h !== '::'),
+        })
+      : undefined;
+    this.sbc = sbc;
+    // The transaction user: the SBC's dialogs and CANCELs, then the proxy's CANCELs, ACKs and strays, then every new
+    // request through the core.
+    const modules = [...(sbc ? [sbc.module()] : []), proxy.module(), this.coreModule(), ...this.requestLog()];
+    this.transactions.setUser(new TransactionUserChain(modules, this.logger.child({ layer: 'transaction-user' })));
+    const engine = new PolicyEngine(proxy, this.logger.child({ layer: 'policy' }), c.cpl.enabled ? this.callScriptOptions() : undefined, presence, sbc);
     const subscribers = this.stores.subscribers;
     try {
       this.gatewayStore = await openGatewayStore(storeConfig, { onError: (err) => this.logger.error({ err }, 'gateway store background error') });
@@ -307,6 +340,7 @@ export class SipwayServer {
         isServedDomain: (host) => this.core.isServedDomain(host),
         isLocalHost: (host, port) => this.isLocalHost(host, port),
         subscribers,
+        sbc: sbc ? sbcSelector(c.sbc.calls) : undefined,
         keepForOffline: async (ctx) => {
           const kept = await offline.keepIfOffline(ctx.request);
           if (kept) ctx.reply(kept.status, kept.reason);
@@ -335,6 +369,8 @@ export class SipwayServer {
           mailboxChanged: async (aor) => this.mailboxChanged(aor),
           watcherRulesChanged: (aor) => this.watcherRulesChanged(aor),
           buddiesChanged: async (aor) => this.buddiesChanged(aor),
+          calls: () => this.sbcCalls(),
+          endCall: async (id) => (this.endSbcCall(id) ? 1 : 0),
           stats: async () => ({ workers: [this.stats()] }),
           logger: this.logger.child({ layer: 'admin' }),
         });
@@ -400,11 +436,23 @@ export class SipwayServer {
     this.lists?.listChanged(aor);
   }
 
+  /** The calls through the SBC now (sipway calls). */
+  async sbcCalls(): Promise<SbcCallInfo[]> {
+    return (await this.sbc?.list()) ?? [];
+  }
+
+  /** Ends a call through the SBC (sipway calls end); false when this server has no such call. */
+  endSbcCall(id: string): boolean {
+    return this.sbc?.endCall(id) ?? false;
+  }
+
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
     await this.admin?.stop();
     this.admin = undefined;
+    // Calls through the SBC get their BYEs while the transactions still run.
+    await this.sbc?.close();
     this.keepalive?.stop();
     await this.cgiRunner?.close();
     await this.mailer?.flush();

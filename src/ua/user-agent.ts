@@ -43,6 +43,13 @@ export interface UserAgentOptions {
    * return undefined to decline. Without it every REFER is declined with 603.
    */
   onRefer?: (transfer: Transfer) => Promise<InviteSession | undefined> | InviteSession | undefined;
+  /** Our Contact (a name-addr), instead of one made of the AOR's user and the listener's advertised address. */
+  contact?: string;
+  /**
+   * Where a request within `dialog` goes, asked before the proxy and the route set; undefined: as usual. A B2BUA on a
+   * server's transport sends its requests to a phone behind NAT where that phone's requests came from.
+   */
+  destinationOf?: (dialog: Dialog) => Destination | undefined;
 }
 
 /** A transfer asked of us: the REFER's target, and the call to place for it. */
@@ -61,6 +68,10 @@ export interface CallOptions {
   onOffer?: OfferHandler;
   /** Our From (a name-addr without tag); default our address-of-record. A B2BUA passes the caller's identity on. */
   from?: string;
+  /** The To (a name-addr without tag); default the URI called. */
+  to?: string;
+  /** The Call-ID; default a random one (a worker of a cluster wants one that steers to itself). */
+  callId?: string;
 }
 
 export interface RequestOutcome {
@@ -99,6 +110,8 @@ export class UserAgent implements UaCore {
   readonly placeReferredCall: UaCore['placeReferredCall'];
   /** Calls for us not answered yet, by their INVITE transaction (a CANCEL finds them here). */
   private readonly ringing = new Map<InviteServerTransaction, InviteSession>();
+  /** Started its own transport (start), rather than running on one someone else owns (over). */
+  private ownsTransport = true;
 
   private constructor(
     private readonly options: UserAgentOptions,
@@ -134,6 +147,61 @@ export class UserAgent implements UaCore {
     return ua;
   }
 
+  /**
+   * A user agent on a transport and transaction layer that someone else runs (a server's, for its B2BUA): nothing is
+   * started or stopped here, and the owner hands over the messages that are the user agent's: `claim` and
+   * `claimAck` in its transaction user (CANCELs of calls it answers, requests and ACKs in its dialogs), `adopt` for a
+   * new INVITE it decided to give it. `stop` ends the calls only.
+   */
+  static over(options: UserAgentOptions, transport: TransportLayer, transactions: TransactionLayer, timers?: { T1: number; T2: number }): UserAgent {
+    const aor = parseUri(options.aor);
+    if (aor.type !== 'sip') throw new Error(`the AOR must be a sip: or sips: URI, not '${options.aor}'`);
+    const ua = new UserAgent(options, transport, transactions, options.clock ?? new SystemClock());
+    ua.ownsTransport = false;
+    if (timers) Object.assign(ua.timers, timers);
+    return ua;
+  }
+
+  /**
+   * For a user agent made with `over`: takes `request` when it is ours (a CANCEL of a call ringing here, a request
+   * in one of our dialogs) and answers it; false leaves it to the owner's next module.
+   */
+  claim(request: SipRequest, st: ServerTransaction): boolean {
+    if (request.method === 'CANCEL') {
+      const invite = this.transactions.findInviteForCancel(request);
+      if (invite === undefined || !this.ringing.has(invite)) return false;
+      this.answer(request, st);
+      return true;
+    }
+    if (request.toTag === undefined || this.dialogs.match(request) === undefined) return false;
+    this.withinDialog(request, st);
+    return true;
+  }
+
+  /** For a user agent made with `over`: an ACK in one of our dialogs (for our 2xx) is taken; false otherwise. */
+  claimAck(ack: SipRequest): boolean {
+    const dialog = this.dialogs.match(ack);
+    if (dialog === undefined) return false;
+    this.sessions.get(dialog.key)?.acked(ack);
+    return true;
+  }
+
+  /**
+   * A new INVITE handed to us by the owner of the transport (not through onInvite): the session to answer it, or
+   * undefined when it was refused here (420 for an extension we lack, 422 for a session interval too small).
+   */
+  adopt(invite: SipRequest, st: InviteServerTransaction): InviteSession | undefined {
+    const refusal = InviteSession.refusal(this, invite);
+    if (refusal) {
+      st.respond(refusal);
+      return undefined;
+    }
+    const session = this.track(InviteSession.incoming(this, invite, st));
+    this.ringing.set(st, session);
+    void session.answered.then(() => this.ringing.delete(st));
+    return session;
+  }
+
   get sender(): TransportLayer {
     return this.transport;
   }
@@ -149,6 +217,8 @@ export class UserAgent implements UaCore {
     if (this.sessionTimer) headers.push(['Session-Expires', String(this.sessionTimer.expires)], ['Min-SE', String(this.sessionTimer.minSE)]);
     const invite = newRequest('INVITE', parseUri(uri), {
       from: options.from ?? `<${this.options.aor}>`,
+      to: options.to,
+      callId: options.callId,
       contact: this.contact,
       headers: [...headers, ...(options.headers ?? [])],
       body,
@@ -191,6 +261,8 @@ export class UserAgent implements UaCore {
 
   /** Where a request within `dialog` goes: the outbound proxy, else its first route, else its remote target. */
   destinationOf(dialog: Dialog): Destination {
+    const chosen = this.options.destinationOf?.(dialog);
+    if (chosen) return chosen;
     if (this.options.proxy) return this.options.proxy;
     const next = dialog.routeSet[0]?.uri ?? dialog.remoteTarget;
     if (next.type !== 'sip') return { transport: 'udp', address: '0.0.0.0', port: 0 };
@@ -200,6 +272,7 @@ export class UserAgent implements UaCore {
 
   /** Our Contact: the AOR's user at the listener's advertised address. */
   get contact(): string {
+    if (this.options.contact !== undefined) return this.options.contact;
     const aor = parseUri(this.options.aor);
     const user = aor.type === 'sip' && aor.user !== undefined ? `${aor.user}@` : '';
     const l = this.transport.listeners()[0]!;
@@ -306,6 +379,7 @@ export class UserAgent implements UaCore {
    */
   async stop(): Promise<void> {
     await this.stopCalls();
+    if (!this.ownsTransport) return;
     this.transactions.close();
     await this.transport.stop();
   }
