@@ -3,7 +3,7 @@ import { ConfigError } from '../util/errors.js';
 import { adminAddress, adminRequest, ADMIN_FLAGS } from './admin-client.js';
 import { parseCommandLine } from './args.js';
 import { STORE_FLAGS, openCliStores } from './stores.js';
-import { CommandFailed, UsageError } from './usage-error.js';
+import { UsageError } from './usage-error.js';
 import { parseUserAddress } from './user.js';
 
 export const MWI_HELP = `Usage: sipway mwi <set|get|clear> USER@DOMAIN [options]

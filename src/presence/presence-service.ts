@@ -243,8 +243,15 @@ export class PresenceService {
   private readonly composed = new Map<string, { at: number; state: Promise<EventState> }>();
 
   /** Subscriptions kept in the store before a restart go on (the ones this process owns); how many. */
-  restore(): Promise<number> {
-    return this.notifier.restore();
+  async restore(): Promise<number> {
+    try {
+      const restored = await this.notifier.restore();
+      if (restored > 0) this.options.logger?.info({ subscriptions: restored }, 'presence subscriptions restored');
+      return restored;
+    } catch (err) {
+      this.options.logger?.warn({ err }, 'stored subscriptions not restored; their refreshes will get 481');
+      return 0;
+    }
   }
 
   /**

@@ -18,10 +18,9 @@
  * is refused (403 for a request, dropped for a response), never followed.
  */
 import { createCipheriv, createHmac, randomBytes, timingSafeEqual, type Cipher } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { addRecordRoute, callIdOwner, parseViaList, tryParseUri, type NameAddr, type SipMessage, type SipRequest, type SipResponse, type Via } from '../message/index.js';
 import { parseTrusted } from '../transport/flood-guard.js';
+import { keyFromDataDir } from '../util/key-file.js';
 import { DEFAULT_PORTS, normalizeAddress, TransportError, viaTransport, type BoundListener, type Destination, type Flow, type FlowTokens } from '../transport/index.js';
 import { ConfigError, SipError } from '../util/errors.js';
 import { FNV_OFFSET_BASIS, FNV_PRIME } from '../util/hash.js';
@@ -50,7 +49,6 @@ const MIN_SECRET_BYTES = 16;
 /** base64url of the tag and the longest plaintext. */
 export const MAX_ENCODED = Math.ceil(((TAG_BYTES + MAX_PLAINTEXT) * 4) / 3);
 const PARAM_EQ = `${TOPOLOGY_PARAM}=`;
-const CONTACT_EQ = `${CONTACT_PARAM}=`;
 const ENCODED = /^[A-Za-z0-9_-]+$/;
 /** The steering pad of an encoded Call-ID (see maskCallId). */
 const PAD = '~';
@@ -238,25 +236,7 @@ export function readTopologyHidingConfig(base: TopologyHidingConfig, value: unkn
  * of a cluster start together and must all read the same key), so that dialogs outlive a restart.
  */
 export function topologyHidingKey(dataDir: string, secret: string | undefined): string | Buffer {
-  if (secret !== undefined) return secret;
-  const field = 'topologyHiding.secret';
-  const file = path.join(dataDir, 'topology-hiding.key');
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError(field, `cannot read ${file}: ${(e as Error).message}`);
-  }
-  mkdirSync(dataDir, { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, randomBytes(32), { mode: 0o600 });
-  try {
-    linkSync(temp, file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError(field, `cannot write ${file}: ${(e as Error).message}`);
-  } finally {
-    unlinkSync(temp);
-  }
-  return readFileSync(file);
+  return keyFromDataDir(dataDir, 'topology-hiding.key', 'topologyHiding.secret', secret);
 }
 
 interface OutsideRule {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { ConfigError } from '../util/errors.js';
+import { configString, configStringList } from '../util/config-fields.js';
 
 /** Which calls the default policy hands to the SBC: all of them, or those with a party behind NAT. */
 export type SbcCalls = 'all' | 'nat';
@@ -115,15 +116,8 @@ function bool(v: unknown, field: string): boolean {
   return v;
 }
 
-function str(v: unknown, field: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(field, 'must be a non-empty string');
-  return v;
-}
-
-function strList(v: unknown, field: string): string[] {
-  if (!Array.isArray(v)) throw new ConfigError(field, 'must be a list of strings');
-  return v.map((x, i) => str(x, `${field}[${i}]`));
-}
+const str = configString;
+const strList = configStringList;
 
 function address(v: unknown, field: string): string {
   const a = str(v, field);

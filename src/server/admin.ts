@@ -40,6 +40,33 @@ export interface AdminTarget {
   endCall(id: string): Promise<number>;
 }
 
+/** What one server process answers for itself (the cluster's primary asks every worker instead). */
+export interface ProcessControl {
+  reloadPolicy(): Promise<ReloadResult>;
+  readonly flood: { bans(): BanEntry[]; lift(address: string): boolean };
+  stats(): ProcessStats;
+  mailboxChanged(aor: string): void;
+  watcherRulesChanged(aor: string): Promise<void>;
+  buddiesChanged(aor: string): void;
+  sbcCalls(): Promise<SbcCallInfo[]>;
+  endSbcCall(id: string): boolean;
+}
+
+/** The admin target of a server that is the only process. */
+export function singleProcessTarget(p: ProcessControl): AdminTarget {
+  return {
+    reload: () => p.reloadPolicy(),
+    bans: async () => p.flood.bans(),
+    lift: async (address) => (p.flood.lift(address) ? 1 : 0),
+    mailboxChanged: async (aor) => p.mailboxChanged(aor),
+    watcherRulesChanged: (aor) => p.watcherRulesChanged(aor),
+    buddiesChanged: async (aor) => p.buddiesChanged(aor),
+    calls: () => p.sbcCalls(),
+    endCall: async (id) => (p.endSbcCall(id) ? 1 : 0),
+    stats: async () => ({ workers: [p.stats()] }),
+  };
+}
+
 export interface AdminOptions extends AdminTarget {
   logger: Logger;
 }

@@ -13,6 +13,7 @@ import { DEFAULT_GATEWAY_CONFIG, parseGatewayConfig, type GatewayConfig } from '
 import { DEFAULT_MAX_RING_SECONDS } from '../policy/cpl/interpreter.js';
 import { canonicalZone } from '../policy/cpl/datetime.js';
 import { checkSbcConfig, defaultSbcConfig, readSbcConfig, type SbcConfig } from '../sbc/config.js';
+import { configString, configStringList } from '../util/config-fields.js';
 
 /** TLS for tls:/wss: listeners and for connections sipway opens (docs/transports.md#tls). */
 export interface TlsConfig {
@@ -265,15 +266,8 @@ function num(v: unknown, field: string, min: number, max = Number.MAX_SAFE_INTEG
   return v;
 }
 
-function str(v: unknown, field: string): string {
-  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(field, 'must be a non-empty string');
-  return v;
-}
-
-function strList(v: unknown, field: string): string[] {
-  if (!Array.isArray(v)) throw new ConfigError(field, 'must be a list of strings');
-  return v.map((x, i) => str(x, `${field}[${i}]`));
-}
+const str = configString;
+const strList = configStringList;
 
 function secret(v: unknown, field: string): string {
   const s = str(v, field);

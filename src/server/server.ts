@@ -1,12 +1,8 @@
 import os from 'node:os';
 import net from 'node:net';
-import { randomBytes } from 'node:crypto';
-import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { SystemClock, type Clock } from '../util/clock.js';
-import { ConfigError } from '../util/errors.js';
+import { keyFromDataDir } from '../util/key-file.js';
 import { createLogger, type Logger } from '../util/logger.js';
-import type { SipRequest, SipResponse } from '../message/index.js';
 import { TransportLayer } from '../transport/transport-layer.js';
 import type { BoundListener } from '../transport/types.js';
 import { FlowTokens } from '../transport/flow-token.js';
@@ -26,9 +22,10 @@ import { Proxy, topologyHidingKey, type TopologyHiding } from '../proxy/index.js
 import { PolicyEngine, PolicyLoader, type RoutingPolicy } from '../policy/index.js';
 import { createDefaultPolicy } from '../policy/default-policy.js';
 import { sipCgi } from '../policy/sip-cgi-plugin.js';
+import { requestLogModule } from './request-log.js';
 import { SipCgiRunner } from '../policy/sip-cgi/index.js';
 import { GatewayRouting } from '../policy/gateways.js';
-import { AdminEndpoint, type ProcessStats } from './admin.js';
+import { AdminEndpoint, singleProcessTarget, type ProcessStats } from './admin.js';
 import { createSbc, sbcSelector, type Sbc, type SbcCallInfo } from '../sbc/index.js';
 import { ServerCore } from './core.js';
 import { formatCplError, putCplScript, SmtpRelayMailer } from '../policy/cpl/index.js';
@@ -291,7 +288,7 @@ export class SipwayServer {
       clock: this.clock,
       logger: this.logger.child({ layer: 'proxy' }),
       serverName: SERVER_NAME,
-      flowTokens: c.nat.flowTokens ? new FlowTokens(flowTokenKey(c), 'nat.flowTokenSecret') : undefined,
+      flowTokens: c.nat.flowTokens ? new FlowTokens(keyFromDataDir(c.dataDir, 'flow-token.key', 'nat.flowTokenSecret', c.nat.flowTokenSecret), 'nat.flowTokenSecret') : undefined,
       topologyHiding: c.topologyHiding.enabled
         ? { secret: topologyHidingKey(c.dataDir, c.topologyHiding.secret), outside: c.topologyHiding.outside, workers: this.worker?.bus.count }
         : undefined,
@@ -362,18 +359,7 @@ export class SipwayServer {
       // `sipway reload` reaches the first. Workers leave the endpoint to the primary, which relays reloads to them.
       const adminAt = this.worker ? false : c.admin;
       if (adminAt) {
-        const admin = new AdminEndpoint({
-          reload: () => this.reloadPolicy(),
-          bans: async () => this.flood.bans(),
-          lift: async (address) => (this.flood.lift(address) ? 1 : 0),
-          mailboxChanged: async (aor) => this.mailboxChanged(aor),
-          watcherRulesChanged: (aor) => this.watcherRulesChanged(aor),
-          buddiesChanged: async (aor) => this.buddiesChanged(aor),
-          calls: () => this.sbcCalls(),
-          endCall: async (id) => (this.endSbcCall(id) ? 1 : 0),
-          stats: async () => ({ workers: [this.stats()] }),
-          logger: this.logger.child({ layer: 'admin' }),
-        });
+        const admin = new AdminEndpoint({ ...singleProcessTarget(this), logger: this.logger.child({ layer: 'admin' }) });
         await admin.start(adminAt.host, adminAt.port);
         this.admin = admin;
       }
@@ -402,18 +388,9 @@ export class SipwayServer {
       this.keepalive.start();
     }
     // Subscriptions kept over a restart go on, now that NOTIFYs can leave.
-    const restored = await this.presence?.restore().catch((err: unknown) => {
-      this.logger.warn({ err }, 'stored subscriptions not restored');
-      return 0;
-    });
-    if (restored) this.logger.info({ subscriptions: restored }, 'presence subscriptions restored');
+    await this.presence?.restore();
     this.started = true;
     this.logger.info(startedLogFields(this.config, listenerLogFields(this.listeners())), this.worker ? 'worker started' : 'sipway started');
-  }
-
-  /** Subscriptions this process holds (of every event package). */
-  presenceSubscriptions(): number {
-    return this.presence?.stats().subscriptions ?? 0;
   }
 
   /** Another worker saw a presence change: this one's subscribers are told. */
@@ -568,63 +545,8 @@ export class SipwayServer {
 
   /** One log line per request at the info level, when its final response is sent, whoever sends it. */
   private requestLog(): TransactionUserModule[] {
-    if (!this.logger.isLevelEnabled('info')) return [];
-    return [{ name: 'request-log', answered: (request, response) => this.logRequest(request, response) }];
+    return this.logger.isLevelEnabled('info') ? [requestLogModule(this.logger, this.clock)] : [];
   }
-
-  private logRequest(req: SipRequest, res: SipResponse): void {
-    const src = req.source;
-    this.logger.info(
-      {
-        method: req.method,
-        ruri: req.uri.toString(),
-        from: safe(() => req.from.uri.toString()),
-        to: safe(() => req.to.uri.toString()),
-        callId: req.callId,
-        cseq: req.cseq.seq,
-        src: src ? `${src.transport}:${src.address}:${src.port}` : undefined,
-        status: res.status,
-        reason: res.reason,
-        // From its arrival: the time it waited to be read counts as much as the time it took to answer.
-        ms: src ? this.clock.now() - src.receivedAt : undefined,
-      },
-      'request',
-    );
-  }
-}
-
-function safe(fn: () => string): string | undefined {
-  try {
-    return fn();
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * The flow-token key: the configured secret, else one kept in the data directory so that the tokens in the route
- * sets of calls in progress (UDP flows outlive a restart) still verify after one. Created once, atomically: the
- * workers of a cluster start together and must all read the same key.
- */
-function flowTokenKey(config: ServerConfig): string | Buffer {
-  if (config.nat.flowTokenSecret !== undefined) return config.nat.flowTokenSecret;
-  const file = path.join(config.dataDir, 'flow-token.key');
-  try {
-    return readFileSync(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigError('nat.flowTokenSecret', `cannot read ${file}: ${(e as Error).message}`);
-  }
-  mkdirSync(config.dataDir, { recursive: true });
-  const temp = `${file}.${process.pid}.tmp`;
-  writeFileSync(temp, randomBytes(32), { mode: 0o600 });
-  try {
-    linkSync(temp, file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new ConfigError('nat.flowTokenSecret', `cannot write ${file}: ${(e as Error).message}`);
-  } finally {
-    unlinkSync(temp);
-  }
-  return readFileSync(file);
 }
 
 function advertisedPortOf(l: BoundListener): number {

@@ -12,7 +12,7 @@ import type { Destination } from '../transport/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { newTag } from '../util/ids.js';
 import { randomInt } from 'node:crypto';
-import { exchange, exchangeWithCredentials, type LocalOutcome } from './exchange.js';
+import { exchangeWithCredentials, type LocalOutcome } from './exchange.js';
 import { OfferAnswer, type OfferCarrier, type OfferHandler, type OfferReply } from './offer-answer.js';
 import { hasOptionTag, parseRAck, ReliableProvisionals } from './reliable-provisional.js';
 import { parseMinSE, parseSessionExpires, SessionTimer, type Refresher } from './session-timer.js';

@@ -107,7 +107,7 @@ test('a SUBSCRIBE or PUBLISH addressed to the server itself (no user, not throug
       const published = await mallory.request('PUBLISH', target, { headers: [['Event', 'presence']], body: Buffer.from('<presence/>'), contentType: 'application/pidf+xml' });
       assert.equal(published.status, 404);
     }
-    assert.equal(ts.server.presenceSubscriptions(), 0);
+    assert.equal(ts.server.stats().presence?.subscriptions, 0);
   } finally {
     await mallory.stop();
     await ts.stop();
