@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, openSync, type WriteStream } from 'node:fs';
 import type { SipRequest, SipResponse, Uri } from '../message/index.js';
-import type { CallEnd, CdrRecord, CdrStore, MissedCause } from '../store/index.js';
+import type { CallEnd, CdrMedia, CdrRecord, CdrStore, MissedCause } from '../store/index.js';
 import { hostPort } from '../transport/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import { ConfigError } from '../util/errors.js';
@@ -23,7 +23,16 @@ export interface CallAccounting {
    * once per INVITE whatever the forking: a missed call unless the final is a redirect (3xx).
    */
   missed(invite: SipRequest, final: SipResponse, callee: CalleePresence): void;
+  /**
+   * The SBC relays this call's media and will tell its counters (`media`) when the call is over: the call record
+   * waits for them, MEDIA_WAIT_MS at most, when the BYE comes first.
+   */
+  expectMedia?(callId: string): void;
+  media?(callId: string, media: CdrMedia): void;
 }
+
+/** How long a call record waits for the media relay's counters after the BYE, ms. */
+export const MEDIA_WAIT_MS = 2000;
 
 /**
  * Why the callee missed the call, from what the location service said and the final response the caller got:
@@ -91,6 +100,8 @@ export class Accounting implements CallAccounting {
   private readonly sweepIntervalMs: number;
   /** Insertion order is answer order, so the oldest call is always first. */
   private readonly open = new Map<string, OpenCall>();
+  /** Calls whose relay counters are to come, by Call-ID: the media once told, or the ended record waiting for them. */
+  private readonly relayed = new Map<string, { media?: CdrMedia; waiting?: { record: CdrRecord; timer: TimerHandle } }>();
   private readonly file: WriteStream | undefined;
   private readonly pending = new Set<Promise<void>>();
   private sweepTimer: TimerHandle | undefined;
@@ -175,6 +186,13 @@ export class Accounting implements CallAccounting {
     this.sweepTimer = undefined;
     if (this.open.size > 0) this.logger.warn({ openCalls: this.open.size }, 'accounting stopped with calls still open; no records for them');
     this.open.clear();
+    // Ended calls still waiting for their relay counters are written without them.
+    for (const entry of this.relayed.values()) {
+      if (entry.waiting === undefined) continue;
+      entry.waiting.timer.cancel();
+      this.write(entry.waiting.record);
+    }
+    this.relayed.clear();
     await Promise.all(this.pending);
     const file = this.file;
     if (file) await new Promise<void>((resolve) => file.end(resolve));
@@ -196,11 +214,43 @@ export class Accounting implements CallAccounting {
     );
   }
 
+  expectMedia(callId: string): void {
+    this.guard('expectMedia', () => {
+      // Bounded like the open calls: an SBC call that is never answered leaves an entry the sweep does not see.
+      if (this.relayed.size >= this.maxOpenCalls) this.relayed.delete(this.relayed.keys().next().value!);
+      if (!this.relayed.has(callId)) this.relayed.set(callId, {});
+    });
+  }
+
+  media(callId: string, media: CdrMedia): void {
+    this.guard('media', () => {
+      const entry = this.relayed.get(callId);
+      if (entry === undefined) return;
+      if (entry.waiting) {
+        entry.waiting.timer.cancel();
+        this.relayed.delete(callId);
+        this.write({ ...entry.waiting.record, media });
+      } else entry.media = media;
+    });
+  }
+
   private finish(key: string, call: OpenCall, endedBy: CallEnd): void {
     this.open.delete(key);
     const stopTime = this.clock.now();
     const durationMs = Math.max(0, stopTime - call.record.time);
-    this.write({ ...call.record, stopTime, durationMs, durationS: Math.ceil(durationMs / 1000), endedBy });
+    const record: CdrRecord = { ...call.record, stopTime, durationMs, durationS: Math.ceil(durationMs / 1000), endedBy };
+    const entry = this.relayed.get(call.record.callId);
+    if (entry === undefined) return this.write(record);
+    if (entry.media !== undefined) {
+      this.relayed.delete(call.record.callId);
+      return this.write({ ...record, media: entry.media });
+    }
+    // The relay's counters come when the SBC has taken its call down, a moment after the BYE.
+    const timer = this.clock.setTimer(MEDIA_WAIT_MS, () => {
+      this.relayed.delete(call.record.callId);
+      this.write(record);
+    });
+    entry.waiting = { record, timer };
   }
 
   private describe(invite: SipRequest, type: CdrRecord['type'], status: number, reason: string): CdrRecord {

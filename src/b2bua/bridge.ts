@@ -135,8 +135,9 @@ export class Bridge {
   }
 
   /** Ends both legs with BYE (or CANCEL and 487 before the answer); resolves once both are over. */
-  async hangUp(): Promise<void> {
-    await Promise.all([this.endLeg(this.legB), this.endLeg(this.legA)]);
+  /** Ends both legs (BYE, or CANCEL/487 before the answer); `headers` go into the BYEs (a Reason, RFC 3326). */
+  async hangUp(headers: Array<[string, string]> = []): Promise<void> {
+    await Promise.all([this.endLeg(this.legB, headers), this.endLeg(this.legA, headers)]);
   }
 
   /**
@@ -243,11 +244,11 @@ export class Bridge {
   }
 
   /** Ends `leg` once: BYE when it is up, CANCEL while we place it, 487 while we answer it. */
-  private endLeg(leg: InviteSession): Promise<unknown> {
+  private endLeg(leg: InviteSession, headers: Array<[string, string]> = []): Promise<unknown> {
     const known = this.ending.get(leg);
     if (known) return known;
     let done: Promise<unknown> = Promise.resolve();
-    if (leg.state === 'Confirmed') done = leg.bye();
+    if (leg.state === 'Confirmed') done = leg.bye(headers);
     else if (leg.state !== 'Terminated') {
       if (leg.side === 'uac') {
         leg.cancel();

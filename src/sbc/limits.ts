@@ -16,6 +16,20 @@ export interface Refused {
   retryAfter: number;
 }
 
+/**
+ * Where the SBC asks for a call's places: this process's own CallLimits, or, under `serve --workers N`, the primary
+ * process, which counts for every worker (an account's calls are steered to workers by Call-ID, so a count per worker
+ * would let N times the limit through).
+ */
+export interface LimitKeeper {
+  admit(account: string, trunk: string, now: number): Promise<Admitted | Refused>;
+}
+
+/** The limits counted in this process. */
+export function localLimits(limits: CallLimits): LimitKeeper {
+  return { admit: async (account, trunk, now) => limits.admit(account, trunk, now) };
+}
+
 /** How many keys the call-rate buckets remember (the least recently used goes first). */
 const MAX_RATE_KEYS = 100_000;
 

@@ -5,13 +5,14 @@ import { UserAgent, type InviteSession, type OfferReply, type Transfer } from '.
 import { Bridge, type BridgeEnd, type Crossing, type SdpKind } from '../b2bua/index.js';
 import { MediaRelayError, type MediaRelay, type RelayCallStats, type RelayOptions } from '../media/index.js';
 import type { CallAccounting } from '../accounting/index.js';
+import type { CdrMedia, CdrMediaCounters } from '../store/index.js';
 import type { SbcHandoff, SbcService } from '../policy/engine.js';
 import type { Dialog } from '../dialog/index.js';
 import type { Clock, TimerHandle } from '../util/clock.js';
 import type { Logger } from '../util/logger.js';
 import { newTag, randomToken } from '../util/ids.js';
 import type { SbcConfig } from './config.js';
-import { CallLimits } from './limits.js';
+import { CallLimits, localLimits, type LimitKeeper } from './limits.js';
 import { passedHeaders, secondLegIdentity } from './identity.js';
 import { hideOrigin } from './sdp.js';
 
@@ -33,6 +34,8 @@ export interface SbcServiceOptions {
   accounting?: CallAccounting;
   /** This worker's index, for listings. */
   worker?: number;
+  /** Where calls' places are counted; default this process (the cluster's primary counts for every worker). */
+  limits?: LimitKeeper;
   /** The address the relay advertises, when known: the o= line of an SDP naming no other gets it. */
   mediaAddress?: string;
 }
@@ -130,7 +133,7 @@ export class Sbc implements SbcService {
   private readonly relay: MediaRelay;
   private readonly logger: Logger;
   private readonly clock: Clock;
-  private readonly limits: CallLimits;
+  private readonly limits: LimitKeeper;
   /** One user agent per transport callers come in on (its Contact names that transport's listener). */
   private readonly agents = new Map<string, UserAgent>();
   private readonly calls = new Map<string, Call>();
@@ -144,7 +147,7 @@ export class Sbc implements SbcService {
     this.relay = options.relay;
     this.logger = options.logger;
     this.clock = options.clock;
-    this.limits = new CallLimits(options.config.limits);
+    this.limits = options.limits ?? localLimits(new CallLimits(options.config.limits));
     this.relay.onTimeout((relayId) => {
       const call = this.byRelay.get(relayId);
       if (call) this.guard(this.end(call, `no media for ${Math.round(this.config.media.inactivityMs / 1000)} s`));
@@ -264,7 +267,7 @@ export class Sbc implements SbcService {
     const account = options.account ?? (h.authenticatedUser !== undefined ? `${h.authenticatedUser}@${fromHost ?? ''}` : `source:${source?.address ?? 'unknown'}`);
     const targetUri = tryParseUri(h.target);
     const trunk = options.trunk ?? (targetUri?.type === 'sip' ? targetUri.host.toLowerCase() : 'tel');
-    const admitted = this.limits.admit(account, trunk, this.clock.now());
+    const admitted = await this.limits.admit(account, trunk, this.clock.now());
     if (!admitted.ok) {
       this.logger.info({ callId: invite.callId, account, trunk, status: admitted.status }, 'sbc: call refused by a limit');
       st.respond(createResponse(invite, admitted.status, { reason: admitted.reason, headers: [['Retry-After', String(admitted.retryAfter)]] }));
@@ -351,6 +354,8 @@ export class Sbc implements SbcService {
       bridge.b.answered.then((answer) => {
         if (answer.status >= 300 || call.ending !== undefined) return;
         call.answeredAt = this.clock.now();
+        // The proxy's record of leg b waits for the relay's counters (CdrRecord.media).
+        if (call.mediaStarted) this.options.accounting?.expectMedia?.(bridge.b.invite.callId);
         if (call.maxCallSeconds > 0) {
           call.timer = this.clock.setTimer(call.maxCallSeconds * 1000, () => this.guard(this.end(call, `the call reached its longest duration (${call.maxCallSeconds} s)`)));
         }
@@ -364,7 +369,8 @@ export class Sbc implements SbcService {
     if (call.ending !== undefined) return;
     call.ending = reason;
     this.logger.info({ id: call.id, callId: call.a.invite.callId, reason }, 'sbc: ending the call');
-    if (call.bridge) await call.bridge.hangUp();
+    // RFC 3326: the phones learn why (a limit, the operator, no media), in words that name nothing of ours.
+    if (call.bridge) await call.bridge.hangUp([['Reason', `Q.850;cause=16;text="${reason.replace(/["\\\r\n]/g, '')}"`]]);
     else if (call.a.state === 'Early') call.a.reject(503, 'Service Unavailable');
   }
 
@@ -375,6 +381,13 @@ export class Sbc implements SbcService {
     call.timer?.cancel();
     call.release();
     const stats = call.mediaStarted ? await this.relay.delete(call.relayId).catch((err: unknown) => void this.logger.warn({ err, id: call.id }, 'sbc: media relay delete failed')) : undefined;
+    if (stats && call.bridge) {
+      try {
+        this.options.accounting?.media?.(call.bridge.b.invite.callId, cdrMedia(stats, call.tagA));
+      } catch (err) {
+        this.logger.warn({ err, id: call.id }, 'sbc: accounting failed');
+      }
+    }
     this.calls.delete(call.id);
     this.byRelay.delete(call.relayId);
     this.logger.info(
@@ -585,6 +598,20 @@ function describeEnd(end: BridgeEnd): string {
 }
 
 /** Packets and bytes per side, for the log line at the end of a call. */
+/** The relay's counters as the call record keeps them: what the caller (its tag) and the callee sent, over all streams. */
+function cdrMedia(stats: RelayCallStats, callerTag: string): CdrMedia {
+  const zero = (): CdrMediaCounters => ({ packets: 0, bytes: 0, lost: 0, jitterMs: 0 });
+  const media: CdrMedia = { caller: zero(), callee: zero() };
+  for (const side of stats.streams.flatMap((s) => s.sides)) {
+    const c = side.tag === callerTag ? media.caller : media.callee;
+    c.packets += side.rtp.packets;
+    c.bytes += side.rtp.bytes;
+    c.lost += side.lost;
+    c.jitterMs = Math.max(c.jitterMs, Math.round(side.jitterMs * 100) / 100);
+  }
+  return media;
+}
+
 function mediaSummary(stats: RelayCallStats): Array<Record<string, unknown>> {
   return stats.streams.flatMap((s) => s.sides.map((side) => ({ media: s.media, tag: side.tag, port: side.localPort, packets: side.rtp.packets, bytes: side.rtp.bytes, lost: side.lost, jitterMs: side.jitterMs })));
 }

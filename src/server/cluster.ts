@@ -11,6 +11,7 @@ import { AdminEndpoint, type AdminTarget, type BanEntry, type ProcessStats, type
 import type { ServerConfig } from './config.js';
 import { SipwayServer } from './server.js';
 import type { PresenceChange } from '../presence/index.js';
+import { PrimaryLimits, WorkerLimits, type LimitAnswer, type LimitRequest } from './cluster-limits.js';
 import type { SbcCallInfo } from '../sbc/index.js';
 import { listenerLogFields, startedLogFields } from './start-line.js';
 
@@ -28,6 +29,7 @@ type ToWorker =
   | { t: 'peers'; ports: number[] }
   | { t: 'admin'; id: number; op: AdminOp }
   | { t: 'presence'; change: PresenceChange }
+  | LimitAnswer
   | { t: 'stop' };
 
 /** What the primary's admin endpoint asks every worker (each holds its own policy and flood guard). */
@@ -49,7 +51,8 @@ type ToPrimary =
   | { t: 'started'; listeners: { listen: string[]; advertised: string[] } }
   | { t: 'failed'; error: StartFailure }
   | { t: 'answer'; id: number; answer: AdminAnswer | undefined }
-  | { t: 'presence'; change: PresenceChange };
+  | { t: 'presence'; change: PresenceChange }
+  | LimitRequest;
 
 const WORKER_INDEX_ENV = 'SIPWAY_WORKER_INDEX';
 
@@ -107,6 +110,8 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
     gruuSecret: randomBytes(32).toString('hex'),
   };
   const slots: Array<Slot | undefined> = new Array<Slot | undefined>(count).fill(undefined);
+  // The SBC's call limits count here, for every worker.
+  const limits = config.sbc.enabled ? new PrimaryLimits(config.sbc.limits) : undefined;
   const deaths: number[] = [];
   let phase: 'starting' | 'running' | 'stopping' = 'starting';
   let askSeq = 0;
@@ -167,10 +172,17 @@ export async function runPrimary(config: ServerConfig, count: number): Promise<v
           // To every other worker: each holds its own subscriptions, so each watcher hears of it once.
           slots.forEach((s) => s !== slot && send(s, { t: 'presence', change: msg.change }));
           break;
+        case 'limit':
+        case 'unlimit': {
+          const answer = limits?.handle(index, msg);
+          if (answer) send(slot, answer);
+          break;
+        }
       }
     });
     worker.on('exit', (code, signal) => {
       if (slots[index] === slot) slots[index] = undefined;
+      limits?.workerGone(index);
       // Until its replacement is up, the others handle its share of calls themselves rather than pass them to
       // a bus port nobody reads.
       if (phase === 'running') announcePeers();
@@ -338,6 +350,9 @@ export async function runWorker(config: ServerConfig): Promise<void> {
     tell({ t: 'hello' });
   });
   const bus = new WorkerBus(index, init.count, init.instance);
+  const limits = config.sbc.enabled
+    ? new WorkerLimits(config.sbc.limits, (msg) => process.connected && process.send!(msg), createLogger({ level: config.log.level, destination: config.log.file }).child({ worker: index, layer: 'sbc' }))
+    : undefined;
   let peersKnown: () => void = () => undefined;
   const peers = new Promise<void>((resolve) => (peersKnown = resolve));
   let server: SipwayServer | undefined;
@@ -364,6 +379,9 @@ export async function runWorker(config: ServerConfig): Promise<void> {
       case 'presence':
         server?.presenceChanged(msg.change);
         break;
+      case 'limit':
+        limits?.answered(msg);
+        break;
       case 'stop':
         stop(0);
         break;
@@ -379,7 +397,7 @@ export async function runWorker(config: ServerConfig): Promise<void> {
   try {
     // The constructor too may fail: it reads the TLS files.
     const candidate = new SipwayServer(config, {
-      worker: { bus, authSecret: init.authSecret, gruuSecret: init.gruuSecret, announcePresence: (change) => tell({ t: 'presence', change }) },
+      worker: { bus, authSecret: init.authSecret, gruuSecret: init.gruuSecret, announcePresence: (change) => tell({ t: 'presence', change }), limits },
     });
     new LastResort(candidate.logger).install();
     await candidate.start();

@@ -26,7 +26,7 @@ import { requestLogModule } from './request-log.js';
 import { SipCgiRunner } from '../policy/sip-cgi/index.js';
 import { GatewayRouting } from '../policy/gateways.js';
 import { AdminEndpoint, singleProcessTarget, type ProcessStats } from './admin.js';
-import { createSbc, sbcSelector, type Sbc, type SbcCallInfo } from '../sbc/index.js';
+import { createSbc, sbcSelector, type LimitKeeper, type Sbc, type SbcCallInfo } from '../sbc/index.js';
 import { ServerCore } from './core.js';
 import { formatCplError, putCplScript, SmtpRelayMailer } from '../policy/cpl/index.js';
 import type { CallScriptOptions } from '../policy/cpl-calls.js';
@@ -55,6 +55,8 @@ export interface WorkerContext {
   gruuSecret: string;
   /** Tells the other workers of a presence change seen here (through the primary). */
   announcePresence?: (change: PresenceChange) => void;
+  /** The SBC's call limits, counted by the primary for every worker. */
+  limits?: LimitKeeper;
 }
 
 export const SERVER_NAME = 'sipway/0.1.0';
@@ -312,6 +314,7 @@ export class SipwayServer {
           accounting: this.accounting,
           newCallId: bus ? () => ownedCallId(bus.index, bus.count) : undefined,
           worker: bus?.index,
+          limits: this.worker?.limits,
           advertise: c.advertisedHost ?? c.listen.map((l) => l.host).find((h) => h !== '0.0.0.0' && h !== '::'),
         })
       : undefined;

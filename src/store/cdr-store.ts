@@ -46,6 +46,22 @@ export interface CdrRecord {
   endedBy?: CallEnd;
   /** Missed calls only: why the callee did not answer. */
   cause?: MissedCause;
+  /** Calls through the SBC's media relay: what each party sent through it. */
+  media?: CdrMedia;
+}
+
+/** What one party of a call sent through the media relay, over all its streams (RTP; RFC 3550 loss and jitter). */
+export interface CdrMediaCounters {
+  packets: number;
+  bytes: number;
+  lost: number;
+  /** The largest interarrival jitter of its streams, ms. */
+  jitterMs: number;
+}
+
+export interface CdrMedia {
+  caller: CdrMediaCounters;
+  callee: CdrMediaCounters;
 }
 
 export interface CdrQuery {
@@ -98,6 +114,16 @@ export function checkCdr(value: unknown): string | undefined {
   }
   if (r.endedBy !== undefined && !['caller', 'callee', 'timeout'].includes(r.endedBy as string)) return 'endedBy must be caller, callee or timeout';
   if (r.cause !== undefined && !MISSED_CAUSES.includes(r.cause as MissedCause)) return `cause must be one of ${MISSED_CAUSES.join(', ')}`;
+  if (r.media !== undefined) {
+    const m = r.media as Record<string, unknown>;
+    for (const party of ['caller', 'callee'] as const) {
+      const c = (typeof m === 'object' && m !== null ? m[party] : undefined) as Record<string, unknown> | undefined;
+      if (typeof c !== 'object' || c === null) return `media.${party} must be an object`;
+      for (const field of ['packets', 'bytes', 'lost', 'jitterMs'] as const) {
+        if (typeof c[field] !== 'number' || !Number.isFinite(c[field]) || (c[field] as number) < 0) return `media.${party}.${field} must be a number >= 0`;
+      }
+    }
+  }
   return undefined;
 }
 
@@ -169,10 +195,11 @@ interface CdrRow {
   duration_s: number | null;
   ended_by: CallEnd | null;
   cause: MissedCause | null;
+  media: string | null;
 }
 
 const COLUMNS =
-  'type, time, call_id, caller, callee, request_uri, status, reason, source, from_tag, to_tag, stop_time, duration_ms, duration_s, ended_by, cause';
+  'type, time, call_id, caller, callee, request_uri, status, reason, source, from_tag, to_tag, stop_time, duration_ms, duration_s, ended_by, cause, media';
 
 /** How long a CDR waits to be written with others, and how many wait at most (group commit). */
 const BATCH_DELAY_MS = 20;
@@ -204,6 +231,7 @@ export class SqliteCdrStore implements CdrStore {
         this.insert.run(
           r.type, r.time, r.callId, r.caller, r.callee, r.requestUri, r.status, r.reason, r.source ?? null, r.fromTag ?? null,
           r.toTag ?? null, r.stopTime ?? null, r.durationMs ?? null, r.durationS ?? null, r.endedBy ?? null, r.cause ?? null,
+          r.media === undefined ? null : JSON.stringify(r.media),
         );
       }
     });
@@ -282,6 +310,7 @@ function fromRow(row: CdrRow): CdrRecord {
   if (row.duration_s !== null) r.durationS = row.duration_s;
   if (row.ended_by !== null) r.endedBy = row.ended_by;
   if (row.cause !== null) r.cause = row.cause;
+  if (row.media !== null) r.media = JSON.parse(row.media) as CdrMedia;
   return r;
 }
 

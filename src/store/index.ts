@@ -51,6 +51,8 @@ export { RedisSubscriberStore, type RedisSubscriberStoreOptions } from './redis-
 export {
   type CallEnd,
   type CdrQuery,
+  type CdrMedia,
+  type CdrMediaCounters,
   type CdrRecord,
   type CdrStore,
   type CdrType,

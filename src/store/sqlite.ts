@@ -126,6 +126,8 @@ const MIGRATIONS: readonly string[] = [
      members      TEXT    NOT NULL,
      PRIMARY KEY (domain, username)
    );`,
+  // What each party of a call through the SBC sent through the media relay (CdrRecord.media), as JSON.
+  `ALTER TABLE cdrs ADD COLUMN media TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

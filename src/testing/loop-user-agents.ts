@@ -117,7 +117,7 @@ export class LoopUserAgent implements UaCore {
       const session = this.sessions.get(dialog.key);
       if (request.method === 'BYE') {
         st.respond(createResponse(request, 200));
-        if (session) session.byeReceived();
+        if (session) session.byeReceived(request);
         else this.dialogs.forget(dialog);
       } else if (session === undefined) st.respond(createResponse(request, 481));
       else if (request.method === 'INVITE') session.reinvited(request, st as InviteServerTransaction);

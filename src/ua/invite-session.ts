@@ -25,6 +25,8 @@ export interface SessionEnd {
   /** Who ended it: a BYE from us or from the peer, or a failure before or after it was answered. */
   by: 'local' | 'remote' | 'failure';
   reason: string;
+  /** The Reason header (RFC 3326) of the peer's BYE, when it gave one (why a server ended the call). */
+  cause?: string;
 }
 
 export interface Answer {
@@ -888,22 +890,23 @@ export class InviteSession {
   // ---- ending ----
 
   /** Ends a confirmed session with a BYE (§15.1.1); resolves with the BYE's final status. */
-  bye(): Promise<number> {
-    return this.hangUp({ by: 'local', reason: 'BYE sent' });
+  /** Hangs up; `headers` go into the BYE (e.g. a Reason, RFC 3326, saying why a server ended the call). */
+  bye(headers: Array<[string, string]> = []): Promise<number> {
+    return this.hangUp({ by: 'local', reason: 'BYE sent' }, headers);
   }
 
-  private async hangUp(end: SessionEnd): Promise<number> {
+  private async hangUp(end: SessionEnd, headers: Array<[string, string]> = []): Promise<number> {
     const dialog = this.dialogOf;
     if (dialog === undefined || this.current === 'Terminated') return 481;
     this.stopRetransmitting();
     this.timer.stop();
-    const status = await this.byeOn(dialog);
+    const status = await this.byeOn(dialog, headers);
     this.end(end);
     return status;
   }
 
-  private async byeOn(dialog: Dialog): Promise<number> {
-    const bye = dialog.createRequest('BYE');
+  private async byeOn(dialog: Dialog, headers: Array<[string, string]> = []): Promise<number> {
+    const bye = dialog.createRequest('BYE', { headers });
     const response = await this.inDialogExchange(dialog, bye);
     // Our own dialog goes when its last usage does (end); a second fork's has none.
     if (dialog !== this.dialogOf) this.core.dialogs.forget(dialog);
@@ -926,9 +929,10 @@ export class InviteSession {
   }
 
   /** A BYE from the peer (answered 200 by the UA core). */
-  byeReceived(): void {
+  byeReceived(bye?: SipRequest): void {
     this.stopRetransmitting();
-    this.end({ by: 'remote', reason: 'BYE received' });
+    const cause = bye?.headers.get('reason');
+    this.end({ by: 'remote', reason: 'BYE received', ...(cause !== undefined ? { cause } : {}) });
   }
 
   private fail(status: number, reason: string): void {

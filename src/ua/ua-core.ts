@@ -33,7 +33,7 @@ export interface SessionUsage {
   /** The ACK for our 2xx arrived (with the answer when our 2xx carried an offer). */
   acked(ack: SipRequest): void;
   /** The peer sent BYE (already answered 200). */
-  byeReceived(): void;
+  byeReceived(bye?: SipRequest): void;
   /** A re-INVITE in the dialog, for the usage to answer through `st`. */
   reinvited(request: SipRequest, st: InviteServerTransaction): void;
   /** UPDATE (RFC 3311), PRACK (RFC 3262), INFO (RFC 6086): answered by the usage through `st`. */

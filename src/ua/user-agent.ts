@@ -487,7 +487,7 @@ export class UserAgent implements UaCore {
       st.respond(createResponse(request, 200));
       // The session lets its dialog go once no usage of it is left (a transfer's subscription may be).
       const session = this.sessions.get(dialog.key);
-      if (session) session.byeReceived();
+      if (session) session.byeReceived(request);
       else this.dialogs.forget(dialog);
       return;
     }

@@ -279,3 +279,60 @@ test('an open call costs what its record needs, not what the caller wrote: long 
   assert.ok(record.callId.startsWith('xxxx'));
   await acct.close();
 });
+
+for (const backend of ['memory', 'sqlite'] as const) {
+  test(`${backend}: a call through the SBC's relay: its record waits for the relay's counters after the BYE (2 s at most) and keeps them`, async () => {
+    const dir = tempDir();
+    const opened = backend === 'sqlite' ? openCdrStore(dir) : undefined;
+    const store: CdrStore = opened?.cdrs ?? new MemoryCdrStore();
+    const clock = new FakeClock(T0);
+    const acct = new Accounting({ store, clock, logger: silentLogger() });
+    const media = { caller: { packets: 250, bytes: 43000, lost: 1, jitterMs: 0.8 }, callee: { packets: 249, bytes: 42828, lost: 0, jitterMs: 1.25 } };
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 20; i++) await Promise.resolve();
+    };
+    const calls = async (): Promise<CdrRecord[]> => (await store.query({ limit: 10, type: 'call' })).filter((r) => r.type === 'call');
+    try {
+      // The counters come after the BYE (the usual order): the record waits for them.
+      const inv = invite();
+      acct.answered(inv, response(inv, 200, 'OK'));
+      acct.expectMedia('call-1@192.0.2.1');
+      clock.advance(5000);
+      acct.ended(bye('caller'), response(bye('caller'), 200, 'OK'));
+      await settle();
+      assert.equal((await calls()).length, 0, 'held for the counters');
+      clock.advance(300);
+      acct.media('call-1@192.0.2.1', media);
+      await settle();
+      const [first] = await calls();
+      assert.deepEqual(first?.media, media);
+      assert.equal(first?.durationMs, 5000, 'the duration is the BYE\'s, not the counters\'');
+
+      // They never come: written without them after 2 s.
+      const inv2 = invite({ callId: 'call-2@192.0.2.1' });
+      acct.answered(inv2, response(inv2, 200, 'OK'));
+      acct.expectMedia('call-2@192.0.2.1');
+      acct.ended(bye('callee', { callId: 'call-2@192.0.2.1' }), response(bye('callee'), 200, 'OK'));
+      clock.advance(1999);
+      await settle();
+      assert.equal((await calls()).length, 1);
+      clock.advance(1);
+      await settle();
+      const second = (await calls()).find((r) => r.callId === 'call-2@192.0.2.1');
+      assert.ok(second);
+      assert.equal(second.media, undefined);
+
+      // They come first (media told before the BYE): written at once with them.
+      const inv3 = invite({ callId: 'call-3@192.0.2.1' });
+      acct.answered(inv3, response(inv3, 200, 'OK'));
+      acct.expectMedia('call-3@192.0.2.1');
+      acct.media('call-3@192.0.2.1', media);
+      acct.ended(bye('caller', { callId: 'call-3@192.0.2.1' }), response(bye('caller'), 200, 'OK'));
+      await acct.close();
+      assert.deepEqual((await calls()).find((r) => r.callId === 'call-3@192.0.2.1')?.media, media);
+    } finally {
+      opened?.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}

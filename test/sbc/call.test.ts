@@ -138,6 +138,7 @@ test('SBC call records: the proxy accounts leg b as any call; the callee\'s BYE,
       assert.equal((await within(call.answered, 'the answer', 5000)).status, 200);
       const bobCall = bob.incoming[bob.incoming.length - 1]!;
       assert.ok(await until(() => !call.awaitingAck && !bobCall.awaitingAck, 2000));
+      await audioFlows({ session: call, phone: alice }, { session: bobCall, phone: bob });
       assert.equal(await (hangsUp === 'bob' ? bobCall : call).bye(), 200);
       const legB = bobCall.invite.callId;
       assert.ok(await until(() => records().some((r) => r.type === 'call' && r.callId === legB), 3000), `a call record for ${legB}`);
@@ -145,6 +146,11 @@ test('SBC call records: the proxy accounts leg b as any call; the callee\'s BYE,
       assert.equal(record.caller, `sip:alice@${DOMAIN}`);
       assert.equal(record.callee, `sip:bob@${DOMAIN}`);
       assert.equal(record.endedBy, endedBy);
+      // What each party sent through the relay (the record waited for the SBC to take the relay call down).
+      const media = record.media as { caller: { packets: number; bytes: number }; callee: { packets: number; bytes: number } } | undefined;
+      assert.ok(media, 'the record has the relay\'s counters');
+      assert.ok(media.caller.packets >= 10 && media.callee.packets >= 10, JSON.stringify(media));
+      assert.ok(media.caller.bytes >= media.caller.packets * 172, 'PCMU packets: 12 bytes of header, 160 of audio');
     }
   } finally {
     await l.close();

@@ -87,3 +87,50 @@ test('sipway calls lists the live SBC calls of every worker (legs, media ports, 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('serve --workers 2: the SBC\'s per-account limit counts every worker\'s calls (the primary keeps the count); a call over gives its place back', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-sbc-limits-'));
+  const config = path.join(dir, 'sipway.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      domains: [DOMAIN],
+      auth: { register: false },
+      proxy: { authenticateCallers: false },
+      log: { level: 'warn' },
+      sbc: { enabled: true, limits: { perAccount: 1 }, media: { address: LOOPBACK, ...relayPorts() } },
+    }),
+  );
+  const port = await freePort();
+  const server = await startCliServer(['--config', config, '--listen', `udp:127.0.0.1:${port}`, '--data', path.join(dir, 'data'), '--workers', '2']);
+  const proxy = { transport: 'udp' as const, address: LOOPBACK, port };
+  const rtp = await RtpStream.open(LOOPBACK);
+  const sdp = pcmuDescription(LOOPBACK, rtp.port);
+  const alice = await UserAgent.start({ aor: `sip:alice@${DOMAIN}`, proxy });
+  const bob = await UserAgent.start({ aor: `sip:bob@${DOMAIN}`, proxy, onInvite: (s: InviteSession) => s.accept(sdp) });
+  const registration = bob.registration();
+  try {
+    assert.equal((await registration.register()).status, 200);
+    const first = await alice.call(`sip:bob@${DOMAIN}`, { sdp });
+    assert.equal((await within(first.answered, 'the first call', 5000)).status, 200);
+    // Every call from this account (its source: callers are not authenticated here) has its own Call-ID, so the
+    // calls land on either worker: each must be refused while the first is up.
+    for (let i = 0; i < 4; i++) {
+      const more = await alice.call(`sip:bob@${DOMAIN}`, { sdp });
+      const answer = await within(more.answered, `call ${i + 2}`, 5000);
+      assert.equal(answer.status, 486, `call ${i + 2}: ${answer.status} ${answer.reason}`);
+    }
+    assert.equal(await first.bye(), 200);
+    await new Promise((r) => setTimeout(r, 200));
+    const again = await alice.call(`sip:bob@${DOMAIN}`, { sdp });
+    assert.equal((await within(again.answered, 'a call after the first ended', 5000)).status, 200, 'its place came back');
+    assert.equal(await again.bye(), 200);
+  } finally {
+    registration.stop();
+    rtp.close();
+    await alice.stop();
+    await bob.stop();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

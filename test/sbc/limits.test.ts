@@ -83,6 +83,9 @@ test('SBC: a call that reaches sbc.maxCallSeconds is ended with BYE on both legs
     const [a, b] = await within(Promise.all([call.ended, bob.incoming[0]!.ended]), 'both legs ended', 4000);
     assert.equal(a.by, 'remote');
     assert.equal(b.by, 'remote');
+    // RFC 3326: both phones are told why.
+    assert.equal(a.cause, 'Q.850;cause=16;text="the call reached its longest duration (1 s)"');
+    assert.equal(b.cause, a.cause);
     const lasted = Date.now() - started;
     assert.ok(lasted >= 900 && lasted < 3000, `ended after about a second (${lasted} ms)`);
   } finally {
@@ -106,6 +109,7 @@ test('SBC: no media for sbc.media.inactivityMs ends the call with BYE on both le
     const [a, b] = await within(Promise.all([call.ended, bob.incoming[0]!.ended]), 'both legs ended for want of media', 4000);
     assert.equal(a.by, 'remote');
     assert.equal(b.by, 'remote');
+    assert.match(a.cause ?? '', /^Q\.850;cause=16;text="no media for \d+ s"$/);
     assert.ok(await until(async () => (await l.ts.server.sbcCalls()).length === 0, 2000));
   } finally {
     await l.close();
