@@ -228,6 +228,19 @@ export {
   type RtpStats,
 } from './media/index.js';
 
+/** The media relay an SBC anchors calls on (RFC 3550): one interface, the embedded engine and rtpengine's. */
+export {
+  MediaRelayError,
+  RtpEngineRelay,
+  UdpMediaRelay,
+  type MediaRelay,
+  type RelayCallStats,
+  type RelayLeg,
+  type RelayOptions,
+  type RtpEngineRelayOptions,
+  type UdpMediaRelayOptions,
+} from './media/index.js';
+
 // --- Digest authentication (RFC 7616, RFC 8760) -------------------------------------------------------------------
 
 /** Challenges and verifies REGISTER (401) and callers (407): nonces, nonce counts, failure throttle. */
