@@ -11,15 +11,13 @@
  * recording.
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { labOrSkip, type NetHost, type NetLab } from './netns.js';
-import { runCli, startCliServer, requireTool, type RunningServer } from './process.js';
+import { runCli, startCliServer, type RunningServer } from './process.js';
 import { Baresip } from './baresip.js';
-import { parseMessage, type AnyMessage } from '../../src/message/index.js';
 
 export const DOMAIN = 'sipway.test';
 export const SERVER = '10.215.0.1';
@@ -291,92 +289,8 @@ export function matchTones(samples: Int16Array, seq: ToneSequence, others: reado
 // ---------------------------------------------------------------------------------------------------------------
 // Captures
 
-export interface Packet {
-  src: string;
-  srcPort: number;
-  dst: string;
-  dstPort: number;
-  /** Capture time, seconds since the epoch. */
-  time: number;
-  payload: Buffer;
-  sip?: AnyMessage;
-}
-
-/**
- * tcpdump on every interface of `host`'s namespace with a BPF `filter` (immediate mode: see wire.ts), read back with
- * tshark once stopped.
- */
-export class Capture {
-  readonly packets: Packet[] = [];
-  private stderr = '';
-  private stopped = false;
-  private readonly closed: Promise<void>;
-
-  private constructor(
-    private readonly child: ChildProcess,
-    private readonly dir: string,
-    private readonly file: string,
-  ) {
-    child.stderr!.on('data', (c: Buffer) => (this.stderr += c.toString()));
-    this.closed = new Promise((resolve) => child.once('close', () => resolve()));
-  }
-
-  static async start(host: NetHost, filter: string, timeoutMs = 15000): Promise<Capture> {
-    const tcpdump = requireTool('tcpdump', 'tcpdump');
-    requireTool('tshark', 'tshark');
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-sbc-wire-'));
-    const file = path.join(dir, 'capture.pcap');
-    const child = host.spawn(tcpdump, ['-i', 'any', '-n', '--immediate-mode', '-U', '-Z', 'root', '-w', file, filter], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const capture = new Capture(child, dir, file);
-    const deadline = Date.now() + timeoutMs;
-    while (!capture.stderr.includes('listening on')) {
-      if (child.exitCode !== null) {
-        rmSync(dir, { recursive: true, force: true });
-        throw new Error(`tcpdump exited with ${child.exitCode}: ${capture.stderr}`);
-      }
-      if (Date.now() > deadline) {
-        await capture.stop();
-        throw new Error(`tcpdump did not start capturing within ${timeoutMs} ms: ${capture.stderr}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return capture;
-  }
-
-  /** SIP messages captured, in order. */
-  sip(): Array<Packet & { sip: AnyMessage }> {
-    return this.packets.filter((p): p is Packet & { sip: AnyMessage } => p.sip !== undefined);
-  }
-
-  /** RTP version-2 datagrams (not SIP, not RTCP: payload type below 72 or above 76 after the marker bit). */
-  rtp(): Packet[] {
-    return this.packets.filter((p) => p.sip === undefined && p.payload.length >= 12 && p.payload[0]! >> 6 === 2 && !((p.payload[1]! & 0x7f) >= 72 && (p.payload[1]! & 0x7f) <= 76));
-  }
-
-  async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGINT');
-    const kill = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    await Promise.race([this.closed, new Promise((r) => setTimeout(r, 8000).unref())]);
-    clearTimeout(kill);
-    try {
-      const fields = ['frame.time_epoch', 'ip.src', 'udp.srcport', 'ip.dst', 'udp.dstport', 'udp.payload'].flatMap((f) => ['-e', f]);
-      const r = spawnSync('tshark', ['-r', this.file, '-n', '-T', 'fields', ...fields, '-E', 'separator=/t'], { encoding: 'utf8', timeout: 60000, maxBuffer: 256 << 20 });
-      if (r.error || r.status !== 0) throw new Error(`tshark could not read the capture: ${r.error?.message ?? r.stderr} (tcpdump: ${this.stderr.trim()})`);
-      for (const line of r.stdout.split('\n')) {
-        const [time, src, srcPort, dst, dstPort, hex] = line.split('\t');
-        if (!src || !hex) continue;
-        const payload = Buffer.from(hex.replace(/:/g, ''), 'hex');
-        const looksSip = /^(SIP\/2\.0 |[A-Z]+ sip)/.test(payload.toString('latin1', 0, 16));
-        const sip = looksSip ? (parseMessage(payload).message ?? undefined) : undefined;
-        this.packets.push({ time: Number(time), src, srcPort: Number(srcPort), dst: dst ?? '', dstPort: Number(dstPort), payload, sip });
-      }
-    } finally {
-      rmSync(this.dir, { recursive: true, force: true });
-    }
-  }
-}
+/** A capture on a lab host (tcpdump, read back with tshark): wire.ts's, with any BPF filter. */
+export { UdpCapture as Capture, type Datagram as Packet } from './wire.js';
 
 /** Shannon entropy of a byte string, bits per byte (8 for random bytes; a PCMU tone is far below). */
 export function entropy(bytes: Buffer[]): number {

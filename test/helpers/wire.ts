@@ -21,6 +21,8 @@ export interface Datagram {
   srcPort: number;
   dst: string;
   dstPort: number;
+  /** Capture time, seconds since the epoch. */
+  time: number;
   payload: Buffer;
   /** The SIP message, when the payload parses as one. */
   sip?: AnyMessage;
@@ -43,14 +45,17 @@ export class UdpCapture {
     this.closed = new Promise((resolve) => child.once('close', () => resolve()));
   }
 
-  /** Starts capturing UDP to or from `port` in `host`'s namespace; resolves once tcpdump captures (bounded). */
-  static async start(host: NetHost, port: number, timeoutMs = 15000): Promise<UdpCapture> {
+  /**
+   * Starts capturing UDP to or from `port` (or whatever a BPF `filter` says) in `host`'s namespace; resolves once
+   * tcpdump captures (bounded).
+   */
+  static async start(host: NetHost, port: number | string, timeoutMs = 15000): Promise<UdpCapture> {
     const tcpdump = requireTool('tcpdump', 'tcpdump');
     requireTool('tshark', 'tshark');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sipway-wire-'));
     const file = path.join(dir, 'capture.pcap');
     // -Z root: tcpdump would otherwise write the file as user tcpdump, in a directory only root may write to.
-    const args = ['-i', 'any', '-n', '--immediate-mode', '-U', '-Z', 'root', '-w', file, `udp port ${port}`];
+    const args = ['-i', 'any', '-n', '--immediate-mode', '-U', '-Z', 'root', '-w', file, typeof port === 'number' ? `udp port ${port}` : port];
     const child = host.spawn(tcpdump, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     const capture = new UdpCapture(child, dir, file);
     const deadline = Date.now() + timeoutMs;
@@ -74,6 +79,11 @@ export class UdpCapture {
     return this.datagrams.filter((d): d is Datagram & { sip: AnyMessage } => d.sip !== undefined);
   }
 
+  /** RTP version-2 datagrams (not SIP, not RTCP: payload type below 72 or above 76 after the marker bit). */
+  rtp(): Datagram[] {
+    return this.datagrams.filter((d) => d.sip === undefined && d.payload.length >= 12 && d.payload[0]! >> 6 === 2 && !((d.payload[1]! & 0x7f) >= 72 && (d.payload[1]! & 0x7f) <= 76));
+  }
+
   /** Stops tcpdump (it closes its file on SIGINT), bounded, and reads the file; idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -90,15 +100,17 @@ export class UdpCapture {
   }
 
   private read(): void {
-    const fields = ['ip.src', 'udp.srcport', 'ip.dst', 'udp.dstport', 'udp.payload'].flatMap((f) => ['-e', f]);
-    const r = spawnSync('tshark', ['-r', this.file, '-n', '-T', 'fields', ...fields, '-E', 'separator=/t'], { encoding: 'utf8', timeout: 60000, maxBuffer: 64 << 20 });
+    const fields = ['frame.time_epoch', 'ip.src', 'udp.srcport', 'ip.dst', 'udp.dstport', 'udp.payload'].flatMap((f) => ['-e', f]);
+    const r = spawnSync('tshark', ['-r', this.file, '-n', '-T', 'fields', ...fields, '-E', 'separator=/t'], { encoding: 'utf8', timeout: 60000, maxBuffer: 256 << 20 });
     if (r.error || r.status !== 0) throw new Error(`tshark could not read the capture: ${r.error?.message ?? r.stderr} (tcpdump: ${this.stderr.trim()})`);
     for (const line of r.stdout.split('\n')) {
-      const [src, srcPort, dst, dstPort, hex] = line.split('\t');
+      const [time, src, srcPort, dst, dstPort, hex] = line.split('\t');
       if (!src || !hex) continue;
       const payload = Buffer.from(hex.replace(/:/g, ''), 'hex');
-      const parsed = parseMessage(payload);
-      this.datagrams.push({ src, srcPort: Number(srcPort), dst: dst ?? '', dstPort: Number(dstPort), payload, sip: parsed.message ?? undefined });
+      // Media is most of a call's datagrams: only what starts like SIP is parsed.
+      const looksSip = /^(SIP\/2\.0 |[A-Z]+ sips?:)/.test(payload.toString('latin1', 0, 16));
+      const sip = looksSip ? (parseMessage(payload).message ?? undefined) : undefined;
+      this.datagrams.push({ time: Number(time), src, srcPort: Number(srcPort), dst: dst ?? '', dstPort: Number(dstPort), payload, sip });
     }
   }
 }

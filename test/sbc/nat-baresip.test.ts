@@ -147,7 +147,7 @@ function heard(listener: Party, speaker: Party, n: number, fromS: number, second
 
 /** The Call-IDs of every SIP message a capture holds. */
 function callIds(p: Party): Set<string> {
-  return new Set(p.capture.sip().map((d) => d.sip.callId));
+  return new Set(p.capture.messages().map((d) => d.sip.callId));
 }
 
 /**
@@ -158,7 +158,7 @@ function hidden(p: Party, others: Party[], what: 'message' | 'headers' = 'messag
   const secrets = others.flatMap((o) => [o.address, HOMES[o.home].outside, ...callIds(o)]);
   // Two phones in one home share a NAT: its address is not the other side's secret then.
   const own = new Set([p.address, HOMES[p.home].outside, ...callIds(p)]);
-  const sip = p.capture.sip();
+  const sip = p.capture.messages();
   assert.ok(sip.length > 0, `${p.phone.user}: SIP on the wire`);
   notes.push(`${p.phone.user}'s wire: ${sip.length} SIP messages, none naming ${secrets.filter((x) => !own.has(x)).join(' ')}`);
   for (const d of sip) {
@@ -232,7 +232,7 @@ test('SBC, two baresip phones behind two NATs with SDES-SRTP (srtp-mand): the re
 
         // The offer and the answer each carried a=crypto across the SBC (RTP/SAVP).
         for (const p of parties) {
-          const sdps = p.capture.sip().filter((d) => d.dst === p.address).map((d) => d.payload.toString('latin1')).filter((r) => /\r\n\r\nv=0/.test(r));
+          const sdps = p.capture.messages().filter((d) => d.dst === p.address).map((d) => d.payload.toString('latin1')).filter((r) => /\r\n\r\nv=0/.test(r));
           assert.ok(sdps.length > 0 && sdps.every((r) => /m=audio \d+ RTP\/SAVP /.test(r) && /a=crypto:/.test(r)), `${p.phone.user} received RTP/SAVP with a=crypto`);
         }
         for (const p of parties) {

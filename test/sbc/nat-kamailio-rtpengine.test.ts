@@ -63,7 +63,7 @@ test('Kamailio + rtpengine, two baresip phones behind two NATs: RTP both ways th
       const relay = (d: Packet, port: number): boolean => port >= MEDIA.portMin && port <= MEDIA.portMax && (d.src === SERVER || d.dst === SERVER);
       for (const p of phones) {
         // Every SDP a phone received names rtpengine (c= and o=), whatever the other phone wrote.
-        const sdps = p.capture.sip().filter((d) => d.dst === p.address).map((d) => d.payload.toString('latin1')).filter((r) => /\r\n\r\nv=0/.test(r));
+        const sdps = p.capture.messages().filter((d) => d.dst === p.address).map((d) => d.payload.toString('latin1')).filter((r) => /\r\n\r\nv=0/.test(r));
         assert.ok(sdps.length > 0, `${p.phone.user} received an SDP`);
         for (const line of sdps.flatMap((r) => r.split(/\r?\n/)).filter((x) => /^(c=|o=)/.test(x))) assert.ok(line.endsWith(` IP4 ${SERVER}`), `${p.phone.user} received SDP naming rtpengine: ${line}`);
         const rtp = p.capture.rtp();
