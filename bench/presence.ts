@@ -35,15 +35,15 @@
  *
  * Run: npm run build && npm run bench:presence   (small: PRESENTITIES=1000 WATCHERS=5 npm run bench:presence)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { waitForOptions } from '../test/helpers/kamailio.js';
 import { projectRoot } from '../test/helpers/paths.js';
 import { freePort, startCliServer } from '../test/helpers/process.js';
-import { Children, stopChild, treeCpuMs, treeMemory, type TreeMemory } from './e2e/procs.js';
+import { runKamailio } from './e2e/servers.js';
+import { Children, treeCpuMs, treeMemory, type TreeMemory } from './e2e/procs.js';
 import { percentile } from './e2e/sipp.js';
 import { envNumber } from './env.js';
 import { loadAverage, machine, sipwayStats, sleep, total, workDir } from './security/measure.js';
@@ -168,16 +168,12 @@ async function startKamailio(dir: string, children: Children): Promise<Server> {
   const ctl = `unix:${path.join(runDir, 'ctl')}`;
   args.push('-A', `DBURL="sqlite:///${dbFile}"`, '-A', `SERVER_ADDRESS="sip:127.0.0.1:${port}"`, '-A', `CTL_SOCKET="${ctl}"`);
   if (KAMAILIO_DB) args.push('-A', 'WITH_DB');
-  const child = children.add(spawn('kamailio', args, { cwd: runDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true }), true);
-  let log = '';
   const counts = new Map<string, number>();
   let partial = '';
-  const append = (c: Buffer): void => {
-    const text = partial + c.toString();
-    const lines = text.split('\n');
+  const count = (chunk: string): void => {
+    const lines = (partial + chunk).split('\n');
     partial = lines.pop() ?? '';
     for (const line of lines) {
-      if (log.length < 65536) log += `${line}\n`;
       // " 0(123) ERROR: presence [notify.c:1234]: send_notify_request(): ..." -> "ERROR: presence [notify.c]: send_notify_request(): ..."
       const m = /(ERROR|CRITICAL|WARNING|ALERT|BUG):\s*(.*)$/.exec(line);
       if (!m) continue;
@@ -185,29 +181,14 @@ async function startKamailio(dir: string, children: Children): Promise<Server> {
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   };
-  child.stdout!.on('data', append);
-  child.stderr!.on('data', append);
-  const stop = async (): Promise<void> => {
-    await stopChild(child, 'SIGTERM', 5000, true);
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // the group is gone
-    }
-  };
-  try {
-    await waitForOptions(port, child, () => log, 15000);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
+  const { pid, stop } = await runKamailio(args, runDir, port, children, count);
   const shm = (): { used: number; maxUsed: number } | undefined => {
     const r = spawnSync('kamcmd', ['-s', ctl, 'core.shmmem'], { encoding: 'utf8', timeout: 5000 });
     const field = (name: string): number => Number(new RegExp(`\\b${name}:\\s*(\\d+)`).exec(r.stdout ?? '')?.[1] ?? NaN);
     const used = field('real_used');
     return Number.isFinite(used) ? { used, maxUsed: field('max_used') } : undefined;
   };
-  return { name: 'kamailio', port, pid: child.pid!, problems: () => counts, shm, stop };
+  return { name: 'kamailio', port, pid, problems: () => counts, shm, stop };
 }
 
 /** Kamailio with its presence and SQLite modules: installed with apt-get when running as root, else what to install. */

@@ -38,8 +38,8 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserAgent, type InviteSession } from '../src/ua/index.js';
 import { freePort, startCliServer } from '../test/helpers/process.js';
-import { waitForOptions } from '../test/helpers/kamailio.js';
 import { projectRoot } from '../test/helpers/paths.js';
+import { runKamailio } from './e2e/servers.js';
 import { Children, stopChild, treeCpuMs } from './e2e/procs.js';
 import { envNumber } from './env.js';
 
@@ -418,28 +418,7 @@ async function startKamailio(work: string, children: Children, ngPort: number): 
   mkdirSync(runDir, { recursive: true });
   const cfg = path.join(projectRoot, 'bench', 'kamailio', 'rtpengine.cfg');
   const args = ['-f', cfg, '-DD', '-E', '-n', '1', '-m', '256', '-M', '16', '-x', 'tlsf', '-Y', runDir, '-w', runDir, '-P', path.join(runDir, 'kamailio.pid'), '-l', `udp:${LOOPBACK}:${port}`, '-A', `RTPENGINE_SOCK="udp:${LOOPBACK}:${ngPort}"`];
-  const child = children.add(spawn('kamailio', args, { cwd: runDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true }), true);
-  let log = '';
-  const append = (c: Buffer): void => {
-    if (log.length < 65536) log += c.toString();
-  };
-  child.stdout!.on('data', append);
-  child.stderr!.on('data', append);
-  const stop = async (): Promise<void> => {
-    await stopChild(child, 'SIGTERM', 5000, true);
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  };
-  try {
-    await waitForOptions(port, child, () => log, 15_000);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { port, pid: child.pid!, stop };
+  return runKamailio(args, runDir, port, children);
 }
 
 interface Row {

@@ -17,15 +17,15 @@
  *
  * Run: npm run bench:sbc   Quick: BENCH_SBC_RATES=100 BENCH_SBC_SECONDS=3 BENCH_SBC_WARMUP=300 npm run bench:sbc
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePort, startCliServer } from '../test/helpers/process.js';
-import { waitForOptions } from '../test/helpers/kamailio.js';
 import { projectRoot } from '../test/helpers/paths.js';
-import { Children, stopChild, treeCpuMs } from './e2e/procs.js';
+import { runKamailio } from './e2e/servers.js';
+import { Children, treeCpuMs } from './e2e/procs.js';
 import { percentile, runLoad, startUas } from './e2e/sipp.js';
 import { envNumber } from './env.js';
 
@@ -94,28 +94,7 @@ async function startKamailio(cfgName: string, nextHop: string, dir: string, chil
   mkdirSync(dir, { recursive: true });
   const cfg = path.join(projectRoot, 'bench', 'kamailio', cfgName);
   const args = ['-f', cfg, '-DD', '-E', '-n', '1', '-m', '256', '-M', '16', '-x', 'tlsf', '-Y', dir, '-w', dir, '-P', path.join(dir, 'kamailio.pid'), '-l', `udp:${LOOPBACK}:${port}`, '-A', `NEXT_HOP="${nextHop}"`];
-  const child = children.add(spawn('kamailio', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true }), true);
-  let log = '';
-  const append = (c: Buffer): void => {
-    if (log.length < 65536) log += c.toString();
-  };
-  child.stdout!.on('data', append);
-  child.stderr!.on('data', append);
-  const stop = async (): Promise<void> => {
-    await stopChild(child, 'SIGTERM', 5000, true);
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  };
-  try {
-    await waitForOptions(port, child, () => log, 15_000);
-  } catch (e) {
-    await stop();
-    throw e;
-  }
-  return { port, pid: child.pid!, stop };
+  return runKamailio(args, dir, port, children);
 }
 
 interface Result {

@@ -109,11 +109,27 @@ async function startKamailio(role: Role, o: ServerOptions): Promise<BenchServer>
     args.push('-f', path.join(cfgDir, 'registrar.cfg'));
     if (role.kind === 'registrar-auth') args.push('-A', 'WITH_AUTH', '-A', `DBURL="sqlite:///${role.kamailioDb}"`);
   }
-  // Its own process group: kamailio forks workers and timer processes, and the SIGKILL fallback must reach them.
-  const child = o.children.add(spawn('kamailio', args, { cwd: runDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true }), true);
+  return { name: 'kamailio', ...(await runKamailio(args, runDir, port, o.children)) };
+}
+
+/**
+ * Kamailio with `args` (its config, listeners and defines), run in `runDir`, answering OPTIONS on `port` within 15 s.
+ * Its own process group: kamailio forks workers and timer processes, and the SIGKILL fallback must reach them.
+ * `onOutput` sees its log as it comes (the first 64 KB are kept for a failed start).
+ */
+export async function runKamailio(
+  args: string[],
+  runDir: string,
+  port: number,
+  children: Children,
+  onOutput?: (chunk: string) => void,
+): Promise<{ port: number; pid: number; stop(): Promise<void> }> {
+  const child = children.add(spawn('kamailio', args, { cwd: runDir, stdio: ['ignore', 'pipe', 'pipe'], detached: true }), true);
   let log = '';
   const append = (c: Buffer): void => {
-    if (log.length < 65536) log += c.toString();
+    const text = c.toString();
+    if (log.length < 65536) log += text;
+    onOutput?.(text);
   };
   child.stdout!.on('data', append);
   child.stderr!.on('data', append);
@@ -131,7 +147,7 @@ async function startKamailio(role: Role, o: ServerOptions): Promise<BenchServer>
     await stop();
     throw e;
   }
-  return { name: 'kamailio', port, pid: child.pid!, stop };
+  return { port, pid: child.pid!, stop };
 }
 
 /**
