@@ -18,8 +18,10 @@ import type { TestContext } from 'node:test';
 import { labOrSkip, type NetHost, type NetLab } from './netns.js';
 import { runCli, startCliServer, type RunningServer } from './process.js';
 import { Baresip } from './baresip.js';
+// The edge tests' lab conventions (domain, step bound, waiting for a registration) serve the NAT lab as they are.
+import { DOMAIN } from '../edge/lab.js';
+export { DOMAIN, registered, STEP_MS } from '../edge/lab.js';
 
-export const DOMAIN = 'sipway.test';
 export const SERVER = '10.215.0.1';
 export const SIP_PORT = 5060;
 export const HOMES = {
@@ -27,9 +29,6 @@ export const HOMES = {
   b: { outside: '10.215.0.102', inside: '192.168.20.1', prefix: '192.168.20.' },
 } as const;
 export type Home = keyof typeof HOMES;
-/** Bounds every single wait of a call step. */
-export const STEP_MS = 8000;
-
 export interface TwoNatLab {
   lab: NetLab;
   srv: NetHost;
@@ -84,19 +83,6 @@ export async function startSipway(l: TwoNatLab, users: string[], sbc: Record<str
   const args = ['--config', config, '--domain', DOMAIN, '--data', data, '--log-level', 'debug', '--listen', `udp:${SERVER}:${SIP_PORT}`, ...extraArgs];
   const server = await startCliServer(args, 20000, { host: l.srv });
   return { server, data };
-}
-
-/** Waits (bounded) until sipway's location service holds a binding of `user` whose source matches `source`. */
-export async function registered(data: string, user: string, source: RegExp, timeoutMs = STEP_MS): Promise<{ contact: string; source: string }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const loc = runCli(['location', `${user}@${DOMAIN}`, '--data', data, '--json']);
-    const rows = loc.status === 0 ? (JSON.parse(loc.stdout) as Array<{ aor: string; contact: string; source: string }>) : [];
-    const row = rows.find((r) => source.test(r.source));
-    if (row) return row;
-    if (Date.now() > deadline) assert.fail(`sipway location lacks ${user} from ${source} within ${timeoutMs} ms:\n${loc.stdout}${loc.stderr}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 export interface NatPhone {
