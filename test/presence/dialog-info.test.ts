@@ -5,6 +5,7 @@ import { dialogInfo, dialogPackage, DialogStates, isDialogUpdate, PresenceServic
 import { MemoryWatcherRulesStore } from '../../src/store/index.js';
 import { TransactionLayer } from '../../src/transaction/index.js';
 import { FakeClock, LoopTransport, parseText } from '../../src/testing/index.js';
+import { answerNotify, sentNotifies } from './notify-helpers.js';
 
 const BOB = 'sip:bob@example.com';
 const ALICE = 'sip:alice@example.com';
@@ -90,21 +91,10 @@ function service(tracker: Partial<DialogStatesOptions> = {}, rules?: MemoryWatch
     return sender.sent.slice(before).find((s) => !s.message.isRequest)!.message as SipResponse;
   };
   /** The NOTIFYs sent for the subscription `callId`, each once (Timer E's retransmissions left out). */
-  const notifies = (callId = 'sub1'): SipRequest[] => {
-    const seen = new Set<string>();
-    return sender
-      .requests('NOTIFY')
-      .map((s) => s.message as SipRequest)
-      .filter((m) => m.callId === `${callId}@192.0.2.1` && !seen.has(m.headers.get('via')!) && seen.add(m.headers.get('via')!) !== undefined);
-  };
+  const notifies = (callId = 'sub1'): SipRequest[] => sentNotifies(sender, (m) => m.callId === `${callId}@192.0.2.1`);
   const docs = (callId = 'sub1') => notifies(callId).map((m) => parseInfo(m.body.toString()));
-  function answer(notify: SipRequest, status: number): void {
-    transactions.receive(
-      parseText<SipResponse>(
-        [`SIP/2.0 ${status} X`, `Via: ${notify.headers.get('via')}`, `From: ${notify.headers.get('from')}`, `To: ${notify.headers.get('to')}`, `Call-ID: ${notify.callId}`, `CSeq: ${notify.cseq.seq} NOTIFY`, 'Content-Length: 0', '', ''].join('\n'),
-      ),
-    );
-  }
+  /** The watcher answers a NOTIFY with `status`. */
+  const answer = (notify: SipRequest, status: number): void => answerNotify(transactions, notify, status);
   /** Time passes beyond the pacing interval: what changed meanwhile goes out. */
   const later = async (ms = INTERVAL): Promise<void> => {
     await settle();

@@ -4,6 +4,7 @@ import type { SipRequest, SipResponse } from '../../src/message/index.js';
 import { basicStatuses, composePidf, PresenceService } from '../../src/presence/index.js';
 import { TransactionLayer } from '../../src/transaction/index.js';
 import { FakeClock, LoopTransport, parseText } from '../../src/testing/index.js';
+import { answerNotify, sentNotifies } from './notify-helpers.js';
 
 const BOB = 'sip:bob@example.com';
 const pidf = (id: string, basic: string, note = ''): string =>
@@ -59,21 +60,9 @@ function service(options: { maxTransactions?: number; notifyIntervalMs?: number 
     return sender.sent.slice(before).find((s) => !s.message.isRequest)!.message as SipResponse;
   };
   /** The NOTIFYs sent, each once (Timer E's retransmissions left out). */
-  const notifies = (): SipRequest[] => {
-    const seen = new Set<string>();
-    return sender
-      .requests('NOTIFY')
-      .map((s) => s.message as SipRequest)
-      .filter((m) => !seen.has(m.headers.get('via')!) && seen.add(m.headers.get('via')!) !== undefined);
-  };
+  const notifies = (): SipRequest[] => sentNotifies(sender);
   /** The watcher answers a NOTIFY with `status`. */
-  function answer(notify: SipRequest, status: number): void {
-    transactions.receive(
-      parseText<SipResponse>(
-        [`SIP/2.0 ${status} X`, `Via: ${notify.headers.get('via')}`, `From: ${notify.headers.get('from')}`, `To: ${notify.headers.get('to')}`, `Call-ID: ${notify.callId}`, `CSeq: ${notify.cseq.seq} NOTIFY`, 'Content-Length: 0', '', ''].join('\n'),
-      ),
-    );
-  }
+  const answer = (notify: SipRequest, status: number): void => answerNotify(transactions, notify, status);
   const settle = async (): Promise<void> => {
     for (let i = 0; i < 50; i++) await Promise.resolve();
   };

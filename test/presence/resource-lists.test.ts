@@ -6,6 +6,7 @@ import { MemoryBuddyListStore, MemoryWatcherRulesStore, type BuddyListRecord } f
 import { TransactionLayer } from '../../src/transaction/index.js';
 import { FakeClock, LoopTransport, parseText } from '../../src/testing/index.js';
 import { readList as readRlmi } from './rlmi-reader.js';
+import { answerNotify, sentNotifies } from './notify-helpers.js';
 
 const DOMAIN = 'example.com';
 const ALICE = `sip:alice@${DOMAIN}`;
@@ -77,20 +78,9 @@ function rls(lists: BuddyListRecord[] = [{ username: 'alice', domain: DOMAIN, me
   };
   const subscribe = (extra: string[] = [], options: Parameters<typeof request>[1] = {}) =>
     send(request(['Supported: eventlist', 'Accept: application/pidf+xml, application/rlmi+xml, multipart/related', 'Expires: 600', ...extra], options));
-  const notifies = (): SipRequest[] => {
-    const seen = new Set<string>();
-    return sender
-      .requests('NOTIFY')
-      .map((s) => s.message as SipRequest)
-      .filter((m) => !seen.has(m.headers.get('via')!) && seen.add(m.headers.get('via')!) !== undefined);
-  };
-  function answer(notify: SipRequest, status: number): void {
-    transactions.receive(
-      parseText<SipResponse>(
-        [`SIP/2.0 ${status} X`, `Via: ${notify.headers.get('via')}`, `From: ${notify.headers.get('from')}`, `To: ${notify.headers.get('to')}`, `Call-ID: ${notify.callId}`, `CSeq: ${notify.cseq.seq} NOTIFY`, 'Content-Length: 0', '', ''].join('\n'),
-      ),
-    );
-  }
+  const notifies = (): SipRequest[] => sentNotifies(sender);
+  /** The watcher answers a NOTIFY with `status`. */
+  const answer = (notify: SipRequest, status: number): void => answerNotify(transactions, notify, status);
   /** Moves the clock (NOTIFYs are answered on its ticks) and lets what that started finish. */
   const advance = async (ms: number): Promise<void> => {
     clock.advance(ms);
