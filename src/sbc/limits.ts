@@ -61,22 +61,29 @@ export class CallLimits {
     }
     bump(this.accounts, account, 1);
     bump(this.trunks, trunk, 1);
-    let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        bump(this.accounts, account, -1);
-        bump(this.trunks, trunk, -1);
-      },
-    };
+    return admitted(() => {
+      bump(this.accounts, account, -1);
+      bump(this.trunks, trunk, -1);
+    });
   }
 
   /** Calls in progress of one account (for tests and listings). */
   callsOf(account: string): number {
     return this.accounts.get(account) ?? 0;
   }
+}
+
+/** A call let through whose places `giveBack` returns, once however often it is released. */
+export function admitted(giveBack: () => void): Admitted {
+  let released = false;
+  return {
+    ok: true,
+    release: () => {
+      if (released) return;
+      released = true;
+      giveBack();
+    },
+  };
 }
 
 function bump(map: Map<string, number>, key: string, by: number): void {

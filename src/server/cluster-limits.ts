@@ -1,4 +1,4 @@
-import { CallLimits, type Admitted, type LimitKeeper, type Refused } from '../sbc/index.js';
+import { admitted, CallLimits, type Admitted, type LimitKeeper, type Refused } from '../sbc/index.js';
 import type { SbcConfig } from '../sbc/index.js';
 import type { Logger } from '../util/logger.js';
 
@@ -76,15 +76,7 @@ export class WorkerLimits implements LimitKeeper {
       return this.fallback.admit(account, trunk, now);
     }
     if (!answer.ok) return answer;
-    let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.send({ t: 'unlimit', id });
-      },
-    };
+    return admitted(() => this.send({ t: 'unlimit', id }));
   }
 
   /** The primary's answer. */
